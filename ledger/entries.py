@@ -1,0 +1,118 @@
+"""Ledger entries: RFC 8785 canonical JSON objects, one per Merkle leaf.
+
+An entry is a JSON object with a ``kind`` and the fields that kind requires.
+Its leaf bytes are the RFC 8785 (JSON Canonicalization Scheme) encoding:
+keys sorted, no insignificant whitespace, UTF-8. Entries hold only strings,
+integers (within +/-(2**53 - 1)), booleans, null, lists and objects, and never
+wall-clock time, so the same inputs give byte-identical entries.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Mapping
+
+ENTRY_VERSION = 1
+MAX_SAFE_INT = 2**53 - 1
+HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
+
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    "contribution": ("datanet", "record_hash", "contributor_id", "shard", "row", "run"),
+    "usage": ("datanet", "record_hash", "model", "training_run"),
+    "payout": ("datanet", "model", "period", "statement_hash"),
+}
+HASH_FIELDS = ("record_hash", "statement_hash")
+
+
+class EntryError(ValueError):
+    """An entry is not a valid ledger entry (wrong kind, field or value)."""
+
+
+def _check_value(value: Any, where: str) -> None:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        if isinstance(value, str):
+            value.encode("utf-8")  # rejects lone surrogates
+        return
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INT:
+            raise EntryError(f"{where}: integer {value} is outside the I-JSON safe range")
+        return
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_value(item, f"{where}[{i}]")
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise EntryError(f"{where}: object key {key!r} is not a string")
+            _check_value(item, f"{where}.{key}")
+        return
+    raise EntryError(f"{where}: {type(value).__name__} is not allowed in an entry (no floats)")
+
+
+def canonical_json(value: Any) -> bytes:
+    """canonical_json returns the RFC 8785 encoding of ``value``.
+
+    Supports the JSON subset entries and records use: strings, safe-range
+    integers, booleans, null, arrays and objects with ASCII-sortable keys
+    (Python's code-point order equals RFC 8785's UTF-16 order for every key
+    below U+D800, which covers every key we emit). Floats are rejected.
+    Raises EntryError for anything else.
+    """
+    _check_value(value, "$")
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def encode_entry(entry: Mapping[str, Any]) -> bytes:
+    """encode_entry validates an entry and returns its canonical leaf bytes."""
+    kind = entry.get("kind")
+    if kind not in REQUIRED_FIELDS:
+        raise EntryError(f"entry kind {kind!r} is not one of {sorted(REQUIRED_FIELDS)}")
+    missing = [f for f in REQUIRED_FIELDS[kind] if f not in entry]
+    if missing:
+        raise EntryError(f"{kind} entry is missing {', '.join(missing)}")
+    for field in HASH_FIELDS:
+        if field in entry and not HEX64.match(str(entry[field])):
+            raise EntryError(f"{kind} entry field {field} must be 64 lower-case hex digits")
+    body = dict(entry)
+    body.setdefault("v", ENTRY_VERSION)
+    return canonical_json(body)
+
+
+def decode_entry(data: bytes) -> dict[str, Any]:
+    """decode_entry parses leaf bytes and checks they are canonical; raises EntryError."""
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EntryError(f"entry is not UTF-8 JSON: {exc}") from None
+    if not isinstance(value, dict) or canonical_json(value) != data:
+        raise EntryError("entry bytes are not canonical JSON of an object")
+    return value
+
+
+def contribution(
+    datanet: str, record_hash: str, contributor_id: str, shard: str, row: int, run: str
+) -> dict[str, Any]:
+    """contribution builds a ``contribution`` entry: who contributed which stored record, and where."""
+    return {
+        "kind": "contribution",
+        "datanet": datanet,
+        "record_hash": record_hash,
+        "contributor_id": contributor_id,
+        "shard": shard,
+        "row": row,
+        "run": run,
+        "v": ENTRY_VERSION,
+    }
+
+
+def index_key(entry: Mapping[str, Any]) -> str | None:
+    """index_key returns the unique lookup key of an entry (its record hash) or None.
+
+    Only ``contribution`` entries are indexed: a record hash is contributed
+    once per ledger, so it names exactly one leaf.
+    """
+    if entry.get("kind") == "contribution":
+        return str(entry["record_hash"])
+    return None

@@ -85,7 +85,7 @@ def parse_signer(text: str) -> Signer:
     text = text.strip()
     if not text.startswith(SIGNER_PREFIX):
         raise SigningKeyError("signer key must start with PRIVATE+KEY+")
-    parts = text[len(SIGNER_PREFIX):].split("+")
+    parts = text[len(SIGNER_PREFIX):].split("+", 2)
     if len(parts) != 3:
         raise SigningKeyError("signer key must be PRIVATE+KEY+<name>+<hex id>+<base64 key>")
     name, hex_id, b64 = parts

@@ -192,7 +192,7 @@ def key_id(name: str, public_key: bytes) -> bytes:
 
 def parse_verifier_key(text: str) -> Verifier:
     """parse_verifier_key parses a Go sumdb note verifier key; raises FormatError."""
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 2)
     if len(parts) != 3:
         raise FormatError("verifier key must be <name>+<hex id>+<base64 key>")
     name, hex_id, b64 = parts

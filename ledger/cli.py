@@ -1,0 +1,177 @@
+"""``datanet ledger …``: key management, proofs, verification, audit and export.
+
+Every subcommand names a Datanet; ``resolve`` (given by the caller) maps the
+name to its ledger directory, key file and origin, so this module does not
+depend on the pipeline's configuration code. Errors print one line and exit
+with status 1 (verification failures) or 2 (usage and input errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ledger import checkpoint as keys
+from ledger.audit import audit
+from ledger.log import Ledger
+from ledger.storage import LedgerError
+from ledger.verify import (
+    CONSISTENCY_HEADER,
+    ProofError,
+    parse_inclusion_proof,
+    parse_verifier_key,
+    verify_consistency_proof_text,
+    verify_inclusion_proof_text,
+)
+
+
+@dataclass(frozen=True)
+class LedgerTarget:
+    """Where one Datanet's ledger lives and how it is signed."""
+
+    path: Path
+    key_path: Path
+    origin: str
+
+
+Resolver = Callable[[str], LedgerTarget]
+
+
+def _read_vkey(value: str) -> str:
+    if "+" in value:
+        return value
+    return Path(value).read_text(encoding="utf-8").strip()
+
+
+def cmd_keygen(t: LedgerTarget, args: argparse.Namespace) -> int:
+    out = Path(args.out) if args.out else t.key_path
+    if out.exists():
+        print(f"error: {out} already exists; refusing to overwrite a signing key", file=sys.stderr)
+        return 2
+    signer = keys.generate(t.origin)
+    keys.save_signer(out, signer)
+    print(f"wrote signing key {out} (keep it secret)", file=sys.stderr)
+    print(signer.verifier_key())
+    return 0
+
+
+def cmd_vkey(t: LedgerTarget, args: argparse.Namespace) -> int:
+    print(keys.load_signer(t.key_path).verifier_key())
+    return 0
+
+
+def cmd_prove(t: LedgerTarget, args: argparse.Namespace) -> int:
+    with Ledger(t.path) as led:
+        index = args.index
+        if args.record is not None:
+            index = led.find(args.record.lower())
+            if index is None:
+                print(f"error: record {args.record} is not on the ledger", file=sys.stderr)
+                return 1
+        sys.stdout.write(led.prove(index, args.size))
+    return 0
+
+
+def cmd_consistency(t: LedgerTarget, args: argparse.Namespace) -> int:
+    with Ledger(t.path) as led:
+        sys.stdout.write(led.consistency(args.from_size, args.to_size))
+    return 0
+
+
+def cmd_audit(t: LedgerTarget, args: argparse.Namespace) -> int:
+    report = audit(t.path, _read_vkey(args.vkey) if args.vkey else None)
+    print(f"OK: {report.size} entries, root {report.root}, "
+          f"{report.checkpoints} checkpoints, {report.indexed} indexed records")
+    return 0
+
+
+def cmd_export(t: LedgerTarget, args: argparse.Namespace) -> int:
+    out = sys.stdout.buffer
+    with Ledger(t.path) as led:
+        for entry in led.entries():
+            out.write(entry + b"\n")
+    return 0
+
+
+def cmd_sign(t: LedgerTarget, args: argparse.Namespace) -> int:
+    with Ledger(t.path, writer=True) as led:
+        sys.stdout.write(led.sign(keys.load_signer(t.key_path)))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    text = Path(args.proof).read_text(encoding="utf-8")
+    verifier = parse_verifier_key(_read_vkey(args.vkey))
+    if text.startswith(CONSISTENCY_HEADER):
+        old, new = verify_consistency_proof_text(text, verifier)
+        print(f"OK: checkpoint at size {old.size} is a prefix of checkpoint at size {new.size}")
+        return 0
+    proof = parse_inclusion_proof(text)
+    if args.leaf:
+        entry = Path(args.leaf).read_bytes().removesuffix(b"\n")
+    elif proof.extra is not None:
+        entry = proof.extra
+    else:
+        raise ProofError("the proof carries no entry; pass --leaf ENTRY_FILE")
+    cp = verify_inclusion_proof_text(text, verifier, entry)
+    body = json.loads(entry)
+    if args.record and body.get("record_hash") != args.record.lower():
+        raise ProofError(f"the proven entry is for record {body.get('record_hash')}, not {args.record}")
+    print(f"OK: entry {proof.index} is in {cp.origin} at size {cp.size}: {entry.decode()}")
+    return 0
+
+
+def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """add_commands registers the ``ledger`` command group on a parent parser."""
+    p = sub.add_parser("ledger", help="the Merkle ledger: keys, proofs, audit, export")
+    lsub = p.add_subparsers(dest="ledger_cmd", required=True)
+
+    def named(name: str, fn: Callable[[LedgerTarget, argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        sp = lsub.add_parser(name, help=help_, description=help_)
+        sp.add_argument("datanet", help="Datanet name (datanets/NAME.yaml)")
+        sp.set_defaults(ledger_fn=fn)
+        return sp
+
+    named("keygen", cmd_keygen, "create a signing key and print its verifier key").add_argument(
+        "--out", help="where to write the key (default: the Datanet's ledger.key)")
+    named("vkey", cmd_vkey, "print the verifier key (note verifier-key format)")
+    named("sign", cmd_sign, "sign a checkpoint at the current size")
+    sp = named("prove", cmd_prove, "print a c2sp.org/tlog-proof@v1 inclusion proof")
+    g = sp.add_mutually_exclusive_group(required=True)
+    g.add_argument("--record", help="record_hash of a contributed record")
+    g.add_argument("--index", type=int, help="leaf index")
+    sp.add_argument("--size", type=int, help="prove against the checkpoint at this size (default: latest)")
+    sp = named("consistency", cmd_consistency, "print a consistency proof between two checkpoints")
+    sp.add_argument("--from", dest="from_size", type=int, required=True)
+    sp.add_argument("--to", dest="to_size", type=int, required=True)
+    named("audit", cmd_audit, "recompute and check every stored hash and checkpoint").add_argument(
+        "--vkey", help="verifier key (or a file holding it) the auditor trusts")
+    named("export", cmd_export, "print every entry's exact leaf bytes, one per line")
+    sp = lsub.add_parser("verify", help="verify a proof offline", description="verify a proof offline")
+    sp.add_argument("proof", help="a .tlog-proof file or a consistency proof file")
+    sp.add_argument("--vkey", required=True, help="verifier key, or a file holding it")
+    sp.add_argument("--leaf", help="file holding the exact entry bytes (default: the proof's extra data)")
+    sp.add_argument("--record", help="also require the entry to be for this record_hash")
+    sp.set_defaults(ledger_fn=None)
+
+
+def run(args: argparse.Namespace, resolve: Resolver) -> int:
+    """run executes a parsed ``ledger`` command; returns the exit status."""
+    try:
+        if args.ledger_fn is None:
+            return cmd_verify(args)
+        fn: Callable[[LedgerTarget, argparse.Namespace], int] = args.ledger_fn
+        return fn(resolve(args.datanet), args)
+    except ProofError as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
+    except LedgerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

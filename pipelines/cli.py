@@ -1,0 +1,128 @@
+"""The ``datanet`` command line: a thin layer over the library.
+
+Commands: ``ingest NAME``, ``check NAME``, ``new NAME``, ``ledger …``.
+Every error is one line naming the file (and key or line) at fault, with
+exit status 2 for bad input and 1 for failures; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from ledger import cli as ledger_cli
+from ledger.storage import LedgerError
+from ledger.verify import ProofError
+from pipelines.config import ConfigError, load_datanet, parse_datanet
+
+NEW_DATANET = """\
+name: {name}
+description: "What this Datanet collects, in one line."
+owner: "you@example.org"
+licence: CC-BY-4.0
+schema: schemas/{name}.yaml
+sources:
+  - path: contributions/{name}/*.jsonl
+    format: jsonl
+"""
+
+NEW_SCHEMA = """\
+name: {name}
+fields:
+  - name: text
+    type: string
+    text: true
+"""
+
+
+def _parse_option(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"--option takes KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from pipelines.run import ingest, summary
+
+    dn = load_datanet(args.datanet)
+    overrides = dict(args.option or [])
+    if args.runner:
+        overrides["runner"] = args.runner
+    report = ingest(dn, overrides)
+    print(json.dumps(report, indent=2, sort_keys=True) if args.json else summary(report))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    dn = load_datanet(args.datanet)
+    files = sum(len(dn.source_files(i)) for i in range(len(dn.config.sources)))
+    print(f"OK: {dn.path} is valid ({len(dn.config.sources)} source(s), {files} file(s), "
+          f"schema {dn.schema.name} with {len(dn.schema.fields)} field(s))")
+    return 0
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    root = Path.cwd()
+    decl, schema = root / "datanets" / f"{args.name}.yaml", root / "schemas" / f"{args.name}.yaml"
+    for p in (decl, schema):
+        if p.exists():
+            print(f"error: {p} already exists", file=sys.stderr)
+            return 2
+    decl.parent.mkdir(exist_ok=True)
+    schema.parent.mkdir(exist_ok=True)
+    decl.write_text(NEW_DATANET.format(name=args.name), encoding="utf-8")
+    schema.write_text(NEW_SCHEMA.format(name=args.name), encoding="utf-8")
+    parse_datanet(decl, root)
+    print(f"created {decl} and {schema}; put contributions under contributions/{args.name}/")
+    return 0
+
+
+def resolve_ledger(name: str) -> ledger_cli.LedgerTarget:
+    """resolve_ledger maps a Datanet name to its ledger folder, key and origin."""
+    dn = load_datanet(name)
+    return ledger_cli.LedgerTarget(dn.ledger_dir, dn.key_path, dn.origin)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="datanet", description="Curate Datanets with verifiable provenance.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("ingest", help="run the ingest pipeline of a Datanet (incremental)")
+    p.add_argument("datanet")
+    p.add_argument("--runner", help="Beam runner (default: the declaration's, DirectRunner)")
+    p.add_argument("--option", action="append", type=_parse_option, metavar="KEY=VALUE",
+                   help="Beam pipeline option, e.g. direct_num_workers=2 (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the full JSON report")
+    p.set_defaults(fn=cmd_ingest)
+    p = sub.add_parser("check", help="validate a declaration without reading data")
+    p.add_argument("datanet")
+    p.set_defaults(fn=cmd_check)
+    p = sub.add_parser("new", help="scaffold datanets/NAME.yaml and schemas/NAME.yaml")
+    p.add_argument("name")
+    p.set_defaults(fn=cmd_new)
+    ledger_cli.add_commands(sub)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.cmd == "ledger":
+            return ledger_cli.run(args, resolve_ledger)
+        return int(args.fn(args))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (LedgerError, ProofError, RuntimeError, OSError) as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

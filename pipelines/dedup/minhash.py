@@ -1,0 +1,61 @@
+"""MinHash signatures (datasketch) and LSH band keys for near-duplicate detection.
+
+Signatures use datasketch's ``MinHash.bulk`` with the configured
+``num_perm`` and ``seed``, over word shingles of the normalised dedup text,
+so they are deterministic on every machine. Bands and rows per band come from
+datasketch's own optimiser for the configured threshold.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from datasketch import MinHash
+from datasketch.lsh import _optimal_param
+
+from pipelines.config import NearDupConfig
+
+_BAND_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93],
+                     dtype=np.uint64)
+
+
+def shingles(text: str, size: int) -> set[bytes]:
+    """shingles returns the set of word ``size``-grams of ``text`` (the whole text if shorter)."""
+    words = text.split()
+    if len(words) <= size:
+        return {" ".join(words).encode("utf-8")}
+    return {" ".join(words[i:i + size]).encode("utf-8") for i in range(len(words) - size + 1)}
+
+
+def signatures(texts: list[str], cfg: NearDupConfig) -> np.ndarray:
+    """signatures returns an (n, num_perm) uint32 array of datasketch MinHash values."""
+    if not texts:
+        return np.empty((0, cfg.num_perm), dtype=np.uint32)
+    mhs = MinHash.bulk([sorted(shingles(t, cfg.shingle_size)) for t in texts],
+                       num_perm=cfg.num_perm, seed=cfg.seed)
+    return np.stack([m.hashvalues for m in mhs]).astype(np.uint32)
+
+
+@lru_cache(maxsize=32)
+def band_params(threshold: float, num_perm: int) -> tuple[int, int]:
+    """band_params returns (bands, rows) minimising weighted FP/FN error, as datasketch's MinHashLSH does."""
+    b, r = _optimal_param(threshold, num_perm, 0.5, 0.5)
+    return int(b), int(r)
+
+
+def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """band_keys returns an (n, bands) uint64 array: one hash of each band's rows per record."""
+    n = sigs.shape[0]
+    parts = sigs[:, : bands * rows].reshape(n, bands, rows).astype(np.uint64)
+    acc = np.zeros((n, bands), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(rows):
+            acc = (acc ^ parts[:, :, j]) * _BAND_MIX[j % 4] + np.uint64(j + 1)
+        acc ^= np.arange(bands, dtype=np.uint64) * _BAND_MIX[1]
+    return acc
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """jaccard estimates Jaccard similarity from two signatures (fraction of equal values)."""
+    return float(np.count_nonzero(a == b)) / float(len(a))

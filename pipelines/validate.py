@@ -1,0 +1,153 @@
+"""Stage 6, validate: Great Expectations 1.x on batches of records, offline.
+
+Expectations are declared in the Datanet YAML by snake_case type and
+keyword arguments. Row-level (column map) expectations send each failing
+row to quarantine with reason ``validation_failed`` and the expectation
+named in the detail; table-level expectations are evaluated once over the
+run's accepted records and reported. The GX context is ephemeral with
+analytics and progress bars off, so nothing is written or sent anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterator
+
+import apache_beam as beam
+
+from pipelines.config import Datanet, ExpectationSpec
+from pipelines.records import Record, Rejection, rejection
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+STAGE = "validate"
+
+
+def expectation_class(type_name: str) -> type:
+    """expectation_class maps ``expect_column_values_to_not_be_null`` to its GX class; KeyError if unknown."""
+    import great_expectations.expectations as gxe
+
+    cls = getattr(gxe, "".join(p.capitalize() for p in type_name.split("_")), None)
+    if not type_name.startswith("expect_") or cls is None:
+        raise KeyError(type_name)
+    return cls  # type: ignore[no-any-return]
+
+
+def is_row_level(spec: ExpectationSpec) -> bool:
+    """is_row_level says whether an expectation judges rows (column map) rather than the table."""
+    from great_expectations.expectations.expectation import (
+        ColumnMapExpectation,
+        ColumnPairMapExpectation,
+        MulticolumnMapExpectation,
+    )
+
+    return issubclass(expectation_class(spec.type), (ColumnMapExpectation, ColumnPairMapExpectation,
+                                                      MulticolumnMapExpectation))
+
+
+def to_frame(records: list[Record], columns: list[str]) -> Any:
+    """to_frame flattens records into a pandas DataFrame with one column per schema field."""
+    import pandas as pd
+
+    rows = [{**{c: r["fields"].get(c) for c in columns}, "contributor_id": r["contributor_id"],
+             "submitted_at": r["submitted_at"]} for r in records]
+    return pd.DataFrame(rows, columns=[*columns, "contributor_id", "submitted_at"])
+
+
+class Validator:
+    """A GX ephemeral context with one pandas batch definition, reused across batches."""
+
+    def __init__(self, specs: list[ExpectationSpec]) -> None:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        source = self.context.data_sources.add_pandas("datanet")
+        self.batch_definition = source.add_dataframe_asset("records").add_batch_definition_whole_dataframe("all")
+        self.specs = specs
+        self.expectations = [expectation_class(s.type)(**s.kwargs) for s in specs]
+
+    def _run(self, frame: Any, row_level: bool) -> Iterator[tuple[ExpectationSpec, Any]]:
+        batch = self.batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        for spec, exp in zip(self.specs, self.expectations):
+            if is_row_level(spec) == row_level:
+                yield spec, batch.validate(exp, result_format="COMPLETE")
+
+    def row_failures(self, frame: Any) -> dict[int, list[str]]:
+        """row_failures maps row position to the names of row-level expectations it fails."""
+        failures: dict[int, list[str]] = {}
+        if len(frame) == 0:
+            return failures
+        for spec, res in self._run(frame, row_level=True):
+            for i in res.result.get("unexpected_index_list") or []:
+                pos = int(i["index"]) if isinstance(i, dict) else int(i)
+                failures.setdefault(pos, []).append(_describe(spec))
+        return failures
+
+    def table_results(self, frame: Any) -> list[dict[str, Any]]:
+        """table_results evaluates table-level expectations; returns one summary per expectation."""
+        return [{"expectation": _describe(spec), "success": bool(res.success),
+                 "observed": _jsonable(res.result.get("observed_value"))}
+                for spec, res in self._run(frame, row_level=False)]
+
+
+def _describe(spec: ExpectationSpec) -> str:
+    col = spec.kwargs.get("column")
+    return f"{spec.type}({col})" if col else spec.type
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def validate_batch(batch: list[Record], validator: Validator, columns: list[str]) -> tuple[list[Record], list[Rejection]]:
+    """validate_batch splits a batch into (passing records, quarantine rows naming the expectations)."""
+    failures = validator.row_failures(to_frame(batch, columns))
+    ok = [r for i, r in enumerate(batch) if i not in failures]
+    bad = [rejection(r["file"], r["line"], "validation_failed", "; ".join(failures[i]),
+                     _payload(r), STAGE)
+           for i, r in enumerate(batch) if i in failures]
+    return ok, bad
+
+
+def _payload(r: Record) -> bytes:
+    import json
+
+    return json.dumps({"contributor_id": r["contributor_id"], "submitted_at": r["submitted_at"],
+                       **r["fields"]}, ensure_ascii=False, sort_keys=True).encode("utf-8")
+
+
+class _Validate(beam.DoFn):  # type: ignore[misc]
+    def __init__(self, specs: list[ExpectationSpec], columns: list[str]) -> None:
+        self.specs, self.columns = specs, columns
+        self.validator: Validator | None = None
+
+    def setup(self) -> None:
+        self.validator = Validator(self.specs)
+
+    def process(self, batch: list[Record]) -> Iterator[Any]:
+        assert self.validator is not None
+        ok, bad = validate_batch(batch, self.validator, self.columns)
+        if ok:
+            yield ok
+        if bad:
+            yield beam.pvalue.TaggedOutput("quarantine", bad)
+
+
+class ValidateRecords(beam.PTransform):  # type: ignore[misc]
+    """ValidateRecords applies row-level expectations to batches of (anonymised) records.
+
+    Outputs: ``valid`` (batches of records) and ``quarantine`` (batches of rejections).
+    """
+
+    def __init__(self, datanet: Datanet) -> None:
+        super().__init__()
+        self.datanet = datanet
+
+    def expand(self, batches: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+        specs = [s for s in self.datanet.config.validation.expectations if is_row_level(s)]
+        columns = [f.name for f in self.datanet.schema.fields]
+        return batches | "Check" >> beam.ParDo(_Validate(specs, columns)).with_outputs("quarantine", main="valid")

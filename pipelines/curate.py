@@ -52,7 +52,8 @@ def pipeline_options(dn: Datanet, overrides: dict[str, Any] | None = None) -> Pi
     """pipeline_options merges defaults, the declaration's runner options and CLI overrides."""
     opts: dict[str, Any] = {"runner": dn.config.runner.runner}
     if opts["runner"] == "DirectRunner":
-        opts.update(direct_num_workers=0, direct_running_mode="multi_processing")
+        opts.update(direct_num_workers=0, direct_running_mode="multi_processing",
+                    default_sdk_harness_log_level="WARNING")
     opts.update(dn.config.runner.options)
     opts.update(overrides or {})
     return PipelineOptions.from_dictionary(opts)

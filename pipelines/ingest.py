@@ -37,6 +37,7 @@ class FileSpec:
     rel: str
     format: str
     manifest: str | None = None
+    manifest_rel: str | None = None
 
 
 class _Reject(Exception):
@@ -219,7 +220,7 @@ def parse_textdir(spec: FileSpec, schema: SchemaConfig, vcfg: ValidationConfig) 
     """
     folder, manifest = Path(spec.path), Path(str(spec.manifest))
     rows: dict[str, tuple[int, dict[str, Any], bytes]] = {}
-    mspec = FileSpec(spec.source, spec.file_no, str(manifest), str(spec.manifest), "csv")
+    mspec = FileSpec(spec.source, spec.file_no, str(manifest), str(spec.manifest_rel), "csv")
     text = manifest.read_bytes().removeprefix(BOM).decode("utf-8", errors="surrogateescape")
     physical = text.splitlines(keepends=True)
     reader = csv.DictReader(io.StringIO(text, newline=""))

@@ -58,8 +58,12 @@ class Validator:
     """A GX ephemeral context with one pandas batch definition, reused across batches."""
 
     def __init__(self, specs: list[ExpectationSpec]) -> None:
+        import logging
+
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        logging.getLogger("great_expectations").setLevel(logging.ERROR)
 
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)

@@ -79,7 +79,7 @@ def _exact(s: Summary, prior: Prior, ranked: list[int]) -> dict[str, Decision]:
 def candidate_pairs(sigs: np.ndarray, cfg: DedupConfig) -> set[tuple[int, int]]:
     """candidate_pairs returns node pairs (i < j) sharing an LSH band, verified if configured."""
     near = cfg.near
-    bands, rows = band_params(near.threshold, near.num_perm)
+    bands, rows = band_params(near.threshold, near.num_perm, near.false_positive_weight, near.false_negative_weight)
     keys = band_keys(sigs, bands, rows)
     pairs: set[tuple[int, int]] = set()
     for j in range(bands):

@@ -38,9 +38,9 @@ def signatures(texts: list[str], cfg: NearDupConfig) -> np.ndarray:
 
 
 @lru_cache(maxsize=32)
-def band_params(threshold: float, num_perm: int) -> tuple[int, int]:
+def band_params(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
     """band_params returns (bands, rows) minimising weighted FP/FN error, as datasketch's MinHashLSH does."""
-    b, r = _optimal_param(threshold, num_perm, 0.5, 0.5)
+    b, r = _optimal_param(threshold, num_perm, fp_weight, fn_weight)
     return int(b), int(r)
 
 

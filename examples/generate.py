@@ -367,7 +367,7 @@ def build_code() -> dict[str, Any]:
     for _ in range(120):
         code, desc, lang = code_snippet(b)
         snippets.append(_ok(b, "dev-dara", {"code": code, "description": desc, "language": lang}))
-    plant_duplicates(b, files, "code", 50, 20, devs, exact_fn=whitespace_copy)
+    plant_duplicates(b, files, "code", 60, 0, devs, exact_fn=whitespace_copy)
     for rel, rows in files.items():
         code, desc, lang = code_snippet(b)
         good = {"contributor_id": rel.split("/")[-1][:-6], "code": code, "description": desc, "language": lang}

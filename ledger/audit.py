@@ -45,21 +45,34 @@ def _read(path: Path) -> bytes:
         raise AuditError(f"{path.name}: cannot read ({exc.strerror})") from None
 
 
+def _check_lengths(d: Path, state: State) -> None:
+    """Every data file is exactly as long as STATE commits (a longer one may be an interrupted append)."""
+    want = {HASHES: HASH_SIZE * (2 * state.size - bin(state.size).count("1")),
+            OFFSETS: 8 * state.size, ENTRIES: state.entries_bytes}
+    for name, length in want.items():
+        try:
+            actual = (d / name).stat().st_size
+        except OSError as exc:
+            raise AuditError(f"{name}: cannot read ({exc.strerror})") from None
+        if actual != length:
+            hint = (" (bytes past the committed state: an interrupted append, rolled back when the "
+                    "ledger is next opened for writing, or tampering)") if actual > length else ""
+            raise AuditError(f"{name}: {actual} bytes, but {STATE} commits {state.size} entries "
+                             f"({length} bytes){hint}")
+
+
 def _check_entries(d: Path, state: State, batch: int) -> int:
     """Check offsets and canonical entries, and recompute the tree; return indexed count."""
     hashes = d / HASHES
-    want_len = HASH_SIZE * (2 * state.size - bin(state.size).count("1"))
-    if hashes.stat().st_size != want_len:
-        raise AuditError(f"{HASHES}: {hashes.stat().st_size} bytes, want {want_len} for {state.size} entries")
-    if (d / OFFSETS).stat().st_size != 8 * state.size:
-        raise AuditError(f"{OFFSETS}: {(d / OFFSETS).stat().st_size} bytes, want {8 * state.size}")
-    if (d / ENTRIES).stat().st_size != state.entries_bytes:
-        raise AuditError(f"{ENTRIES}: {(d / ENTRIES).stat().st_size} bytes, STATE says {state.entries_bytes}")
     indexed, peaks, pos, prev_end = 0, [], 0, 0
     with open(d / ENTRIES, "rb") as ef, open(d / OFFSETS, "rb") as of, open(hashes, "rb") as hf:
         for start in range(0, state.size, batch):
             n = min(batch, state.size - start)
-            ends = np.frombuffer(of.read(8 * n), dtype=">u8")
+            ends = np.frombuffer(of.read(8 * n), dtype=">u8").astype(np.int64)
+            steps = np.diff(np.concatenate(([prev_end], ends)))
+            if bool(np.any(steps <= 0)) or int(ends[-1]) > state.entries_bytes or ends.min() < 0:
+                bad = start + int(np.argmax((steps <= 0) | (ends > state.entries_bytes) | (ends < 0)))
+                raise AuditError(f"{OFFSETS}: offset of entry {bad} is out of order or beyond {ENTRIES}")
             blob = ef.read(int(ends[-1]) - prev_end)
             stored = hf.read(HASH_SIZE * (2 * (start + n) - bin(start + n).count("1")) - pos)
             computed = bytearray()
@@ -104,13 +117,15 @@ def _check_index(d: Path, state: State, indexed: int, reader: tree.NodeReader) -
     live = {str(n) for n, _ in state.runs}
     on_disk = {p.name for p in (d / INDEX_DIR).iterdir()}
     if on_disk - live:
-        raise AuditError(f"{INDEX_DIR}/: unexpected files {sorted(on_disk - live)}")
+        raise AuditError(f"{INDEX_DIR}/: files {sorted(on_disk - live)} are not listed in {STATE}")
+    if live - on_disk:
+        raise AuditError(f"{STATE}: lists index runs {sorted(live - on_disk)} that do not exist")
     total = 0
     with open(d / ENTRIES, "rb") as ef, open(d / OFFSETS, "rb") as of:
         for name, count in state.runs:
             run = run_index.load_run(d / INDEX_DIR / str(name))
             if len(run) != count or (d / INDEX_DIR / str(name)).stat().st_size != count * run_index.RECORD.itemsize:
-                raise AuditError(f"{INDEX_DIR}/{name}: {len(run)} records, STATE says {count}")
+                raise AuditError(f"{INDEX_DIR}/{name}: {len(run)} records, {STATE} says {count}")
             if len(run) > 1 and not bool(np.all(run["k"][1:] > run["k"][:-1])):
                 raise AuditError(f"{INDEX_DIR}/{name}: records are not strictly sorted")
             for r in range(len(run)):
@@ -172,6 +187,7 @@ def audit(path: Path | str, vkey: str | None = None, batch: int = 65536) -> Audi
         state = State.decode(_read(d / STATE))
     except LedgerError as exc:
         raise AuditError(str(exc)) from None
+    _check_lengths(d, state)
     indexed = _check_entries(d, state, batch)
     hf = open(d / HASHES, "rb")
     try:

@@ -12,7 +12,6 @@ give byte-identical checkpoints.
 from __future__ import annotations
 
 import base64
-import binascii
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.verify import ED25519_TYPE, FormatError, key_id
+from ledger.verify import ED25519_TYPE, FormatError, b64decode, key_id
 
 SIGNER_PREFIX = "PRIVATE+KEY+"
 
@@ -90,8 +89,8 @@ def parse_signer(text: str) -> Signer:
         raise SigningKeyError("signer key must be PRIVATE+KEY+<name>+<hex id>+<base64 key>")
     name, hex_id, b64 = parts
     try:
-        raw = base64.b64decode(b64, validate=True)
-    except binascii.Error:
+        raw = b64decode(b64)
+    except ValueError:
         raise SigningKeyError("signer key is not base64") from None
     if len(raw) != 33 or raw[:1] != ED25519_TYPE:
         raise SigningKeyError("signer key is not an Ed25519 key")

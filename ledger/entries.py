@@ -81,13 +81,15 @@ def encode_entry(entry: Mapping[str, Any]) -> bytes:
 
 
 def decode_entry(data: bytes) -> dict[str, Any]:
-    """decode_entry parses leaf bytes and checks they are canonical; raises EntryError."""
+    """decode_entry parses leaf bytes, checking they are a canonical, valid entry; raises EntryError."""
     try:
         value = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EntryError(f"entry is not UTF-8 JSON: {exc}") from None
     if not isinstance(value, dict) or canonical_json(value) != data:
         raise EntryError("entry bytes are not canonical JSON of an object")
+    if encode_entry(value) != data:
+        raise EntryError("entry has no version field")
     return value
 
 
@@ -113,6 +115,6 @@ def index_key(entry: Mapping[str, Any]) -> str | None:
     Only ``contribution`` entries are indexed: a record hash is contributed
     once per ledger, so it names exactly one leaf.
     """
-    if entry.get("kind") == "contribution":
+    if entry.get("kind") == "contribution" and "record_hash" in entry:
         return str(entry["record_hash"])
     return None

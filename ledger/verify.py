@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import binascii
 import hashlib
 import sys
 from dataclasses import dataclass
@@ -60,6 +59,19 @@ class FormatError(ProofError):
 
 class SignatureError(ProofError):
     """No trusted signature on a note verifies."""
+
+
+def b64decode(text: str) -> bytes:
+    """b64decode decodes canonical standard base64 only; raises ValueError otherwise.
+
+    Non-canonical encodings (set padding bits, missing padding, other
+    alphabets) are refused so that every changed character of a stored note
+    or proof is detected.
+    """
+    raw = base64.b64decode(text, validate=True)
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise ValueError("base64 is not in canonical form")
+    return raw
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -198,8 +210,8 @@ def parse_verifier_key(text: str) -> Verifier:
     name, hex_id, b64 = parts
     try:
         kid = bytes.fromhex(hex_id)
-        raw = base64.b64decode(b64, validate=True)
-    except (ValueError, binascii.Error) as exc:
+        raw = b64decode(b64)
+    except ValueError as exc:
         raise FormatError(f"verifier key is not hex/base64: {exc}") from None
     if len(kid) != 4 or len(raw) != 33 or raw[:1] != ED25519_TYPE:
         raise FormatError("verifier key is not an Ed25519 note key")
@@ -246,8 +258,8 @@ def verify_note(note: str, verifier: Verifier) -> str:
         if len(fields) != 2 or fields[0] != verifier.name:
             continue
         try:
-            blob = base64.b64decode(fields[1], validate=True)
-        except binascii.Error:
+            blob = b64decode(fields[1])
+        except ValueError:
             raise FormatError("signature is not base64") from None
         if blob[:4] != verifier.key_id:
             continue
@@ -276,8 +288,8 @@ def parse_checkpoint_text(text: str) -> Checkpoint:
     if not origin or not size_s.isdigit() or (size_s != "0" and size_s.startswith("0")):
         raise FormatError("checkpoint origin or size is malformed")
     try:
-        root = base64.b64decode(root_s, validate=True)
-    except binascii.Error:
+        root = b64decode(root_s)
+    except ValueError:
         raise FormatError("checkpoint root is not base64") from None
     if len(root) != HASH_SIZE:
         raise FormatError("checkpoint root is not 32 bytes")
@@ -311,8 +323,8 @@ class InclusionProof:
 
 def _b64_lines(lines: Sequence[str], what: str) -> tuple[bytes, ...]:
     try:
-        return tuple(base64.b64decode(s, validate=True) for s in lines)
-    except binascii.Error:
+        return tuple(b64decode(s) for s in lines)
+    except ValueError:
         raise FormatError(f"{what} line is not base64") from None
 
 

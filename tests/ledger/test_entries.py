@@ -1,0 +1,53 @@
+"""Entries: canonical JSON equal to RFC 8785, required fields, no floats."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import rfc8785
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ledger.entries import EntryError, canonical_json, contribution, decode_entry, encode_entry
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(alphabet=st.characters(max_codepoint=0xD7FF)), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+def test_canonical_json_equals_rfc8785(value: object) -> None:
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+def test_floats_and_big_integers_are_refused() -> None:
+    with pytest.raises(EntryError):
+        canonical_json({"x": 1.5})
+    with pytest.raises(EntryError):
+        canonical_json({"x": 2**53})
+
+
+def test_contribution_entry_bytes_are_stable() -> None:
+    e = contribution("clinical-notes", "ab" * 32, "clin-001", "shards/r/part-00000.parquet", 3, "r")
+    data = encode_entry(e)
+    assert data == (b'{"contributor_id":"clin-001","datanet":"clinical-notes","kind":"contribution",'
+                    b'"record_hash":"' + b"ab" * 32 + b'","row":3,"run":"r","shard":"shards/r/part-00000.parquet","v":1}')
+    assert decode_entry(data) == json.loads(data)
+
+
+@pytest.mark.parametrize("bad", [
+    {"kind": "gift"},
+    {"kind": "contribution", "datanet": "x"},
+    {**contribution("x", "AB" * 32, "c", "s", 0, "r")},
+])
+def test_invalid_entries_are_refused(bad: dict) -> None:
+    with pytest.raises(EntryError):
+        encode_entry(bad)
+
+
+def test_non_canonical_bytes_do_not_decode() -> None:
+    with pytest.raises(EntryError):
+        decode_entry(b'{"b":1, "a":2}')

@@ -26,6 +26,7 @@ from ledger.entries import contribution, decode_entry
 from ledger.log import Ledger
 from ledger.storage import write_atomic
 from pipelines.config import Datanet
+from pipelines.faults import crash_point
 from pipelines.plan import RunPlan
 from pipelines.records import order_key, record_hash
 from pipelines.write import (
@@ -37,9 +38,6 @@ from pipelines.write import (
     write_rows,
     write_shards,
 )
-
-LEDGER_BATCH = 10_000
-
 
 class CommitError(RuntimeError):
     """The ledger and this run's outputs disagree in a way a rerun cannot repair."""
@@ -133,12 +131,13 @@ def publish_files(dn: Datanet, plan: RunPlan, staged: Staged, kept: list[dict[st
 def append_contributions(dn: Datanet, plan: RunPlan, kept: list[dict[str, Any]], ledger: Ledger,
                          base: int, done: int, signer: Signer) -> str:
     """append_contributions appends the missing contribution entries and signs a checkpoint."""
-    size = dn.config.output.shard_rows
-    for start in range(done, len(kept), LEDGER_BATCH):
-        chunk = kept[start:start + LEDGER_BATCH]
+    size, batch = dn.config.output.shard_rows, dn.config.ledger.batch_size
+    for start in range(done, len(kept), batch):
+        chunk = kept[start:start + batch]
         ledger.append([contribution(dn.name, r["record_hash"], r["contributor_id"],
                                     shard_name(plan.run_id, (start + i) // size), (start + i) % size, plan.run_id)
                        for i, r in enumerate(chunk)])
+        crash_point("ledger-batch")
     return ledger.sign(signer)
 
 

@@ -160,6 +160,7 @@ class OutputConfig(Strict):
 class LedgerConfig(Strict):
     origin: str | None = None
     key: str | None = None
+    batch_size: int = Field(10_000, ge=1, le=1_000_000)
 
 
 class RunnerConfig(Strict):

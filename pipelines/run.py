@@ -29,6 +29,7 @@ from pipelines.commit import (
     publish_files,
 )
 from pipelines.config import Datanet
+from pipelines.faults import crash_point
 from pipelines.plan import RunPlan, load_prior, plan_run
 from pipelines.write import read_staged
 
@@ -89,6 +90,7 @@ def _stage(dn: Datanet, plan: RunPlan, overrides: dict[str, Any] | None, progres
     progress(f"  beam: {len(plan.specs)} input unit(s), {len(prior.hashes)} records from earlier runs")
     run_beam(dn, plan.specs, prior, pii_salt(dn), staging, overrides)
     (staging / "DONE").touch()
+    crash_point("staged")
     return staging
 
 
@@ -140,6 +142,8 @@ def ingest(dn: Datanet, overrides: dict[str, Any] | None = None, progress: Progr
 def _ingest_locked(dn: Datanet, overrides: dict[str, Any] | None, progress: Progress) -> dict[str, Any]:
     t0 = time.perf_counter()
     plan = plan_run(dn)
+    for run in plan.prior_runs:  # a crash after COMMITTED may leave a staging folder behind
+        shutil.rmtree(dn.out_dir / "runs" / run["run_id"] / "staging", ignore_errors=True)
     progress(f"[1/3] plan: run {plan.run_id} (#{plan.seq}), {len(plan.specs)} new input unit(s)")
     if plan.empty:
         progress("nothing new to ingest: every input was ingested by an earlier run")
@@ -158,7 +162,9 @@ def _ingest_locked(dn: Datanet, overrides: dict[str, Any] | None, progress: Prog
         dups = staged.duplicates + copies
         base, done = ledger_base(kept, led)
         shards = publish_files(dn, plan, staged, kept, dups, base)
+        crash_point("published")
         note = append_contributions(dn, plan, kept, led, base, done, signer)
+        crash_point("signed")
         ledger_info = {"first_index": base, "entries": len(kept), "size": led.size,
                        "root": led.root.hex(), "checkpoint": note}
     read = sum(int(t["items"]) for t in tally)
@@ -171,6 +177,7 @@ def _ingest_locked(dn: Datanet, overrides: dict[str, Any] | None, progress: Prog
                     "total_s": round(t2 - t0, 3), "input_bytes": input_bytes},
     })
     mark_committed(dn, plan, report)
+    crash_point("reported")
     shutil.rmtree(staging, ignore_errors=True)
     progress(f"[3/3] committed: {len(shards)} shard(s), ledger size {ledger_info['size']}")
     return report

@@ -228,9 +228,15 @@ class Datanet:
         return self.config.ledger.origin or f"datanets.local/{self.name}"
 
     def digest(self) -> str:
-        """digest is a hex SHA-256 of the effective config and schema (what a run depends on)."""
-        body = {"config": self.config.model_dump(mode="json", by_alias=True),
-                "schema": self.schema.model_dump(mode="json")}
+        """digest is a hex SHA-256 of what shapes a run's outputs: config and schema.
+
+        Where outputs go, which key signs, the ledger batch size and the Beam
+        runner and its options are left out: they never change a byte of
+        shards or entries, so runs on any runner get the same run id.
+        """
+        config = self.config.model_dump(mode="json", by_alias=True,
+                                        exclude={"runner": True, "output": {"dir"}, "ledger": {"key", "batch_size"}})
+        body = {"config": config, "schema": self.schema.model_dump(mode="json")}
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
     def source_files(self, index: int) -> list[Path]:

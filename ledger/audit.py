@@ -21,7 +21,7 @@ from ledger import tree
 from ledger.entries import EntryError, decode_entry, index_key
 from ledger.log import CHECKPOINTS, LATEST, VKEY, checkpoint_file
 from ledger.storage import ENTRIES, HASHES, INDEX_DIR, OFFSETS, STATE, LedgerError, State, node_position
-from ledger.verify import HASH_SIZE, EMPTY_ROOT, ProofError, leaf_hash, node_hash, parse_verifier_key, verify_checkpoint
+from ledger.verify import EMPTY_ROOT, HASH_SIZE, ProofError, leaf_hash, node_hash, parse_verifier_key, verify_checkpoint
 
 
 class AuditError(LedgerError):
@@ -47,24 +47,33 @@ def _read(path: Path) -> bytes:
 
 def _check_lengths(d: Path, state: State) -> None:
     """Every data file is exactly as long as STATE commits (a longer one may be an interrupted append)."""
-    want = {HASHES: HASH_SIZE * (2 * state.size - bin(state.size).count("1")),
-            OFFSETS: 8 * state.size, ENTRIES: state.entries_bytes}
+    want = {
+        HASHES: HASH_SIZE * (2 * state.size - bin(state.size).count("1")),
+        OFFSETS: 8 * state.size,
+        ENTRIES: state.entries_bytes,
+    }
     for name, length in want.items():
         try:
             actual = (d / name).stat().st_size
         except OSError as exc:
             raise AuditError(f"{name}: cannot read ({exc.strerror})") from None
         if actual != length:
-            hint = (" (bytes past the committed state: an interrupted append, rolled back when the "
-                    "ledger is next opened for writing, or tampering)") if actual > length else ""
-            raise AuditError(f"{name}: {actual} bytes, but {STATE} commits {state.size} entries "
-                             f"({length} bytes){hint}")
+            hint = (
+                (
+                    " (bytes past the committed state: an interrupted append, rolled back when the "
+                    "ledger is next opened for writing, or tampering)"
+                )
+                if actual > length
+                else ""
+            )
+            raise AuditError(f"{name}: {actual} bytes, but {STATE} commits {state.size} entries ({length} bytes){hint}")
 
 
 def _check_entries(d: Path, state: State, batch: int) -> int:
     """Check offsets and canonical entries, and recompute the tree; return indexed count."""
     hashes = d / HASHES
-    indexed, peaks, pos, prev_end = 0, [], 0, 0
+    indexed, pos, prev_end = 0, 0, 0
+    peaks: list[bytes] = []
     with open(d / ENTRIES, "rb") as ef, open(d / OFFSETS, "rb") as of, open(hashes, "rb") as hf:
         for start in range(0, state.size, batch):
             n = min(batch, state.size - start)
@@ -81,7 +90,7 @@ def _check_entries(d: Path, state: State, batch: int) -> int:
                 i, end = start + j, int(ends[j])
                 if end <= prev_end or end - base > len(blob) or blob[end - base - 1] != 0x0A:
                     raise AuditError(f"{OFFSETS}: offset of entry {i} does not end a line of {ENTRIES}")
-                data = blob[prev_end - base: end - base - 1]
+                data = blob[prev_end - base : end - base - 1]
                 if b"\n" in data:
                     raise AuditError(f"{ENTRIES}: entry {i} spans more than one line")
                 try:
@@ -105,7 +114,7 @@ def _check_entries(d: Path, state: State, batch: int) -> int:
 
 def _name_hash_mismatch(computed: bytes, stored: bytes, pos: int, first_entry: int) -> None:
     for k in range(0, len(computed), HASH_SIZE):
-        if computed[k:k + HASH_SIZE] != stored[k:k + HASH_SIZE]:
+        if computed[k : k + HASH_SIZE] != stored[k : k + HASH_SIZE]:
             p = pos // HASH_SIZE + k // HASH_SIZE
             raise AuditError(
                 f"{HASHES}: hash #{p} does not match the entries (batch from entry {first_entry}); "
@@ -131,8 +140,10 @@ def _check_index(d: Path, state: State, indexed: int, reader: tree.NodeReader) -
             for r in range(len(run)):
                 key, leaf = bytes(run["k"][r]).ljust(32, b"\0"), int(run["i"][r])
                 if leaf >= state.size or _entry_key(ef, of, leaf) != key.hex():
-                    raise AuditError(f"{INDEX_DIR}/{name}: record {r} maps {key.hex()} to entry {leaf}, "
-                                     "which does not contribute that record")
+                    raise AuditError(
+                        f"{INDEX_DIR}/{name}: record {r} maps {key.hex()} to entry {leaf}, "
+                        "which does not contribute that record"
+                    )
             total += len(run)
     if total != indexed:
         raise AuditError(f"{INDEX_DIR}/: {total} indexed records, but {ENTRIES} has {indexed} contributions")
@@ -191,6 +202,7 @@ def audit(path: Path | str, vkey: str | None = None, batch: int = 65536) -> Audi
     indexed = _check_entries(d, state, batch)
     hf = open(d / HASHES, "rb")
     try:
+
         def reader(level: int, index: int) -> bytes:
             hf.seek(HASH_SIZE * node_position(level, index))
             return hf.read(HASH_SIZE)

@@ -37,9 +37,7 @@ class Signer:
 
     @property
     def public_key(self) -> bytes:
-        return _private(self.seed).public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
+        return _private(self.seed).public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
     @property
     def key_id(self) -> bytes:
@@ -84,7 +82,7 @@ def parse_signer(text: str) -> Signer:
     text = text.strip()
     if not text.startswith(SIGNER_PREFIX):
         raise SigningKeyError("signer key must start with PRIVATE+KEY+")
-    parts = text[len(SIGNER_PREFIX):].split("+", 2)
+    parts = text[len(SIGNER_PREFIX) :].split("+", 2)
     if len(parts) != 3:
         raise SigningKeyError("signer key must be PRIVATE+KEY+<name>+<hex id>+<base64 key>")
     name, hex_id, b64 = parts

@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ledger import checkpoint as keys
 from ledger.audit import audit
@@ -84,8 +84,10 @@ def cmd_consistency(t: LedgerTarget, args: argparse.Namespace) -> int:
 
 def cmd_audit(t: LedgerTarget, args: argparse.Namespace) -> int:
     report = audit(t.path, _read_vkey(args.vkey) if args.vkey else None)
-    print(f"OK: {report.size} entries, root {report.root}, "
-          f"{report.checkpoints} checkpoints, {report.indexed} indexed records")
+    print(
+        f"OK: {report.size} entries, root {report.root}, "
+        f"{report.checkpoints} checkpoints, {report.indexed} indexed records"
+    )
     return 0
 
 
@@ -125,7 +127,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """add_commands registers the ``ledger`` command group on a parent parser."""
     p = sub.add_parser("ledger", help="the Merkle ledger: keys, proofs, audit, export")
     lsub = p.add_subparsers(dest="ledger_cmd", required=True)
@@ -137,7 +139,8 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
         return sp
 
     named("keygen", cmd_keygen, "create a signing key and print its verifier key").add_argument(
-        "--out", help="where to write the key (default: the Datanet's ledger.key)")
+        "--out", help="where to write the key (default: the Datanet's ledger.key)"
+    )
     named("vkey", cmd_vkey, "print the verifier key (note verifier-key format)")
     named("sign", cmd_sign, "sign a checkpoint at the current size")
     sp = named("prove", cmd_prove, "print a c2sp.org/tlog-proof@v1 inclusion proof")
@@ -149,7 +152,8 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     sp.add_argument("--from", dest="from_size", type=int, required=True)
     sp.add_argument("--to", dest="to_size", type=int, required=True)
     named("audit", cmd_audit, "recompute and check every stored hash and checkpoint").add_argument(
-        "--vkey", help="verifier key (or a file holding it) the auditor trusts")
+        "--vkey", help="verifier key (or a file holding it) the auditor trusts"
+    )
     named("export", cmd_export, "print every entry's exact leaf bytes, one per line")
     sp = lsub.add_parser("verify", help="verify a proof offline", description="verify a proof offline")
     sp.add_argument("proof", help="a .tlog-proof file or a consistency proof file")

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 ENTRY_VERSION = 1
 MAX_SAFE_INT = 2**53 - 1
@@ -93,9 +94,7 @@ def decode_entry(data: bytes) -> dict[str, Any]:
     return value
 
 
-def contribution(
-    datanet: str, record_hash: str, contributor_id: str, shard: str, row: int, run: str
-) -> dict[str, Any]:
+def contribution(datanet: str, record_hash: str, contributor_id: str, shard: str, row: int, run: str) -> dict[str, Any]:
     """contribution builds a ``contribution`` entry: who contributed which stored record, and where."""
     return {
         "kind": "contribution",

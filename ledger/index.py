@@ -12,8 +12,8 @@ crash leaves at worst an unlisted file that the next writer deletes.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -60,7 +60,7 @@ def lookup(runs: Iterable[np.ndarray], keys: Sequence[bytes]) -> dict[bytes, int
         hit = np.zeros(len(want), dtype=bool)
         hit[ok] = run["k"][pos[ok]] == want[ok]
         for j in np.nonzero(hit)[0]:
-            found[bytes(keys[j])] = int(run["i"][pos[j]])
+            found[bytes(keys[int(j)])] = int(run["i"][pos[j]])
     return found
 
 

@@ -15,8 +15,9 @@ inconsistent checkpoints.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from ledger import tree
 from ledger.checkpoint import Signer, checkpoint_text
@@ -56,7 +57,7 @@ class Ledger:
     def close(self) -> None:
         self.store.close()
 
-    def __enter__(self) -> "Ledger":
+    def __enter__(self) -> Ledger:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -24,9 +24,9 @@ import errno
 import fcntl
 import json
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -35,7 +35,12 @@ from ledger.verify import EMPTY_ROOT, HASH_SIZE, leaf_hash, node_hash
 
 FORMAT = "datanets-ledger/1"
 ENTRIES, OFFSETS, HASHES, STATE, LOCK, INDEX_DIR = (
-    "entries.jsonl", "entries.idx", "tree.hashes", "STATE", "LOCK", "index",
+    "entries.jsonl",
+    "entries.idx",
+    "tree.hashes",
+    "STATE",
+    "LOCK",
+    "index",
 )
 
 
@@ -82,16 +87,25 @@ class State:
     runs: list[list[object]] = field(default_factory=list)  # [[file name, record count], ...]
 
     def encode(self) -> bytes:
-        body = {"format": FORMAT, "size": self.size, "root": self.root,
-                "entries_bytes": self.entries_bytes, "runs": self.runs}
+        body = {
+            "format": FORMAT,
+            "size": self.size,
+            "root": self.root,
+            "entries_bytes": self.entries_bytes,
+            "runs": self.runs,
+        }
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode() + b"\n"
 
     @classmethod
-    def decode(cls, data: bytes) -> "State":
+    def decode(cls, data: bytes) -> State:
         try:
             body = json.loads(data)
-            state = cls(int(body["size"]), str(body["root"]), int(body["entries_bytes"]),
-                        [[str(n), int(c)] for n, c in body["runs"]])
+            state = cls(
+                int(body["size"]),
+                str(body["root"]),
+                int(body["entries_bytes"]),
+                [[str(n), int(c)] for n, c in body["runs"]],
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise LedgerCorruptError(f"{STATE}: not a valid state file ({exc})") from None
         if body.get("format") != FORMAT or state.encode() != data:
@@ -164,7 +178,7 @@ class Store:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -225,7 +239,7 @@ class Store:
         blob = self._pread(ENTRIES, int(offs[-1] - offs[0]), int(offs[0]))
         base = int(offs[0])
         for i in range(end - start):
-            yield blob[int(offs[i]) - base: int(offs[i + 1]) - base - 1]
+            yield blob[int(offs[i]) - base : int(offs[i + 1]) - base - 1]
 
     def entry(self, index: int) -> bytes:
         """entry returns the exact leaf bytes of entry ``index``."""
@@ -272,7 +286,12 @@ class Store:
         self._append_file(OFFSETS, offsets.astype(">u8").tobytes())
         self._append_file(HASHES, hashes)
         runs = self._add_run(new_keys)
-        new = State(self.state.size + len(entries), root.hex(), int(offsets[-1]) if len(entries) else self.state.entries_bytes, runs)
+        new = State(
+            self.state.size + len(entries),
+            root.hex(),
+            int(offsets[-1]) if len(entries) else self.state.entries_bytes,
+            runs,
+        )
         write_atomic(self.path / STATE, new.encode())
         old_runs = {str(n) for n, _ in self.state.runs} - {str(n) for n, _ in runs}
         self.state = new

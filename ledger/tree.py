@@ -10,7 +10,7 @@ against ``ledger.testonly.reference`` in the tests).
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from ledger.verify import EMPTY_ROOT, node_hash
 

@@ -26,8 +26,8 @@ import argparse
 import base64
 import hashlib
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 HASH_SIZE = 32
 LEAF_PREFIX = b"\x00"
@@ -46,9 +46,7 @@ class RootMismatchError(ProofError):
     """The root computed from a proof differs from the expected root."""
 
     def __init__(self, computed: bytes, expected: bytes) -> None:
-        super().__init__(
-            f"calculated root {computed.hex()} does not match expected root {expected.hex()}"
-        )
+        super().__init__(f"calculated root {computed.hex()} does not match expected root {expected.hex()}")
         self.computed = computed
         self.expected = expected
 
@@ -90,9 +88,7 @@ def _check_hashes(what: str, hashes: Sequence[bytes]) -> None:
             raise ProofError(f"{what}[{i}] is {len(h)} bytes, want {HASH_SIZE}")
 
 
-def root_from_inclusion_proof(
-    index: int, size: int, leaf: bytes, proof: Sequence[bytes]
-) -> bytes:
+def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
     """root_from_inclusion_proof computes the root implied by an audit path.
 
     RFC 9162 section 2.1.3.2. Raises ProofError if ``index >= size``, if the
@@ -120,9 +116,7 @@ def root_from_inclusion_proof(
     return r
 
 
-def verify_inclusion(
-    index: int, size: int, leaf: bytes, proof: Sequence[bytes], root: bytes
-) -> None:
+def verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes], root: bytes) -> None:
     """verify_inclusion checks that ``leaf`` (a leaf hash) is at ``index`` of the tree with ``root``.
 
     Raises ProofError (RootMismatchError for a wrong root) unless the proof holds.
@@ -133,9 +127,7 @@ def verify_inclusion(
         raise RootMismatchError(computed, root)
 
 
-def verify_consistency(
-    size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes
-) -> None:
+def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes) -> None:
     """verify_consistency checks that the tree (size1, root1) is a prefix of (size2, root2).
 
     RFC 9162 section 2.1.4.2. A proof from the empty tree is rejected as
@@ -393,9 +385,7 @@ def parse_consistency_proof(text: str) -> ConsistencyProof:
     return ConsistencyProof(_b64_lines(lines[1:], "proof hash"), notes[: old_end + 1], notes[old_end + 2 :])
 
 
-def verify_inclusion_proof_text(
-    text: str, verifier: Verifier, entry: bytes, origin: str | None = None
-) -> Checkpoint:
+def verify_inclusion_proof_text(text: str, verifier: Verifier, entry: bytes, origin: str | None = None) -> Checkpoint:
     """verify_inclusion_proof_text checks a tlog-proof for the given entry bytes.
 
     Verifies the checkpoint signature, then the audit path from

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import apache_beam as beam
 
@@ -58,14 +59,32 @@ def _operator(name: str, entity: str, salt: bytes) -> Any:
 # Presidio's own defaults (conf/default.yaml), stated so spaCy labels we never use are ignored quietly.
 NER_CONFIGURATION: dict[str, Any] = {
     "model_to_presidio_entity_mapping": {
-        "PER": "PERSON", "PERSON": "PERSON", "NORP": "NRP", "FAC": "LOCATION", "LOC": "LOCATION",
-        "GPE": "LOCATION", "LOCATION": "LOCATION", "ORG": "ORGANIZATION", "ORGANIZATION": "ORGANIZATION",
-        "DATE": "DATE_TIME", "TIME": "DATE_TIME",
+        "PER": "PERSON",
+        "PERSON": "PERSON",
+        "NORP": "NRP",
+        "FAC": "LOCATION",
+        "LOC": "LOCATION",
+        "GPE": "LOCATION",
+        "LOCATION": "LOCATION",
+        "ORG": "ORGANIZATION",
+        "ORGANIZATION": "ORGANIZATION",
+        "DATE": "DATE_TIME",
+        "TIME": "DATE_TIME",
     },
     "low_confidence_score_multiplier": 0.4,
     "low_score_entity_names": ["ORG", "ORGANIZATION"],
-    "labels_to_ignore": ["CARDINAL", "EVENT", "LANGUAGE", "LAW", "MONEY", "ORDINAL", "PERCENT",
-                         "PRODUCT", "QUANTITY", "WORK_OF_ART"],
+    "labels_to_ignore": [
+        "CARDINAL",
+        "EVENT",
+        "LANGUAGE",
+        "LAW",
+        "MONEY",
+        "ORDINAL",
+        "PERCENT",
+        "PRODUCT",
+        "QUANTITY",
+        "WORK_OF_ART",
+    ],
 }
 CARD_PATTERN = r"(?<![\w-])(?:\d[ -]?){12,18}\d(?![\w-])"
 NANP_PHONE_PATTERN = r"(?<![\w+])(?:\+?1[ .-]?)?(?:\(\d{3}\)|\d{3})[ .-]\d{3}[ .-]\d{4}(?!\w)"
@@ -84,12 +103,18 @@ def extra_recognizers(language: str) -> list[Any]:
     from presidio_analyzer import Pattern, PatternRecognizer
     from presidio_analyzer.predefined_recognizers import CreditCardRecognizer
 
-    cards = CreditCardRecognizer(patterns=[Pattern("card-shaped number", CARD_PATTERN, 0.3)],
-                                 supported_language=language, name="DatanetsCardRecognizer")
-    phones = PatternRecognizer(supported_entity="PHONE_NUMBER", name="DatanetsNanpPhoneRecognizer",
-                               patterns=[Pattern("NANP phone", NANP_PHONE_PATTERN, 0.5)],
-                               context=["phone", "call", "tel", "number", "mobile", "reach", "contact"],
-                               supported_language=language)
+    cards = CreditCardRecognizer(
+        patterns=[Pattern("card-shaped number", CARD_PATTERN, 0.3)],
+        supported_language=language,
+        name="DatanetsCardRecognizer",
+    )
+    phones = PatternRecognizer(
+        supported_entity="PHONE_NUMBER",
+        name="DatanetsNanpPhoneRecognizer",
+        patterns=[Pattern("NANP phone", NANP_PHONE_PATTERN, 0.5)],
+        context=["phone", "call", "tel", "number", "mobile", "reach", "contact"],
+        supported_language=language,
+    )
     return [cards, phones]
 
 
@@ -102,9 +127,11 @@ def build_engines(cfg: PIIConfig, salt: bytes) -> Engines:
     from presidio_anonymizer import AnonymizerEngine
 
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
-    nlp_conf = {"nlp_engine_name": "spacy",
-                "models": [{"lang_code": cfg.language, "model_name": cfg.spacy_model}],
-                "ner_model_configuration": NER_CONFIGURATION}
+    nlp_conf = {
+        "nlp_engine_name": "spacy",
+        "models": [{"lang_code": cfg.language, "model_name": cfg.spacy_model}],
+        "ner_model_configuration": NER_CONFIGURATION,
+    }
     try:
         nlp = NlpEngineProvider(nlp_configuration=nlp_conf).create_engine()
     except OSError as exc:
@@ -126,11 +153,15 @@ def redact_texts(texts: list[str], eng: Engines) -> list[tuple[str, dict[str, in
     """
     cfg = eng.cfg
     results = eng.batch.analyze_iterator(
-        texts, language=cfg.language, batch_size=cfg.batch_size, entities=cfg.entities,
-        score_threshold=cfg.score_threshold, allow_list=cfg.allow_list or None,
+        texts,
+        language=cfg.language,
+        batch_size=cfg.batch_size,
+        entities=cfg.entities,
+        score_threshold=cfg.score_threshold,
+        allow_list=cfg.allow_list or None,
     )
     out: list[tuple[str, dict[str, int]]] = []
-    for text, found in zip(texts, results):
+    for text, found in zip(texts, results, strict=True):
         if not found:
             out.append((text, {}))
             continue
@@ -148,7 +179,7 @@ def anonymise_batch(batch: list[Record], text_fields: list[str], eng: Engines) -
     flat = [(i, f) for i, r in enumerate(batch) for f in text_fields if r["fields"].get(f)]
     redacted = redact_texts([str(batch[i]["fields"][f]) for i, f in flat], eng)
     out = [{**r, "fields": dict(r["fields"]), "pii": {}} for r in batch]
-    for (i, f), (text, counts) in zip(flat, redacted):
+    for (i, f), (text, counts) in zip(flat, redacted, strict=True):
         out[i]["fields"][f] = text
         for k, v in counts.items():
             out[i]["pii"][k] = out[i]["pii"].get(k, 0) + v
@@ -157,7 +188,7 @@ def anonymise_batch(batch: list[Record], text_fields: list[str], eng: Engines) -
     return out
 
 
-class _Anonymise(beam.DoFn):  # type: ignore[misc]
+class _Anonymise(beam.DoFn):
     def __init__(self, cfg: PIIConfig, text_fields: list[str], salt: bytes) -> None:
         self.cfg, self.text_fields, self.salt = cfg, text_fields, salt
         self.engines: Engines | None = None
@@ -170,7 +201,7 @@ class _Anonymise(beam.DoFn):  # type: ignore[misc]
         yield anonymise_batch(batch, self.text_fields, self.engines)
 
 
-class AnonymisePII(beam.PTransform):  # type: ignore[misc]
+class AnonymisePII(beam.PTransform):
     """AnonymisePII scrubs PII from the text fields of batches of records (Presidio, offline).
 
     With ``pii.enabled: false`` records pass through with empty ``pii`` counts.

@@ -11,8 +11,9 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ledger import cli as ledger_cli
 from ledger.storage import LedgerError
@@ -64,8 +65,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     dn = load_datanet(args.datanet)
     files = sum(len(dn.source_files(i)) for i in range(len(dn.config.sources)))
-    print(f"OK: {dn.path} is valid ({len(dn.config.sources)} source(s), {files} file(s), "
-          f"schema {dn.schema.name} with {len(dn.schema.fields)} field(s))")
+    print(
+        f"OK: {dn.path} is valid ({len(dn.config.sources)} source(s), {files} file(s), "
+        f"schema {dn.schema.name} with {len(dn.schema.fields)} field(s))"
+    )
     return 0
 
 
@@ -97,8 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="run the ingest pipeline of a Datanet (incremental)")
     p.add_argument("datanet")
     p.add_argument("--runner", help="Beam runner (default: the declaration's, DirectRunner)")
-    p.add_argument("--option", action="append", type=_parse_option, metavar="KEY=VALUE",
-                   help="Beam pipeline option, e.g. direct_num_workers=2 (repeatable)")
+    p.add_argument(
+        "--option",
+        action="append",
+        type=_parse_option,
+        metavar="KEY=VALUE",
+        help="Beam pipeline option, e.g. direct_num_workers=2 (repeatable)",
+    )
     p.add_argument("--json", action="store_true", help="print the full JSON report")
     p.set_defaults(fn=cmd_ingest)
     p = sub.add_parser("check", help="validate a declaration without reading data")

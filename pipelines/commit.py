@@ -39,6 +39,7 @@ from pipelines.write import (
     write_shards,
 )
 
+
 class CommitError(RuntimeError):
     """The ledger and this run's outputs disagree in a way a rerun cannot repair."""
 
@@ -53,7 +54,9 @@ class Staged:
     blank: int
 
 
-def hash_accepted(staged: Staged, dn: Datanet, ledger: Ledger, run_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def hash_accepted(
+    staged: Staged, dn: Datanet, ledger: Ledger, run_id: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """hash_accepted orders accepted records, adds ``record_hash`` and splits off post-anonymisation copies.
 
     A record is a copy if its hash is on the ledger from another run, or
@@ -70,10 +73,20 @@ def hash_accepted(staged: Staged, dn: Datanet, ledger: Ledger, run_id: str) -> t
     for r in ordered:
         h = r["record_hash"]
         if h in other_runs or h in seen:
-            copies.append({"id": r["id"], "file": r["file"], "line": r["line"],
-                           "contributor_id": r["contributor_id"], "submitted_at": r["submitted_at"],
-                           "content_key": r["content_key"], "kind": "exact_after_anonymisation",
-                           "duplicate_of_id": None, "duplicate_of": h, "similarity": 1.0})
+            copies.append(
+                {
+                    "id": r["id"],
+                    "file": r["file"],
+                    "line": r["line"],
+                    "contributor_id": r["contributor_id"],
+                    "submitted_at": r["submitted_at"],
+                    "content_key": r["content_key"],
+                    "kind": "exact_after_anonymisation",
+                    "duplicate_of_id": None,
+                    "duplicate_of": h,
+                    "similarity": 1.0,
+                }
+            )
             continue
         seen.add(h)
         kept.append(r)
@@ -106,37 +119,67 @@ def resolve_duplicates(dups: list[dict[str, Any]], kept: list[dict[str, Any]], r
     out = []
     for d in sorted(dups, key=lambda d: (d["id"].split("/")[0], *map(int, d["id"].split("/")[1:]))):
         of = d["duplicate_of"] or by_id.get(str(d["duplicate_of_id"]))
-        out.append({"file": d["file"], "line": d["line"], "contributor_id": d["contributor_id"],
-                    "submitted_at": d["submitted_at"], "content_key": d["content_key"], "kind": d["kind"],
-                    "duplicate_of": of, "similarity": float(d["similarity"]), "run_id": run_id})
+        out.append(
+            {
+                "file": d["file"],
+                "line": d["line"],
+                "contributor_id": d["contributor_id"],
+                "submitted_at": d["submitted_at"],
+                "content_key": d["content_key"],
+                "kind": d["kind"],
+                "duplicate_of": of,
+                "similarity": float(d["similarity"]),
+                "run_id": run_id,
+            }
+        )
     return out
 
 
-def publish_files(dn: Datanet, plan: RunPlan, staged: Staged, kept: list[dict[str, Any]],
-                  dups: list[dict[str, Any]], base: int) -> list[str]:
+def publish_files(
+    dn: Datanet, plan: RunPlan, staged: Staged, kept: list[dict[str, Any]], dups: list[dict[str, Any]], base: int
+) -> list[str]:
     """publish_files (re)writes shards, quarantine, duplicates and dedup state; returns shard names."""
     out, run_id, o = dn.out_dir, plan.run_id, dn.config.output
     rows = shard_rows(kept, dn.schema, run_id, base)
     shards = write_shards(out, rows, dn.schema, run_id, o.shard_rows, o.compression)
     quarantine = sorted(staged.quarantine, key=lambda q: (q["file"], q["line"], q["stage"], q["reason"]))
-    write_rows(out / "quarantine" / f"{run_id}.parquet",
-               [{**q, "run_id": run_id} for q in quarantine], QUARANTINE_SCHEMA)
+    write_rows(
+        out / "quarantine" / f"{run_id}.parquet", [{**q, "run_id": run_id} for q in quarantine], QUARANTINE_SCHEMA
+    )
     write_rows(out / "duplicates" / f"{run_id}.parquet", resolve_duplicates(dups, kept, run_id), DUPLICATES_SCHEMA)
-    state = [{"content_key": r["content_key"], "record_hash": r["record_hash"], "ledger_index": base + i,
-              "minhash": r["minhash"]} for i, r in enumerate(kept)]
+    state = [
+        {
+            "content_key": r["content_key"],
+            "record_hash": r["record_hash"],
+            "ledger_index": base + i,
+            "minhash": r["minhash"],
+        }
+        for i, r in enumerate(kept)
+    ]
     write_rows(out / "state" / f"dedup-{run_id}.parquet", state, STATE_SCHEMA)
     return shards
 
 
-def append_contributions(dn: Datanet, plan: RunPlan, kept: list[dict[str, Any]], ledger: Ledger,
-                         base: int, done: int, signer: Signer) -> str:
+def append_contributions(
+    dn: Datanet, plan: RunPlan, kept: list[dict[str, Any]], ledger: Ledger, base: int, done: int, signer: Signer
+) -> str:
     """append_contributions appends the missing contribution entries and signs a checkpoint."""
     size, batch = dn.config.output.shard_rows, dn.config.ledger.batch_size
     for start in range(done, len(kept), batch):
-        chunk = kept[start:start + batch]
-        ledger.append([contribution(dn.name, r["record_hash"], r["contributor_id"],
-                                    shard_name(plan.run_id, (start + i) // size), (start + i) % size, plan.run_id)
-                       for i, r in enumerate(chunk)])
+        chunk = kept[start : start + batch]
+        ledger.append(
+            [
+                contribution(
+                    dn.name,
+                    r["record_hash"],
+                    r["contributor_id"],
+                    shard_name(plan.run_id, (start + i) // size),
+                    (start + i) % size,
+                    plan.run_id,
+                )
+                for i, r in enumerate(chunk)
+            ]
+        )
         crash_point("ledger-batch")
     return ledger.sign(signer)
 
@@ -148,8 +191,13 @@ def mark_committed(dn: Datanet, plan: RunPlan, report: dict[str, Any]) -> None:
     body = (json.dumps(report, indent=2, sort_keys=True) + "\n").encode()
     write_atomic(run_dir / "report.json", body)
     write_atomic(dn.out_dir / "report.json", body)
-    manifest = {"run_id": plan.run_id, "seq": plan.seq, "inputs": plan.digests,
-                "ledger": report["ledger"], "shards": report["shards"]}
+    manifest = {
+        "run_id": plan.run_id,
+        "seq": plan.seq,
+        "inputs": plan.digests,
+        "ledger": report["ledger"],
+        "shards": report["shards"],
+    }
     write_atomic(run_dir / "COMMITTED.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
 
 

@@ -48,7 +48,7 @@ class SchemaConfig(Strict):
     fields: list[FieldSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _check(self) -> "SchemaConfig":
+    def _check(self) -> SchemaConfig:
         names = [f.name for f in self.fields]
         if len(set(names)) != len(names):
             raise ValueError("field names must be unique")
@@ -75,7 +75,7 @@ class SourceConfig(Strict):
     encoding: Literal["utf-8"] = "utf-8"
 
     @model_validator(mode="after")
-    def _manifest(self) -> "SourceConfig":
+    def _manifest(self) -> SourceConfig:
         if (self.format == "textdir") != (self.manifest is not None):
             raise ValueError("format textdir needs a manifest, and only textdir takes one")
         return self
@@ -119,8 +119,15 @@ class PIIConfig(Strict):
 
     enabled: bool = True
     entities: list[str] = [
-        "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE",
-        "US_SSN", "IP_ADDRESS", "URL", "LOCATION",
+        "PERSON",
+        "EMAIL_ADDRESS",
+        "PHONE_NUMBER",
+        "CREDIT_CARD",
+        "IBAN_CODE",
+        "US_SSN",
+        "IP_ADDRESS",
+        "URL",
+        "LOCATION",
     ]
     operators: dict[str, Operator] = {"DEFAULT": "replace"}
     score_threshold: float = Field(0.5, ge=0.0, le=1.0)
@@ -234,8 +241,9 @@ class Datanet:
         runner and its options are left out: they never change a byte of
         shards or entries, so runs on any runner get the same run id.
         """
-        config = self.config.model_dump(mode="json", by_alias=True,
-                                        exclude={"runner": True, "output": {"dir"}, "ledger": {"key", "batch_size"}})
+        config = self.config.model_dump(
+            mode="json", by_alias=True, exclude={"runner": True, "output": {"dir"}, "ledger": {"key", "batch_size"}}
+        )
         body = {"config": config, "schema": self.schema.model_dump(mode="json")}
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 

@@ -24,7 +24,7 @@ from pipelines.validate import ValidateRecords
 from pipelines.write import StageBatches
 
 
-class CurateContributions(beam.PTransform):  # type: ignore[misc]
+class CurateContributions(beam.PTransform):
     """CurateContributions runs every stage over FileSpecs and stages the results.
 
     Staged kinds: ``accepted`` (anonymised, valid records), ``duplicates``,
@@ -52,16 +52,26 @@ def pipeline_options(dn: Datanet, overrides: dict[str, Any] | None = None) -> Pi
     """pipeline_options merges defaults, the declaration's runner options and CLI overrides."""
     opts: dict[str, Any] = {"runner": dn.config.runner.runner}
     if opts["runner"] == "DirectRunner":
-        opts.update(direct_num_workers=0, direct_running_mode="multi_processing",
-                    default_sdk_harness_log_level="WARNING")
+        opts.update(
+            direct_num_workers=0, direct_running_mode="multi_processing", default_sdk_harness_log_level="WARNING"
+        )
     opts.update(dn.config.runner.options)
     opts.update(overrides or {})
     return PipelineOptions.from_dictionary(opts)
 
 
-def run_beam(dn: Datanet, specs: list[FileSpec], prior: Prior, salt: bytes, staging: Path,
-             overrides: dict[str, Any] | None = None) -> None:
+def run_beam(
+    dn: Datanet,
+    specs: list[FileSpec],
+    prior: Prior,
+    salt: bytes,
+    staging: Path,
+    overrides: dict[str, Any] | None = None,
+) -> None:
     """run_beam runs the curation pipeline to completion (raises if the runner fails)."""
     with beam.Pipeline(options=pipeline_options(dn, overrides)) as p:
-        _ = (p | "Inputs" >> beam.Create(specs, reshuffle=True)
-             | "Curate" >> CurateContributions(dn, prior, salt, staging))
+        _ = (
+            p
+            | "Inputs" >> beam.Create(specs, reshuffle=True)
+            | "Curate" >> CurateContributions(dn, prior, salt, staging)
+        )

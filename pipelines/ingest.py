@@ -12,15 +12,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import apache_beam as beam
 
 from pipelines.config import Datanet, SchemaConfig, ValidationConfig
-from pipelines.records import LAST, Record, Rejection, rejection
+from pipelines.records import LAST, Record, rejection
 
 BOM = b"\xef\xbb\xbf"
 STAGE = "ingest"
@@ -65,8 +66,8 @@ def _submitted_at(value: Any) -> str | None:
     except ValueError:
         raise _Reject("invalid_submitted_at", "submitted_at is not ISO-8601") from None
     if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=timezone.utc)
-    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ts = ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _coerce(name: str, ftype: str, value: Any, from_text: bool) -> Any:
@@ -80,16 +81,24 @@ def _coerce(name: str, ftype: str, value: Any, from_text: bool) -> Any:
             if value.strip().lower() not in ("true", "false"):
                 raise _Reject("wrong_type", f"field {name} must be true or false")
             return value.strip().lower() == "true"
-    ok = {"string": isinstance(value, str),
-          "integer": isinstance(value, int) and not isinstance(value, bool),
-          "boolean": isinstance(value, bool)}[ftype]
+    ok = {
+        "string": isinstance(value, str),
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+        "boolean": isinstance(value, bool),
+    }[ftype]
     if not ok:
         raise _Reject("wrong_type", f"field {name} must be a {ftype}, got {type(value).__name__}")
     return value
 
 
-def build_record(obj: dict[str, Any], schema: SchemaConfig, vcfg: ValidationConfig,
-                 spec: FileSpec, line: int, from_text: bool = False) -> Record:
+def build_record(
+    obj: dict[str, Any],
+    schema: SchemaConfig,
+    vcfg: ValidationConfig,
+    spec: FileSpec,
+    line: int,
+    from_text: bool = False,
+) -> Record:
     """build_record checks one parsed object against the schema; raises _Reject with a reason."""
     cid = obj.get("contributor_id")
     if cid is None:
@@ -116,14 +125,23 @@ def build_record(obj: dict[str, Any], schema: SchemaConfig, vcfg: ValidationConf
     return {
         "id": f"{spec.source}/{spec.file_no}/{line}",
         "order": [submitted or LAST, spec.source, spec.file_no, line],
-        "file": spec.rel, "line": line,
-        "contributor_id": cid.strip(), "submitted_at": submitted,
+        "file": spec.rel,
+        "line": line,
+        "contributor_id": cid.strip(),
+        "submitted_at": submitted,
         "fields": fields,
     }
 
 
-def _item(obj_fn: Any, raw: bytes, schema: SchemaConfig, vcfg: ValidationConfig,
-          spec: FileSpec, line: int, from_text: bool = False) -> Item:
+def _item(
+    obj_fn: Any,
+    raw: bytes,
+    schema: SchemaConfig,
+    vcfg: ValidationConfig,
+    spec: FileSpec,
+    line: int,
+    from_text: bool = False,
+) -> Item:
     try:
         if len(raw) > vcfg.max_record_bytes:
             raise _Reject("record_too_large", f"{len(raw)} bytes is over max_record_bytes {vcfg.max_record_bytes}")
@@ -145,6 +163,7 @@ def _json_object(raw: bytes) -> Any:
         if not isinstance(obj, dict):
             raise _Reject("not_an_object", "a line must hold one JSON object")
         return obj
+
     return parse
 
 
@@ -178,12 +197,12 @@ def parse_csv(data: bytes, spec: FileSpec, schema: SchemaConfig, vcfg: Validatio
         except StopIteration:
             return
         except csv.Error as exc:
-            raw = "".join(physical[prev:reader.line_num]).encode("utf-8", "surrogateescape")
+            raw = "".join(physical[prev : reader.line_num]).encode("utf-8", "surrogateescape")
             yield "rejection", rejection(spec.rel, prev + 1, "malformed_csv", str(exc), raw, STAGE)
             prev = reader.line_num
             continue
         start, prev = prev + 1, reader.line_num
-        raw = "".join(physical[start - 1:prev]).encode("utf-8", "surrogateescape")
+        raw = "".join(physical[start - 1 : prev]).encode("utf-8", "surrogateescape")
         if not any(cell.strip() for cell in row):
             yield "blank", 1
             continue
@@ -196,7 +215,8 @@ def _csv_object(header: list[str], row: list[str]) -> Any:
             raise _Reject("malformed_csv", f"{len(row)} cells for {len(header)} columns")
         if any("\udc80" <= c <= "\udcff" for cell in row for c in cell):
             raise _Reject("invalid_utf8", "row contains invalid UTF-8")
-        return {h: (v if v != "" else None) for h, v in zip(header, row)}
+        return {h: (v if v != "" else None) for h, v in zip(header, row, strict=True)}
+
     return parse
 
 
@@ -225,7 +245,11 @@ def parse_textdir(spec: FileSpec, schema: SchemaConfig, vcfg: ValidationConfig) 
     physical = text.splitlines(keepends=True)
     reader = csv.DictReader(io.StringIO(text, newline=""))
     for row in reader:
-        raw = physical[reader.line_num - 1].encode("utf-8", "surrogateescape") if reader.line_num <= len(physical) else b""
+        raw = (
+            physical[reader.line_num - 1].encode("utf-8", "surrogateescape")
+            if reader.line_num <= len(physical)
+            else b""
+        )
         name = (row.get("file") or "").strip()
         rows[name] = (reader.line_num, {k: v for k, v in row.items() if k != "file"}, raw)
     files = sorted(p for p in folder.rglob("*.txt"))
@@ -235,7 +259,10 @@ def parse_textdir(spec: FileSpec, schema: SchemaConfig, vcfg: ValidationConfig) 
         fspec = FileSpec(spec.source, spec.file_no * 1_000_000 + n, str(path), f"{spec.rel}/{rel}", "text")
         body = path.read_bytes()
         if rel not in rows:
-            yield "rejection", rejection(fspec.rel, 1, "not_in_manifest", f"{rel} has no row in {spec.manifest}", body, STAGE)
+            yield (
+                "rejection",
+                rejection(fspec.rel, 1, "not_in_manifest", f"{rel} has no row in {spec.manifest}", body, STAGE),
+            )
             continue
         _, meta, _ = rows.pop(rel)
 
@@ -248,7 +275,10 @@ def parse_textdir(spec: FileSpec, schema: SchemaConfig, vcfg: ValidationConfig) 
 
         yield _item(obj, body, schema, vcfg, fspec, 1, from_text=True)
     for name, (line, _, raw) in sorted(rows.items(), key=lambda kv: kv[1][0]):
-        yield "rejection", rejection(mspec.rel, line, "missing_file", f"manifest names {name!r}, which does not exist", raw, STAGE)
+        yield (
+            "rejection",
+            rejection(mspec.rel, line, "missing_file", f"manifest names {name!r}, which does not exist", raw, STAGE),
+        )
 
 
 def read_items(spec: FileSpec, schema: SchemaConfig, vcfg: ValidationConfig) -> Iterator[Item]:
@@ -262,8 +292,11 @@ def read_items(spec: FileSpec, schema: SchemaConfig, vcfg: ValidationConfig) -> 
         yield from parser(data, spec, schema, vcfg)
     except OSError as exc:
         yield "rejection", rejection(spec.rel, 0, "unreadable_file", f"cannot read file: {exc.strerror}", b"", STAGE)
-    except Exception as exc:  # noqa: BLE001 - e.g. a corrupt Parquet footer; reported, never raised
-        yield "rejection", rejection(spec.rel, 0, "unreadable_file", f"cannot parse file: {type(exc).__name__}", b"", STAGE)
+    except Exception as exc:
+        yield (
+            "rejection",
+            rejection(spec.rel, 0, "unreadable_file", f"cannot parse file: {type(exc).__name__}", b"", STAGE),
+        )
 
 
 def batched(items: Iterable[Item], size: int, unit: str) -> Iterator[tuple[str, list[Any]]]:
@@ -274,12 +307,12 @@ def batched(items: Iterable[Item], size: int, unit: str) -> Iterator[tuple[str, 
     accounting check.
     """
     buckets: dict[str, list[Any]] = {"record": [], "rejection": []}
-    counts = {"unit": unit, "items": 0, "blank": 0}
+    n_items = n_blank = 0
     for kind, value in items:
         if kind == "blank":
-            counts["blank"] += 1
+            n_blank += 1
             continue
-        counts["items"] += 1
+        n_items += 1
         buckets[kind].append(value)
         if len(buckets[kind]) >= size:
             yield ("records" if kind == "record" else "quarantine"), buckets[kind]
@@ -287,10 +320,10 @@ def batched(items: Iterable[Item], size: int, unit: str) -> Iterator[tuple[str, 
     for kind, tag in (("record", "records"), ("rejection", "quarantine")):
         if buckets[kind]:
             yield tag, buckets[kind]
-    yield "tally", [counts]
+    yield "tally", [{"unit": unit, "items": n_items, "blank": n_blank}]
 
 
-class _ReadFile(beam.DoFn):  # type: ignore[misc]
+class _ReadFile(beam.DoFn):
     def __init__(self, schema: SchemaConfig, vcfg: ValidationConfig, batch_size: int) -> None:
         self.schema, self.vcfg, self.batch_size = schema, vcfg, batch_size
 
@@ -299,7 +332,7 @@ class _ReadFile(beam.DoFn):  # type: ignore[misc]
             yield beam.pvalue.TaggedOutput(tag, batch)
 
 
-class ReadContributions(beam.PTransform):  # type: ignore[misc]
+class ReadContributions(beam.PTransform):
     """ReadContributions turns FileSpecs into batches of records, quarantine rows and blank counts.
 
     Outputs (tags): ``records`` (lists of records), ``quarantine`` (lists of

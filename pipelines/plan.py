@@ -76,8 +76,17 @@ def input_units(dn: Datanet) -> list[FileSpec]:
     for i, src in enumerate(dn.config.sources):
         if src.format == "textdir":
             folder = dn.root / src.path
-            specs.append(FileSpec(i, len(specs), str(folder), src.path.rstrip("/"), "textdir",
-                                  str(dn.root / str(src.manifest)), str(src.manifest)))
+            specs.append(
+                FileSpec(
+                    i,
+                    len(specs),
+                    str(folder),
+                    src.path.rstrip("/"),
+                    "textdir",
+                    str(dn.root / str(src.manifest)),
+                    str(src.manifest),
+                )
+            )
             continue
         for path in dn.source_files(i):
             specs.append(FileSpec(i, len(specs), str(path), os.path.relpath(path, dn.root), src.format))

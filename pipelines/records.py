@@ -33,8 +33,7 @@ LAST = "~"  # sorts after every ISO-8601 timestamp: records without submitted_at
 
 def rejection(file: str, line: int, reason: str, detail: str, payload: bytes, stage: str) -> Rejection:
     """rejection builds a quarantine row; ``detail`` must not contain record content."""
-    return {"file": file, "line": line, "reason": reason, "detail": detail,
-            "payload": payload, "stage": stage}
+    return {"file": file, "line": line, "reason": reason, "detail": detail, "payload": payload, "stage": stage}
 
 
 def record_hash(fields: dict[str, Any]) -> str:

@@ -15,8 +15,9 @@ import shutil
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ledger import checkpoint as keys
 from ledger.log import Ledger
@@ -94,30 +95,43 @@ def _stage(dn: Datanet, plan: RunPlan, overrides: dict[str, Any] | None, progres
     return staging
 
 
-def build_report(dn: Datanet, plan: RunPlan, staged: Staged, kept: list[dict[str, Any]],
-                 dups: list[dict[str, Any]], extra: dict[str, Any]) -> dict[str, Any]:
+def build_report(
+    dn: Datanet,
+    plan: RunPlan,
+    staged: Staged,
+    kept: list[dict[str, Any]],
+    dups: list[dict[str, Any]],
+    extra: dict[str, Any],
+) -> dict[str, Any]:
     """build_report counts per stage and reason; raises AccountingError if they do not add up."""
     q_reason = Counter(q["reason"] for q in staged.quarantine)
     q_stage = Counter(q["stage"] for q in staged.quarantine)
     d_kind = Counter(d["kind"] for d in dups)
-    pii = Counter()
+    pii: Counter[str] = Counter()
     for r in kept:
         pii.update(r.get("pii", {}))
     read = extra.pop("read")
     report = {
-        "datanet": dn.name, "run_id": plan.run_id, "seq": plan.seq,
+        "datanet": dn.name,
+        "run_id": plan.run_id,
+        "seq": plan.seq,
         "inputs": sorted(plan.digests),
-        "read": read, "accepted": len(kept),
+        "read": read,
+        "accepted": len(kept),
         "duplicates": {"total": len(dups), **dict(sorted(d_kind.items()))},
-        "quarantined": {"total": len(staged.quarantine), "by_stage": dict(sorted(q_stage.items())),
-                        "by_reason": dict(sorted(q_reason.items()))},
+        "quarantined": {
+            "total": len(staged.quarantine),
+            "by_stage": dict(sorted(q_stage.items())),
+            "by_reason": dict(sorted(q_reason.items())),
+        },
         "blank_lines_skipped": staged.blank,
         "pii": {"records_with_pii": sum(1 for r in kept if r.get("pii")), "entities": dict(sorted(pii.items()))},
         **extra,
     }
     if read != len(kept) + len(dups) + len(staged.quarantine):
-        raise AccountingError(f"read {read} != accepted {len(kept)} + duplicates {len(dups)} "
-                              f"+ quarantined {len(staged.quarantine)}")
+        raise AccountingError(
+            f"read {read} != accepted {len(kept)} + duplicates {len(dups)} + quarantined {len(staged.quarantine)}"
+        )
     return report
 
 
@@ -147,16 +161,26 @@ def _ingest_locked(dn: Datanet, overrides: dict[str, Any] | None, progress: Prog
     progress(f"[1/3] plan: run {plan.run_id} (#{plan.seq}), {len(plan.specs)} new input unit(s)")
     if plan.empty:
         progress("nothing new to ingest: every input was ingested by an earlier run")
-        return {"datanet": dn.name, "run_id": None, "read": 0, "accepted": 0,
-                "duplicates": {"total": 0}, "quarantined": {"total": 0}}
+        return {
+            "datanet": dn.name,
+            "run_id": None,
+            "read": 0,
+            "accepted": 0,
+            "duplicates": {"total": 0},
+            "quarantined": {"total": 0},
+        }
     signer = signer_for(dn, progress)
     staging = _stage(dn, plan, overrides, progress)
     t1 = time.perf_counter()
     progress(f"[2/3] beam pipeline done in {t1 - t0:.1f}s")
     records = read_staged(staging, "accepted")
     tally = read_staged(staging, "tally")
-    staged = Staged(records, read_staged(staging, "duplicates"), read_staged(staging, "quarantine"),
-                    sum(int(t["blank"]) for t in tally))
+    staged = Staged(
+        records,
+        read_staged(staging, "duplicates"),
+        read_staged(staging, "quarantine"),
+        sum(int(t["blank"]) for t in tally),
+    )
     with Ledger(dn.ledger_dir, writer=True, create=True) as led:
         kept, copies = hash_accepted(staged, dn, led, plan.run_id)
         dups = staged.duplicates + copies
@@ -165,17 +189,35 @@ def _ingest_locked(dn: Datanet, overrides: dict[str, Any] | None, progress: Prog
         crash_point("published")
         note = append_contributions(dn, plan, kept, led, base, done, signer)
         crash_point("signed")
-        ledger_info = {"first_index": base, "entries": len(kept), "size": led.size,
-                       "root": led.root.hex(), "checkpoint": note}
+        ledger_info = {
+            "first_index": base,
+            "entries": len(kept),
+            "size": led.size,
+            "root": led.root.hex(),
+            "checkpoint": note,
+        }
     read = sum(int(t["items"]) for t in tally)
     t2 = time.perf_counter()
     input_bytes = sum(_unit_bytes(Path(s.path)) for s in plan.specs)
-    report = build_report(dn, plan, staged, kept, dups, {
-        "read": read, "shards": shards, "ledger": ledger_info,
-        "validation": {"table": _table_checks(dn, kept)},
-        "timings": {"pipeline_s": round(t1 - t0, 3), "commit_s": round(t2 - t1, 3),
-                    "total_s": round(t2 - t0, 3), "input_bytes": input_bytes},
-    })
+    report = build_report(
+        dn,
+        plan,
+        staged,
+        kept,
+        dups,
+        {
+            "read": read,
+            "shards": shards,
+            "ledger": ledger_info,
+            "validation": {"table": _table_checks(dn, kept)},
+            "timings": {
+                "pipeline_s": round(t1 - t0, 3),
+                "commit_s": round(t2 - t1, 3),
+                "total_s": round(t2 - t0, 3),
+                "input_bytes": input_bytes,
+            },
+        },
+    )
     mark_committed(dn, plan, report)
     crash_point("reported")
     shutil.rmtree(staging, ignore_errors=True)
@@ -196,6 +238,7 @@ def summary(report: dict[str, Any]) -> str:
     q, d = report["quarantined"], report["duplicates"]
     t = report["timings"]
     rate = report["read"] / t["total_s"] if t["total_s"] else 0.0
+    mb_s = t["input_bytes"] / 1e6 / t["total_s"] if t["total_s"] else 0.0
     lines = [
         f"Datanet {report['datanet']} run {report['run_id']}",
         f"  read         {report['read']:>8}",
@@ -204,9 +247,9 @@ def summary(report: dict[str, Any]) -> str:
         f"  quarantined  {q['total']:>8}  " + ", ".join(f"{k} {v}" for k, v in q["by_reason"].items()),
         f"  check        read = accepted + duplicates + quarantined "
         f"({report['read']} = {report['accepted']} + {d['total']} + {q['total']})",
-        f"  PII removed  " + (", ".join(f"{k} {v}" for k, v in report["pii"]["entities"].items()) or "none"),
+        "  PII removed  " + (", ".join(f"{k} {v}" for k, v in report["pii"]["entities"].items()) or "none"),
         f"  ledger       size {report['ledger']['size']}, root {report['ledger']['root']}",
-        f"  time         {t['total_s']:.1f}s ({rate:.0f} records/s, {t['input_bytes'] / 1e6 / max(t['total_s'], 1e-9):.2f} MB/s)",
+        f"  time         {t['total_s']:.1f}s ({rate:.0f} records/s, {mb_s:.2f} MB/s)",
     ]
     for check in report.get("validation", {}).get("table", []):
         lines.append(f"  table check  {check['expectation']}: {'ok' if check['success'] else 'FAILED'}")

@@ -11,7 +11,8 @@ analytics and progress bars off, so nothing is written or sent anywhere.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import apache_beam as beam
 
@@ -30,7 +31,7 @@ def expectation_class(type_name: str) -> type:
     cls = getattr(gxe, "".join(p.capitalize() for p in type_name.split("_")), None)
     if not type_name.startswith("expect_") or cls is None:
         raise KeyError(type_name)
-    return cls  # type: ignore[no-any-return]
+    return cls
 
 
 def is_row_level(spec: ExpectationSpec) -> bool:
@@ -41,16 +42,23 @@ def is_row_level(spec: ExpectationSpec) -> bool:
         MulticolumnMapExpectation,
     )
 
-    return issubclass(expectation_class(spec.type), (ColumnMapExpectation, ColumnPairMapExpectation,
-                                                      MulticolumnMapExpectation))
+    return issubclass(
+        expectation_class(spec.type), (ColumnMapExpectation, ColumnPairMapExpectation, MulticolumnMapExpectation)
+    )
 
 
 def to_frame(records: list[Record], columns: list[str]) -> Any:
     """to_frame flattens records into a pandas DataFrame with one column per schema field."""
     import pandas as pd
 
-    rows = [{**{c: r["fields"].get(c) for c in columns}, "contributor_id": r["contributor_id"],
-             "submitted_at": r["submitted_at"]} for r in records]
+    rows = [
+        {
+            **{c: r["fields"].get(c) for c in columns},
+            "contributor_id": r["contributor_id"],
+            "submitted_at": r["submitted_at"],
+        }
+        for r in records
+    ]
     return pd.DataFrame(rows, columns=[*columns, "contributor_id", "submitted_at"])
 
 
@@ -74,7 +82,7 @@ class Validator:
 
     def _run(self, frame: Any, row_level: bool) -> Iterator[tuple[ExpectationSpec, Any]]:
         batch = self.batch_definition.get_batch(batch_parameters={"dataframe": frame})
-        for spec, exp in zip(self.specs, self.expectations):
+        for spec, exp in zip(self.specs, self.expectations, strict=True):
             if is_row_level(spec) == row_level:
                 yield spec, batch.validate(exp, result_format="COMPLETE")
 
@@ -91,9 +99,14 @@ class Validator:
 
     def table_results(self, frame: Any) -> list[dict[str, Any]]:
         """table_results evaluates table-level expectations; returns one summary per expectation."""
-        return [{"expectation": _describe(spec), "success": bool(res.success),
-                 "observed": _jsonable(res.result.get("observed_value"))}
-                for spec, res in self._run(frame, row_level=False)]
+        return [
+            {
+                "expectation": _describe(spec),
+                "success": bool(res.success),
+                "observed": _jsonable(res.result.get("observed_value")),
+            }
+            for spec, res in self._run(frame, row_level=False)
+        ]
 
 
 def _describe(spec: ExpectationSpec) -> str:
@@ -107,24 +120,31 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def validate_batch(batch: list[Record], validator: Validator, columns: list[str]) -> tuple[list[Record], list[Rejection]]:
+def validate_batch(
+    batch: list[Record], validator: Validator, columns: list[str]
+) -> tuple[list[Record], list[Rejection]]:
     """validate_batch splits a batch into (passing records, quarantine rows naming the expectations)."""
     failures = validator.row_failures(to_frame(batch, columns))
     ok = [r for i, r in enumerate(batch) if i not in failures]
-    bad = [rejection(r["file"], r["line"], "validation_failed", "; ".join(failures[i]),
-                     _payload(r), STAGE)
-           for i, r in enumerate(batch) if i in failures]
+    bad = [
+        rejection(r["file"], r["line"], "validation_failed", "; ".join(failures[i]), _payload(r), STAGE)
+        for i, r in enumerate(batch)
+        if i in failures
+    ]
     return ok, bad
 
 
 def _payload(r: Record) -> bytes:
     import json
 
-    return json.dumps({"contributor_id": r["contributor_id"], "submitted_at": r["submitted_at"],
-                       **r["fields"]}, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    return json.dumps(
+        {"contributor_id": r["contributor_id"], "submitted_at": r["submitted_at"], **r["fields"]},
+        ensure_ascii=False,
+        sort_keys=True,
+    ).encode("utf-8")
 
 
-class _Validate(beam.DoFn):  # type: ignore[misc]
+class _Validate(beam.DoFn):
     def __init__(self, specs: list[ExpectationSpec], columns: list[str]) -> None:
         self.specs, self.columns = specs, columns
         self.validator: Validator | None = None
@@ -141,7 +161,7 @@ class _Validate(beam.DoFn):  # type: ignore[misc]
             yield beam.pvalue.TaggedOutput("quarantine", bad)
 
 
-class ValidateRecords(beam.PTransform):  # type: ignore[misc]
+class ValidateRecords(beam.PTransform):
     """ValidateRecords applies row-level expectations to batches of (anonymised) records.
 
     Outputs: ``valid`` (batches of records) and ``quarantine`` (batches of rejections).

@@ -32,10 +32,14 @@ runner:
 
 
 def tiny_records() -> list[dict]:
-    notes = [f"Follow-up visit {i} for asthma; peak flow {300 + 7 * i} L/min, continue inhaler and review in {i + 2} weeks."
-             for i in range(10)]
-    return [{"contributor_id": f"c{i % 3}", "text": t, "submitted_at": f"2026-01-{i + 1:02d}T00:00:00Z"}
-            for i, t in enumerate(notes)]
+    notes = [
+        f"Follow-up visit {i} for asthma; peak flow {300 + 7 * i} L/min, continue inhaler and review in {i + 2} weeks."
+        for i in range(10)
+    ]
+    return [
+        {"contributor_id": f"c{i % 3}", "text": t, "submitted_at": f"2026-01-{i + 1:02d}T00:00:00Z"}
+        for i, t in enumerate(notes)
+    ]
 
 
 def make_project(root: Path, extra_yaml: str = "") -> Path:

@@ -46,8 +46,11 @@ def _isolated(name: str, out: Path, runner: dict[str, Any] | None = None) -> Dat
 
 def _digests(dn: Datanet) -> dict[str, str]:
     keep = (".parquet", ".jsonl", ".idx", ".hashes")
-    return {str(p.relative_to(dn.out_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(dn.out_dir.rglob("*")) if p.is_file() and (p.suffix in keep or p.name == "STATE")}
+    return {
+        str(p.relative_to(dn.out_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(dn.out_dir.rglob("*"))
+        if p.is_file() and (p.suffix in keep or p.name == "STATE")
+    }
 
 
 def _quiet(msg: str) -> None:
@@ -66,8 +69,9 @@ def _expected(name: str) -> dict[str, Any]:
 
 
 def _sql(dn: Datanet, table: str, query: str) -> list[tuple[Any, ...]]:
-    glob = {"shards": "shards/*/*.parquet", "quarantine": "quarantine/*.parquet",
-            "duplicates": "duplicates/*.parquet"}[table]
+    glob = {"shards": "shards/*/*.parquet", "quarantine": "quarantine/*.parquet", "duplicates": "duplicates/*.parquet"}[
+        table
+    ]
     return duckdb.sql(query.replace("T", f"read_parquet('{dn.out_dir}/{glob}')", 1)).fetchall()
 
 
@@ -75,9 +79,15 @@ def _sql(dn: Datanet, table: str, query: str) -> list[tuple[Any, ...]]:
 def test_counts_match_what_was_planted(ingested: tuple[str, Datanet, dict]) -> None:
     name, _, report = ingested
     want = _expected(name)
-    assert report["read"] == want["read"] == report["accepted"] + report["duplicates"]["total"] + report["quarantined"]["total"]
+    assert (
+        report["read"]
+        == want["read"]
+        == report["accepted"] + report["duplicates"]["total"] + report["quarantined"]["total"]
+    )
     assert report["accepted"] == want["accepted"]
-    assert {k: v for k, v in report["duplicates"].items()} == {k: v for k, v in want["duplicates"].items() if v or k == "total"}
+    assert {k: v for k, v in report["duplicates"].items()} == {
+        k: v for k, v in want["duplicates"].items() if v or k == "total"
+    }
     assert report["quarantined"] == {**want["quarantined"], "by_stage": report["quarantined"]["by_stage"]}
     assert report["blank_lines_skipped"] == want["blank_lines_skipped"]
 
@@ -87,7 +97,9 @@ def test_exactly_the_planted_rows_are_dropped(ingested: tuple[str, Datanet, dict
     name, dn, _ = ingested
     want = _expected(name)
     dups = _sql(dn, "duplicates", "select file, line, kind, duplicate_of from T")
-    assert sorted((f, l, k) for f, l, k, _ in dups) == sorted((d["file"], d["line"], d["kind"]) for d in want["planted_duplicates"])
+    assert sorted((f, n, k) for f, n, k, _ in dups) == sorted(
+        (d["file"], d["line"], d["kind"]) for d in want["planted_duplicates"]
+    )
     of_by_loc = {(d["file"], d["line"]): (d["of"]["file"], d["of"]["line"]) for d in want["planted_duplicates"]}
     hash_of_original: dict[tuple[str, int], str] = {}
     accepted = {h for (h,) in _sql(dn, "shards", "select record_hash from T")}
@@ -114,14 +126,18 @@ def test_no_planted_contact_details_survive(ingested: tuple[str, Datanet, dict])
 def test_every_row_recomputes_and_is_proven_on_the_ledger(ingested: tuple[str, Datanet, dict]) -> None:
     _, dn, report = ingested
     names = [f.name for f in dn.schema.fields]
-    rows = _sql(dn, "shards", f"select {', '.join(names)}, record_hash, contributor_id, ledger_index, "
-                              "filename, run_id from T order by ledger_index")
+    rows = _sql(
+        dn,
+        "shards",
+        f"select {', '.join(names)}, record_hash, contributor_id, ledger_index, "
+        "filename, run_id from T order by ledger_index",
+    )
     assert [r[-3] for r in rows] == list(range(report["accepted"]))
     with Ledger(dn.ledger_dir) as led:
         verifier = parse_verifier_key((dn.ledger_dir / "vkey").read_text())
         for row in rows:
-            fields = dict(zip(names, row[: len(names)]))
-            rh, cid, index, filename, run_id = row[len(names):]
+            fields = dict(zip(names, row[: len(names)], strict=True))
+            rh, cid, index, filename, run_id = row[len(names) :]
             assert record_hash(fields) == rh
             entry = led.entry(index)
             body = decode_entry(entry)
@@ -132,7 +148,8 @@ def test_every_row_recomputes_and_is_proven_on_the_ledger(ingested: tuple[str, D
 
 @pytest.mark.slow
 def test_other_runner_mode_gives_identical_bytes_and_rerun_adds_nothing(
-        ingested: tuple[str, Datanet, dict], tmp_path: Path) -> None:
+    ingested: tuple[str, Datanet, dict], tmp_path: Path
+) -> None:
     name, dn, report = ingested
     other = _isolated(name, tmp_path, runner={"direct_running_mode": "in_memory", "direct_num_workers": 1})
     again = ingest(other, progress=_quiet)

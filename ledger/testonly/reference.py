@@ -9,7 +9,7 @@ MTH results, which does not change any result. Never used at run time.
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def _k(n: int) -> int:

@@ -91,8 +91,11 @@ def candidate_pairs(sigs: np.ndarray, cfg: DedupConfig) -> set[tuple[int, int]]:
             if len(group) < 2:
                 continue
             g = sorted(int(x) for x in group)
-            links = ([(a, b) for k, a in enumerate(g) for b in g[k + 1:]]
-                     if len(g) <= MAX_BUCKET_PAIRS else [(g[0], b) for b in g[1:]])
+            links = (
+                [(a, b) for k, a in enumerate(g) for b in g[k + 1 :]]
+                if len(g) <= MAX_BUCKET_PAIRS
+                else [(g[0], b) for b in g[1:]]
+            )
             pairs.update(links)
     if near.verify_pairs:
         pairs = {(a, b) for a, b in pairs if jaccard(sigs[a], sigs[b]) >= near.threshold}
@@ -123,8 +126,12 @@ def _near(s: Summary, prior: Prior, survivors: list[int], cfg: DedupConfig) -> d
                 continue
             of_id = None if winner >= n_cur else s.ids[survivors[winner]]
             of_hash = prior.hashes[winner - n_cur] if winner >= n_cur else None
-            out[s.ids[survivors[m]]] = {"kind": "near", "of_id": of_id, "of_hash": of_hash,
-                                        "similarity": round(jaccard(sigs[m], sigs[winner]), 6)}
+            out[s.ids[survivors[m]]] = {
+                "kind": "near",
+                "of_id": of_id,
+                "of_hash": of_hash,
+                "similarity": round(jaccard(sigs[m], sigs[winner]), 6),
+            }
     return out
 
 

@@ -16,8 +16,7 @@ from datasketch.lsh import _optimal_param
 
 from pipelines.config import NearDupConfig
 
-_BAND_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93],
-                     dtype=np.uint64)
+_BAND_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93], dtype=np.uint64)
 
 
 def shingles(text: str, size: int) -> set[bytes]:
@@ -25,15 +24,14 @@ def shingles(text: str, size: int) -> set[bytes]:
     words = text.split()
     if len(words) <= size:
         return {" ".join(words).encode("utf-8")}
-    return {" ".join(words[i:i + size]).encode("utf-8") for i in range(len(words) - size + 1)}
+    return {" ".join(words[i : i + size]).encode("utf-8") for i in range(len(words) - size + 1)}
 
 
 def signatures(texts: list[str], cfg: NearDupConfig) -> np.ndarray:
     """signatures returns an (n, num_perm) uint32 array of datasketch MinHash values."""
     if not texts:
         return np.empty((0, cfg.num_perm), dtype=np.uint32)
-    mhs = MinHash.bulk([sorted(shingles(t, cfg.shingle_size)) for t in texts],
-                       num_perm=cfg.num_perm, seed=cfg.seed)
+    mhs = MinHash.bulk([sorted(shingles(t, cfg.shingle_size)) for t in texts], num_perm=cfg.num_perm, seed=cfg.seed)
     return np.stack([m.hashvalues for m in mhs]).astype(np.uint32)
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
@@ -17,15 +18,20 @@ def sketch_batch(batch: list[Record], text_fields: list[str], cfg: DedupConfig) 
     """sketch_batch adds ``content_key`` and ``minhash`` (uint32 bytes) to each record."""
     texts = [dedup_text(r, text_fields, cfg.normalise) for r in batch]
     sigs = signatures(texts, cfg.near)
-    return [{**r, "content_key": content_key(t), "minhash": sigs[i].tobytes()}
-            for i, (r, t) in enumerate(zip(batch, texts))]
+    return [
+        {**r, "content_key": content_key(t), "minhash": sigs[i].tobytes()}
+        for i, (r, t) in enumerate(zip(batch, texts, strict=True))
+    ]
 
 
 def summarise(batch: list[Record]) -> Summary:
     """summarise keeps only what the decision needs of a batch."""
-    return Summary([r["id"] for r in batch], [order_key(r) for r in batch],
-                   [r["content_key"] for r in batch],
-                   [np.frombuffer(r["minhash"], dtype=np.uint32) for r in batch])
+    return Summary(
+        [r["id"] for r in batch],
+        [order_key(r) for r in batch],
+        [r["content_key"] for r in batch],
+        [np.frombuffer(r["minhash"], dtype=np.uint32) for r in batch],
+    )
 
 
 def merge_and_decide(parts: list[Summary], prior: Prior, cfg: DedupConfig) -> dict[str, Decision]:
@@ -41,12 +47,21 @@ def merge_and_decide(parts: list[Summary], prior: Prior, cfg: DedupConfig) -> di
 
 def duplicate_row(r: Record, d: Decision) -> dict[str, Any]:
     """duplicate_row is what is kept of a dropped duplicate (no payload: it may hold PII)."""
-    return {"id": r["id"], "file": r["file"], "line": r["line"], "contributor_id": r["contributor_id"],
-            "submitted_at": r["submitted_at"], "content_key": r["content_key"], "kind": d["kind"],
-            "duplicate_of_id": d["of_id"], "duplicate_of": d["of_hash"], "similarity": d["similarity"]}
+    return {
+        "id": r["id"],
+        "file": r["file"],
+        "line": r["line"],
+        "contributor_id": r["contributor_id"],
+        "submitted_at": r["submitted_at"],
+        "content_key": r["content_key"],
+        "kind": d["kind"],
+        "duplicate_of_id": d["of_id"],
+        "duplicate_of": d["of_hash"],
+        "similarity": d["similarity"],
+    }
 
 
-class _Split(beam.DoFn):  # type: ignore[misc]
+class _Split(beam.DoFn):
     def process(self, batch: list[Record], decisions: dict[str, Decision]) -> Iterator[Any]:
         kept = [r for r in batch if r["id"] not in decisions]
         dups = [duplicate_row(r, decisions[r["id"]]) for r in batch if r["id"] in decisions]
@@ -56,7 +71,7 @@ class _Split(beam.DoFn):  # type: ignore[misc]
             yield beam.pvalue.TaggedOutput("duplicates", dups)
 
 
-class DropDuplicates(beam.PTransform):  # type: ignore[misc]
+class DropDuplicates(beam.PTransform):
     """DropDuplicates removes exact and near duplicates from batches of records.
 
     Input: batches of records. Outputs: ``kept`` (batches of records, each
@@ -78,6 +93,6 @@ class DropDuplicates(beam.PTransform):  # type: ignore[misc]
             | "Gather" >> beam.combiners.ToList()
             | "Decide" >> beam.Map(merge_and_decide, prior, cfg)
         )
-        return sketched | "Split" >> beam.ParDo(
-            _Split(), decisions=beam.pvalue.AsSingleton(decisions)
-        ).with_outputs("duplicates", main="kept")
+        return sketched | "Split" >> beam.ParDo(_Split(), decisions=beam.pvalue.AsSingleton(decisions)).with_outputs(
+            "duplicates", main="kept"
+        )

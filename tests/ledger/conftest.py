@@ -16,8 +16,17 @@ TESTDATA = Path(__file__).parent / "testdata" / "merkle"
 
 def make_entries(n: int, start: int = 0, datanet: str = "t") -> list[dict]:
     """Contribution entries with distinct record hashes, deterministic in their index."""
-    return [contribution(datanet, hashlib.sha256(f"record-{i}".encode()).hexdigest(), f"c{i % 7}",
-                         f"shards/r/part-{i // 100:05d}.parquet", i % 100, "r") for i in range(start, start + n)]
+    return [
+        contribution(
+            datanet,
+            hashlib.sha256(f"record-{i}".encode()).hexdigest(),
+            f"c{i % 7}",
+            f"shards/r/part-{i // 100:05d}.parquet",
+            i % 100,
+            "r",
+        )
+        for i in range(start, start + n)
+    ]
 
 
 @pytest.fixture

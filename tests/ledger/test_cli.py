@@ -101,8 +101,9 @@ def test_verifier_imports_only_the_standard_library() -> None:
     assert top - set(sys.stdlib_module_names) == {"cryptography"}  # imported lazily, for signatures only
 
 
-def test_copied_verifier_checks_a_proof_on_its_own(ledger_project: Path, tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_copied_verifier_checks_a_proof_on_its_own(
+    ledger_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _, vkey, _ = _run(capsys, "ledger", "vkey", "tiny")
     _, proof, _ = _run(capsys, "ledger", "prove", "tiny", "--index", "3")
     auditor = tmp_path / "auditor"
@@ -111,10 +112,18 @@ def test_copied_verifier_checks_a_proof_on_its_own(ledger_project: Path, tmp_pat
     (auditor / "p.tlog-proof").write_text(proof)
     with Ledger(load_datanet("tiny").ledger_dir) as led:
         (auditor / "entry.json").write_bytes(led.entry(3) + b"\n")
-    run = subprocess.run([sys.executable, "-I", "verify.py", "p.tlog-proof", "--vkey", vkey.strip(),
-                          "--leaf", "entry.json"], cwd=auditor, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-I", "verify.py", "p.tlog-proof", "--vkey", vkey.strip(), "--leaf", "entry.json"],
+        cwd=auditor,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0 and run.stdout.startswith("OK:"), run.stderr
     (auditor / "entry.json").write_bytes(b"{}")
-    run = subprocess.run([sys.executable, "-I", "verify.py", "p.tlog-proof", "--vkey", vkey.strip(),
-                          "--leaf", "entry.json"], cwd=auditor, capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-I", "verify.py", "p.tlog-proof", "--vkey", vkey.strip(), "--leaf", "entry.json"],
+        cwd=auditor,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 1 and "FAILED" in run.stderr

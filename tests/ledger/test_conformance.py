@@ -44,11 +44,14 @@ def test_copy_equals_the_shared_folder() -> None:
 def test_case(case: Path) -> None:
     c = json.loads(case.read_text())
     if case.relative_to(TESTDATA).parts[0] == "inclusion":
+
         def check() -> None:
             verify_inclusion(c["leafIdx"], c["treeSize"], _b64(c["leafHash"]), _hashes(c["proof"]), _b64(c["root"]))
     else:
+
         def check() -> None:
             verify_consistency(c["size1"], c["size2"], _hashes(c["proof"]), _b64(c["root1"]), _b64(c["root2"]))
+
     if c["wantErr"]:
         with pytest.raises(ProofError):
             check()
@@ -86,10 +89,20 @@ def test_known_inclusion_and_consistency_proofs() -> None:
     for case in VECTORS["inclusion"]:
         i, n = case["leaf_index"], case["tree_size"]
         assert [h.hex() for h in tree.inclusion_proof(node, i, n)] == case["proof"]
-        verify_inclusion(i, n, leaf_hash(LEAVES[i]), [bytes.fromhex(h) for h in case["proof"]],
-                         bytes.fromhex(VECTORS["roots"][str(n)]))
+        verify_inclusion(
+            i,
+            n,
+            leaf_hash(LEAVES[i]),
+            [bytes.fromhex(h) for h in case["proof"]],
+            bytes.fromhex(VECTORS["roots"][str(n)]),
+        )
     for case in VECTORS["consistency"]:
         m, n = case["size1"], case["size2"]
         assert [h.hex() for h in tree.consistency_proof(node, m, n)] == case["proof"]
-        verify_consistency(m, n, [bytes.fromhex(h) for h in case["proof"]],
-                           bytes.fromhex(VECTORS["roots"][str(m)]), bytes.fromhex(VECTORS["roots"][str(n)]))
+        verify_consistency(
+            m,
+            n,
+            [bytes.fromhex(h) for h in case["proof"]],
+            bytes.fromhex(VECTORS["roots"][str(m)]),
+            bytes.fromhex(VECTORS["roots"][str(n)]),
+        )

@@ -25,8 +25,13 @@ ROOT = Path(__file__).resolve().parents[2]
 def _writer(path: Path) -> subprocess.Popen[bytes]:
     """Start the writer and return once it holds the ledger and is about to append."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "tests.ledger.crash_writer", str(path)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.ledger.crash_writer", str(path)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
     return proc
 

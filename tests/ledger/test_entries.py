@@ -13,7 +13,10 @@ from ledger.entries import EntryError, canonical_json, contribution, decode_entr
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(alphabet=st.characters(max_codepoint=0xD7FF)), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(alphabet=st.characters(max_codepoint=0xD7FF)), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -33,16 +36,21 @@ def test_floats_and_big_integers_are_refused() -> None:
 def test_contribution_entry_bytes_are_stable() -> None:
     e = contribution("clinical-notes", "ab" * 32, "clin-001", "shards/r/part-00000.parquet", 3, "r")
     data = encode_entry(e)
-    assert data == (b'{"contributor_id":"clin-001","datanet":"clinical-notes","kind":"contribution",'
-                    b'"record_hash":"' + b"ab" * 32 + b'","row":3,"run":"r","shard":"shards/r/part-00000.parquet","v":1}')
+    assert data == (
+        b'{"contributor_id":"clin-001","datanet":"clinical-notes","kind":"contribution",'
+        b'"record_hash":"' + b"ab" * 32 + b'","row":3,"run":"r","shard":"shards/r/part-00000.parquet","v":1}'
+    )
     assert decode_entry(data) == json.loads(data)
 
 
-@pytest.mark.parametrize("bad", [
-    {"kind": "gift"},
-    {"kind": "contribution", "datanet": "x"},
-    {**contribution("x", "AB" * 32, "c", "s", 0, "r")},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"kind": "gift"},
+        {"kind": "contribution", "datanet": "x"},
+        {**contribution("x", "AB" * 32, "c", "s", 0, "r")},
+    ],
+)
 def test_invalid_entries_are_refused(bad: dict) -> None:
     with pytest.raises(EntryError):
         encode_entry(bad)

@@ -105,8 +105,13 @@ def test_index_stays_correct_across_many_batches_and_merges(tmp_path: Path) -> N
 
 
 def test_non_contribution_entries_are_not_indexed(tmp_path: Path) -> None:
-    usage = {"kind": "usage", "datanet": "t", "record_hash": make_entries(1)[0]["record_hash"],
-             "model": "m", "training_run": "tr"}
+    usage = {
+        "kind": "usage",
+        "datanet": "t",
+        "record_hash": make_entries(1)[0]["record_hash"],
+        "model": "m",
+        "training_run": "tr",
+    }
     with Ledger(tmp_path, writer=True, create=True) as led:
         led.append(make_entries(1))
         led.append([usage, usage])  # usage entries may repeat a record hash

@@ -41,8 +41,9 @@ def test_every_single_byte_change_in_every_file_fails_audit(small_ledger: Path, 
                 with pytest.raises(AuditError) as err:
                     audit(work, vkey)
                 named = str(rel) if rel.parent != Path(".") else rel.name
-                assert rel.name in str(err.value) or named in str(err.value) or "STATE" in str(err.value), \
+                assert rel.name in str(err.value) or named in str(err.value) or "STATE" in str(err.value), (
                     f"{rel}@{pos}: {err.value}"
+                )
                 checked += 1
     assert checked > 5000
 
@@ -52,7 +53,7 @@ def test_entry_change_names_the_entry(small_ledger: Path, signer: Signer) -> Non
     lines = data.split(b"\n")
     lines[7] = lines[7].replace(b'"c0"', b'"c9"')
     (small_ledger / "entries.jsonl").write_bytes(b"\n".join(lines))
-    with pytest.raises(AuditError, match="tree.hashes: hash #"):
+    with pytest.raises(AuditError, match=r"tree\.hashes: hash #"):
         audit(small_ledger, signer.verifier_key())
 
 
@@ -79,7 +80,7 @@ def test_proof_for_one_checkpoint_does_not_verify_against_another(small_ledger: 
         at_17, at_23 = led.prove(3, 17), led.prove(3, 23)
         verify_inclusion_proof_text(at_17, verifier, entry)
         verify_inclusion_proof_text(at_23, verifier, entry)
-        header_17, _, cp_17 = at_17.partition("\n\n")
+        header_17, _, _ = at_17.partition("\n\n")
         _, _, cp_23 = at_23.partition("\n\n")
         with pytest.raises(ProofError):
             verify_inclusion_proof_text(header_17 + "\n\n" + cp_23, verifier, entry)

@@ -69,6 +69,7 @@ def test_stored_nodes_are_the_perfect_subtree_hashes(stored: tuple[Ledger, Refer
 
 def test_node_positions_are_post_order() -> None:
     positions, counter = {}, 0
+
     # Walk the post-order of a 64-leaf tree: a node follows both children.
     def visit(level: int, index: int) -> None:
         nonlocal counter
@@ -77,6 +78,7 @@ def test_node_positions_are_post_order() -> None:
             visit(level - 1, 2 * index + 1)
         positions[(level, index)] = counter
         counter += 1
+
     visit(6, 0)
     assert all(node_position(lv, i) == p for (lv, i), p in positions.items())
 

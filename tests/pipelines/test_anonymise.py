@@ -10,8 +10,10 @@ import pytest
 from pipelines.anonymise import Engines, anonymise_batch, build_engines, redact_texts
 from pipelines.config import PIIConfig
 
-TEXT = ("Seen John Smith today; call 212-555-0147 or +1 836 448 8048, email john.smith@example.com, "
-        "card 5555 5555 5555 4444 and Mastercard 2223 0000 4841 0010.")
+TEXT = (
+    "Seen John Smith today; call 212-555-0147 or +1 836 448 8048, email john.smith@example.com, "
+    "card 5555 5555 5555 4444 and Mastercard 2223 0000 4841 0010."
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +34,14 @@ def engines() -> Iterator[Engines]:
 
 def test_planted_pii_is_removed_and_counted(engines: Engines) -> None:
     [(text, counts)] = redact_texts([TEXT], engines)
-    for secret in ("John Smith", "212-555-0147", "836 448 8048", "john.smith@example.com",
-                   "5555 5555 5555 4444", "2223 0000 4841 0010"):
+    for secret in (
+        "John Smith",
+        "212-555-0147",
+        "836 448 8048",
+        "john.smith@example.com",
+        "5555 5555 5555 4444",
+        "2223 0000 4841 0010",
+    ):
         assert secret not in text
     assert "<PERSON>" in text and "<PHONE_NUMBER>" in text and "<CREDIT_CARD>" in text
     assert "*" * len("john.smith@example.com") in text

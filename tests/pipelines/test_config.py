@@ -24,21 +24,29 @@ def test_minimal_declaration_gets_defaults(project: Path) -> None:
     assert dn.out_dir == project / "out" / "tiny" and dn.origin == "datanets.local/tiny"
 
 
-@pytest.mark.parametrize("text, needle", [
-    (BASE + "dedupe: {}\n", "tiny.yaml: dedupe: unknown key"),
-    (BASE + "dedup: {near: {num_perm: lots}}\n", "tiny.yaml: dedup.near.num_perm"),
-    (BASE + "dedup: {near: {threshold: 1.5}}\n", "tiny.yaml: dedup.near.threshold"),
-    (BASE + "pii: {operators: {EMAIL_ADDRESS: shred}}\n", "tiny.yaml: pii.operators.EMAIL_ADDRESS"),
-    (BASE.replace("name: tiny", "name: Tiny Net"), "tiny.yaml: name"),
-    (BASE.replace("format: jsonl", "format: xml"), "tiny.yaml: sources.0.format"),
-    (BASE.replace("data/*.jsonl", "nowhere/*.jsonl"), "sources.0.path: no files match nowhere/*.jsonl"),
-    (BASE.replace("schemas/note.yaml", "schemas/missing.yaml"), "missing.yaml: cannot read"),
-    (BASE + "validation: {expectations: [{type: expect_magic}]}\n", "validation.expectations.0.type: unknown expectation"),
-    (BASE + "validation: {expectations: [{type: expect_column_values_to_not_be_null, kwargs: {column: txt}}]}\n",
-     "validation.expectations.0.kwargs.column: no field 'txt'"),
-    ("name: tiny\nsources: [\n", "tiny.yaml: line"),
-    ("- just\n- a list\n", "must be a YAML mapping"),
-])
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        (BASE + "dedupe: {}\n", "tiny.yaml: dedupe: unknown key"),
+        (BASE + "dedup: {near: {num_perm: lots}}\n", "tiny.yaml: dedup.near.num_perm"),
+        (BASE + "dedup: {near: {threshold: 1.5}}\n", "tiny.yaml: dedup.near.threshold"),
+        (BASE + "pii: {operators: {EMAIL_ADDRESS: shred}}\n", "tiny.yaml: pii.operators.EMAIL_ADDRESS"),
+        (BASE.replace("name: tiny", "name: Tiny Net"), "tiny.yaml: name"),
+        (BASE.replace("format: jsonl", "format: xml"), "tiny.yaml: sources.0.format"),
+        (BASE.replace("data/*.jsonl", "nowhere/*.jsonl"), "sources.0.path: no files match nowhere/*.jsonl"),
+        (BASE.replace("schemas/note.yaml", "schemas/missing.yaml"), "missing.yaml: cannot read"),
+        (
+            BASE + "validation: {expectations: [{type: expect_magic}]}\n",
+            "validation.expectations.0.type: unknown expectation",
+        ),
+        (
+            BASE + "validation: {expectations: [{type: expect_column_values_to_not_be_null, kwargs: {column: txt}}]}\n",
+            "validation.expectations.0.kwargs.column: no field 'txt'",
+        ),
+        ("name: tiny\nsources: [\n", "tiny.yaml: line"),
+        ("- just\n- a list\n", "must be a YAML mapping"),
+    ],
+)
 def test_bad_declarations_name_file_and_key(project: Path, text: str, needle: str) -> None:
     _decl(project, text)
     with pytest.raises(ConfigError) as err:

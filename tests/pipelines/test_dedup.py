@@ -14,17 +14,22 @@ from pipelines.dedup.minhash import band_keys, band_params, jaccard, shingles, s
 from pipelines.records import content_key, normalise
 
 CFG = DedupConfig()
-BASE = ("The patient reports intermittent chest pain radiating to the left arm over the past two weeks, "
-        "worse on exertion and relieved by rest, with no fever, cough or weight loss noted at this visit. "
-        "Plan is an exercise ECG, a lipid profile and review in the cardiology clinic next month.")
+BASE = (
+    "The patient reports intermittent chest pain radiating to the left arm over the past two weeks, "
+    "worse on exertion and relieved by rest, with no fever, cough or weight loss noted at this visit. "
+    "Plan is an exercise ECG, a lipid profile and review in the cardiology clinic next month."
+)
 
 
 def _summary(texts: list[str], times: list[str]) -> Summary:
     norm = [normalise(t, CFG.normalise) for t in texts]
     sigs = signatures(norm, CFG.near)
-    return Summary([f"0/0/{i + 1}" for i in range(len(texts))],
-                   [(times[i], 0, 0, i + 1) for i in range(len(texts))],
-                   [content_key(t) for t in norm], list(sigs))
+    return Summary(
+        [f"0/0/{i + 1}" for i in range(len(texts))],
+        [(times[i], 0, 0, i + 1) for i in range(len(texts))],
+        [content_key(t) for t in norm],
+        list(sigs),
+    )
 
 
 def test_shingles_and_signature_basics() -> None:
@@ -80,12 +85,14 @@ def test_disabled_stages_keep_everything() -> None:
 def test_decision_does_not_depend_on_input_order(rng: random.Random) -> None:
     words = BASE.split()
     texts = [BASE, BASE.upper(), BASE.replace("chest", "thoracic")] + [
-        " ".join(rng.sample(words, len(words))) for _ in range(5)]
+        " ".join(rng.sample(words, len(words))) for _ in range(5)
+    ]
     times = [f"2026-0{rng.randint(1, 9)}-01" for _ in texts]
     s = _summary(texts, times)
     perm = list(range(len(texts)))
     rng.shuffle(perm)
-    shuffled = Summary([s.ids[i] for i in perm], [s.order[i] for i in perm], [s.keys[i] for i in perm],
-                       [s.sigs[i] for i in perm])
+    shuffled = Summary(
+        [s.ids[i] for i in perm], [s.order[i] for i in perm], [s.keys[i] for i in perm], [s.sigs[i] for i in perm]
+    )
     assert decide(s, Prior(), CFG) == decide(shuffled, Prior(), CFG)
     assert np.array_equal(np.stack(s.sigs), signatures([normalise(t, CFG.normalise) for t in texts], CFG.near))

@@ -12,10 +12,16 @@ import pytest
 from pipelines.config import SchemaConfig, ValidationConfig
 from pipelines.ingest import FileSpec, batched, read_items
 
-SCHEMA = SchemaConfig.model_validate({"name": "n", "fields": [
-    {"name": "text", "type": "string", "text": True},
-    {"name": "n", "type": "integer", "required": False},
-    {"name": "ok", "type": "boolean", "required": False}]})
+SCHEMA = SchemaConfig.model_validate(
+    {
+        "name": "n",
+        "fields": [
+            {"name": "text", "type": "string", "text": True},
+            {"name": "n", "type": "integer", "required": False},
+            {"name": "ok", "type": "boolean", "required": False},
+        ],
+    }
+)
 V = ValidationConfig(max_record_bytes=1_000_000)
 GOOD = {"contributor_id": "c1", "text": "a perfectly ordinary note"}
 
@@ -32,22 +38,25 @@ def _one(tmp_path: Path, line: bytes) -> tuple[str, dict]:
     return items[0]
 
 
-@pytest.mark.parametrize("line, reason", [
-    (b'{"contributor_id": "c1", "text": "unterminated', "malformed_json"),
-    (b'{"contributor_id": "c1", "text": "caf\xe9"}', "invalid_utf8"),
-    (b'["not", "an", "object"]', "not_an_object"),
-    (json.dumps({"text": "no contributor"}).encode(), "missing_contributor_id"),
-    (json.dumps({**GOOD, "contributor_id": ""}).encode(), "empty_contributor_id"),
-    (json.dumps({**GOOD, "contributor_id": 42}).encode(), "wrong_type"),
-    (json.dumps({**GOOD, "n": "seven"}).encode(), "wrong_type"),
-    (json.dumps({**GOOD, "n": True}).encode(), "wrong_type"),
-    (json.dumps({**GOOD, "ok": "yes"}).encode(), "wrong_type"),
-    (json.dumps({**GOOD, "colour": "blue"}).encode(), "unknown_field"),
-    (b'{"contributor_id": "c1", "text": "a", "text": "b"}', "duplicate_key"),
-    (json.dumps({**GOOD, "text": " \t "}).encode(), "empty_record"),
-    (json.dumps({**GOOD, "submitted_at": "last tuesday"}).encode(), "invalid_submitted_at"),
-    (json.dumps({"contributor_id": "c1"}).encode(), "missing_field"),
-])
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        (b'{"contributor_id": "c1", "text": "unterminated', "malformed_json"),
+        (b'{"contributor_id": "c1", "text": "caf\xe9"}', "invalid_utf8"),
+        (b'["not", "an", "object"]', "not_an_object"),
+        (json.dumps({"text": "no contributor"}).encode(), "missing_contributor_id"),
+        (json.dumps({**GOOD, "contributor_id": ""}).encode(), "empty_contributor_id"),
+        (json.dumps({**GOOD, "contributor_id": 42}).encode(), "wrong_type"),
+        (json.dumps({**GOOD, "n": "seven"}).encode(), "wrong_type"),
+        (json.dumps({**GOOD, "n": True}).encode(), "wrong_type"),
+        (json.dumps({**GOOD, "ok": "yes"}).encode(), "wrong_type"),
+        (json.dumps({**GOOD, "colour": "blue"}).encode(), "unknown_field"),
+        (b'{"contributor_id": "c1", "text": "a", "text": "b"}', "duplicate_key"),
+        (json.dumps({**GOOD, "text": " \t "}).encode(), "empty_record"),
+        (json.dumps({**GOOD, "submitted_at": "last tuesday"}).encode(), "invalid_submitted_at"),
+        (json.dumps({"contributor_id": "c1"}).encode(), "missing_field"),
+    ],
+)
 def test_bad_lines_are_quarantined_with_their_reason(tmp_path: Path, line: bytes, reason: str) -> None:
     kind, value = _one(tmp_path, line)
     assert kind == "rejection" and value["reason"] == reason
@@ -61,7 +70,13 @@ def test_ten_megabyte_record_is_quarantined_whole(tmp_path: Path) -> None:
 
 
 def test_bom_crlf_and_blank_lines(tmp_path: Path) -> None:
-    data = b"\xef\xbb\xbf" + json.dumps(GOOD).encode() + b"\r\n\r\n" + json.dumps({**GOOD, "text": "second note"}).encode() + b"\r\n"
+    data = (
+        b"\xef\xbb\xbf"
+        + json.dumps(GOOD).encode()
+        + b"\r\n\r\n"
+        + json.dumps({**GOOD, "text": "second note"}).encode()
+        + b"\r\n"
+    )
     items = _items(tmp_path, data)
     assert [k for k, _ in items] == ["record", "blank", "record"]
     assert [v["line"] for k, v in items if k == "record"] == [1, 3]
@@ -76,27 +91,42 @@ def test_submitted_at_is_normalised_to_utc(tmp_path: Path) -> None:
 
 
 def test_csv_types_quoting_and_line_numbers(tmp_path: Path) -> None:
-    data = (b'contributor_id,text,n,ok\n'
-            b'c1,"a note\nover two lines",3,true\n'
-            b'c2,plain note here,x,false\n'
-            b'c3,too,many,cells,here\n'
-            b',no contributor,1,true\n'
-            b'c4,"caf\xe9 latte note",1,true\n')
+    data = (
+        b"contributor_id,text,n,ok\n"
+        b'c1,"a note\nover two lines",3,true\n'
+        b"c2,plain note here,x,false\n"
+        b"c3,too,many,cells,here\n"
+        b",no contributor,1,true\n"
+        b'c4,"caf\xe9 latte note",1,true\n'
+    )
     items = _items(tmp_path, data, "csv")
     got = [(k, v["line"], v.get("reason")) for k, v in items]
-    assert got == [("record", 2, None), ("rejection", 4, "wrong_type"), ("rejection", 5, "malformed_csv"),
-                   ("rejection", 6, "missing_contributor_id"), ("rejection", 7, "invalid_utf8")]
+    assert got == [
+        ("record", 2, None),
+        ("rejection", 4, "wrong_type"),
+        ("rejection", 5, "malformed_csv"),
+        ("rejection", 6, "missing_contributor_id"),
+        ("rejection", 7, "invalid_utf8"),
+    ]
     assert items[0][1]["fields"] == {"text": "a note\nover two lines", "n": 3, "ok": True}
 
 
 def test_parquet_rows(tmp_path: Path) -> None:
-    typed = pa.Table.from_pylist([{**GOOD, "n": 1}, {"contributor_id": "c2", "text": "row two", "n": None},
-                                  {"contributor_id": None, "text": "row three", "n": 3}])
+    typed = pa.Table.from_pylist(
+        [
+            {**GOOD, "n": 1},
+            {"contributor_id": "c2", "text": "row two", "n": None},
+            {"contributor_id": None, "text": "row three", "n": 3},
+        ]
+    )
     path = tmp_path / "f.parquet"
     pq.write_table(typed, path)
     items = list(read_items(FileSpec(0, 0, str(path), "f.parquet", "parquet"), SCHEMA, V))
     assert [(k, v["line"], v.get("reason")) for k, v in items] == [
-        ("record", 1, None), ("record", 2, None), ("rejection", 3, "missing_contributor_id")]
+        ("record", 1, None),
+        ("record", 2, None),
+        ("rejection", 3, "missing_contributor_id"),
+    ]
     assert items[0][1]["fields"] == {"text": "a perfectly ordinary note", "n": 1}
     pq.write_table(pa.Table.from_pylist([{**GOOD, "n": "7"}]), path)  # a string column for an integer field
     [(kind, value)] = list(read_items(FileSpec(0, 0, str(path), "f.parquet", "parquet"), SCHEMA, V))
@@ -120,6 +150,9 @@ def test_textdir_with_manifest(tmp_path: Path) -> None:
     (folder / "manifest.csv").write_text("file,contributor_id,n\na.txt,c1,4\nb.txt,c2,\nghost.txt,c3,\n")
     spec = FileSpec(0, 0, str(folder), "texts", "textdir", str(folder / "manifest.csv"), "texts/manifest.csv")
     got = [(k, v["file"], v["line"], v.get("reason")) for k, v in read_items(spec, SCHEMA, V)]
-    assert got == [("record", "texts/a.txt", 1, None), ("rejection", "texts/b.txt", 1, "invalid_utf8"),
-                   ("rejection", "texts/stray.txt", 1, "not_in_manifest"),
-                   ("rejection", "texts/manifest.csv", 4, "missing_file")]
+    assert got == [
+        ("record", "texts/a.txt", 1, None),
+        ("rejection", "texts/b.txt", 1, "invalid_utf8"),
+        ("rejection", "texts/stray.txt", 1, "not_in_manifest"),
+        ("rejection", "texts/manifest.csv", 4, "missing_file"),
+    ]

@@ -28,8 +28,11 @@ def _quiet(msg: str) -> None:
 def _outputs(root: Path) -> dict[str, str]:
     """Digest of every published file (shards, quarantine, duplicates, state, ledger data)."""
     out = root / "out" / "tiny"
-    files = [p for p in sorted(out.rglob("*")) if p.is_file() and p.suffix in (".parquet", ".jsonl", ".idx", ".hashes")
-             or p.name in ("STATE",)]
+    files = [
+        p
+        for p in sorted(out.rglob("*"))
+        if (p.is_file() and p.suffix in (".parquet", ".jsonl", ".idx", ".hashes")) or p.name in ("STATE",)
+    ]
     return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
@@ -59,9 +62,13 @@ def test_new_file_is_a_new_run_deduplicated_against_earlier_runs(project: Path) 
     _write(project / "data" / "b.jsonl", [fresh, {**old[4], "contributor_id": "c7"}])
     second = ingest(dn, progress=_quiet)
     assert second["run_id"] != first["run_id"] and second["read"] == 2 and second["accepted"] == 1
-    dup = duckdb.sql(f"select duplicate_of, kind from '{project}/out/tiny/duplicates/{second['run_id']}.parquet'").fetchall()
-    original = duckdb.sql(f"select record_hash from '{project}/out/tiny/shards/{first['run_id']}/*.parquet' "
-                          f"where text = '{old[4]['text']}'").fetchall()
+    dup = duckdb.sql(
+        f"select duplicate_of, kind from '{project}/out/tiny/duplicates/{second['run_id']}.parquet'"
+    ).fetchall()
+    original = duckdb.sql(
+        f"select record_hash from '{project}/out/tiny/shards/{first['run_id']}/*.parquet' "
+        f"where text = '{old[4]['text']}'"
+    ).fetchall()
     assert dup == [(original[0][0], "exact")]
     assert second["ledger"]["first_index"] == 10 and second["ledger"]["size"] == 11
     with Ledger(dn.ledger_dir) as led:
@@ -84,8 +91,14 @@ def _ingest_subprocess(root: Path, crash_at: str | None) -> subprocess.Completed
     env.pop("DATANETS_CRASH_AT", None)
     if crash_at:
         env["DATANETS_CRASH_AT"] = crash_at
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", "ingest", "tiny"], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "ingest", "tiny"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 SMALL_BATCHES = "ledger: {batch_size: 3}\n"
@@ -102,7 +115,8 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("point", POINTS)
 def test_sigkill_at_any_commit_point_then_rerun_gives_the_uninterrupted_result(
-        tmp_path: Path, uninterrupted: dict[str, str], point: str) -> None:
+    tmp_path: Path, uninterrupted: dict[str, str], point: str
+) -> None:
     root = make_project(tmp_path / "p", SMALL_BATCHES)
     crashed = _ingest_subprocess(root, point)
     assert crashed.returncode == -9, crashed.stderr[-2000:]

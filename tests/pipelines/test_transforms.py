@@ -45,22 +45,34 @@ def test_drop_duplicates(project: Path) -> None:
         batches = (p | beam.Create([_spec(project)]) | ReadContributions(dn)).records
         out = batches | DropDuplicates(dn, Prior())
         kept = out.kept | "Kept" >> beam.Map(len) | beam.CombineGlobally(sum)
-        dups = out.duplicates | "Dups" >> beam.FlatMap(lambda b: [(d["line"], d["kind"], d["duplicate_of_id"]) for d in b])
+        dups = out.duplicates | "Dups" >> beam.FlatMap(
+            lambda b: [(d["line"], d["kind"], d["duplicate_of_id"]) for d in b]
+        )
         assert_that(kept, equal_to([10]), label="kept")
         assert_that(dups, equal_to([(11, "exact", "0/0/4")]), label="dups")
 
 
 def test_anonymise_and_validate(project: Path) -> None:
     dn = load_datanet("tiny")
-    batch = [{"id": "0/0/1", "file": "f", "line": 1, "contributor_id": "c", "submitted_at": None,
-              "fields": {"text": "Call Maria Garcia on 212-555-0147 about her asthma review."}},
-             {"id": "0/0/2", "file": "f", "line": 2, "contributor_id": "c", "submitted_at": None,
-              "fields": {"text": "ok"}}]
+    batch = [
+        {
+            "id": "0/0/1",
+            "file": "f",
+            "line": 1,
+            "contributor_id": "c",
+            "submitted_at": None,
+            "fields": {"text": "Call Maria Garcia on 212-555-0147 about her asthma review."},
+        },
+        {"id": "0/0/2", "file": "f", "line": 2, "contributor_id": "c", "submitted_at": None, "fields": {"text": "ok"}},
+    ]
     with TestPipeline() as p:
         clean = p | beam.Create([batch]) | AnonymisePII(dn, b"s" * 32)
         checked = clean | ValidateRecords(dn)
         texts = checked.valid | "Texts" >> beam.FlatMap(lambda b: [(r["fields"]["text"], r["pii"]) for r in b])
         bad = checked.quarantine | "Bad" >> beam.FlatMap(lambda b: [(q["line"], q["reason"]) for q in b])
-        assert_that(texts, equal_to([("Call <PERSON> on <PHONE_NUMBER> about her asthma review.",
-                                      {"PERSON": 1, "PHONE_NUMBER": 1})]), label="texts")
+        assert_that(
+            texts,
+            equal_to([("Call <PERSON> on <PHONE_NUMBER> about her asthma review.", {"PERSON": 1, "PHONE_NUMBER": 1})]),
+            label="texts",
+        )
         assert_that(bad, equal_to([(2, "validation_failed")]), label="bad")

@@ -7,15 +7,25 @@ from pipelines.validate import Validator, is_row_level, to_frame, validate_batch
 
 
 def _rec(i: int, text: str, specialty: str | None = "general") -> dict:
-    return {"id": f"0/0/{i}", "file": "f.jsonl", "line": i, "contributor_id": "c", "submitted_at": None,
-            "fields": {"text": text, "specialty": specialty}}
+    return {
+        "id": f"0/0/{i}",
+        "file": "f.jsonl",
+        "line": i,
+        "contributor_id": "c",
+        "submitted_at": None,
+        "fields": {"text": text, "specialty": specialty},
+    }
 
 
-SPECS = [ExpectationSpec(type="expect_column_value_lengths_to_be_between",
-                         kwargs={"column": "text", "min_value": 5, "max_value": 50}),
-         ExpectationSpec(type="expect_column_values_to_be_in_set",
-                         kwargs={"column": "specialty", "value_set": ["general", "cardiology"]}),
-         ExpectationSpec(type="expect_table_row_count_to_be_between", kwargs={"min_value": 10})]
+SPECS = [
+    ExpectationSpec(
+        type="expect_column_value_lengths_to_be_between", kwargs={"column": "text", "min_value": 5, "max_value": 50}
+    ),
+    ExpectationSpec(
+        type="expect_column_values_to_be_in_set", kwargs={"column": "specialty", "value_set": ["general", "cardiology"]}
+    ),
+    ExpectationSpec(type="expect_table_row_count_to_be_between", kwargs={"min_value": 10}),
+]
 
 
 def test_row_level_and_table_level_are_told_apart() -> None:
@@ -29,8 +39,12 @@ def test_failing_rows_are_quarantined_naming_the_expectation() -> None:
     assert [(b["line"], b["reason"], b["detail"]) for b in bad] == [
         (2, "validation_failed", "expect_column_value_lengths_to_be_between(text)"),
         (3, "validation_failed", "expect_column_values_to_be_in_set(specialty)"),
-        (4, "validation_failed", "expect_column_value_lengths_to_be_between(text); "
-                                  "expect_column_values_to_be_in_set(specialty)")]
+        (
+            4,
+            "validation_failed",
+            "expect_column_value_lengths_to_be_between(text); expect_column_values_to_be_in_set(specialty)",
+        ),
+    ]
     assert b'"text": "no"' in bad[0]["payload"]
 
 

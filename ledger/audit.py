@@ -94,7 +94,7 @@ def _check_entries(d: Path, state: State, batch: int) -> int:
                 if b"\n" in data:
                     raise AuditError(f"{ENTRIES}: entry {i} spans more than one line")
                 try:
-                    indexed += index_key(decode_entry(data)) is not None
+                    indexed += index_key(decode_entry(data)) is not None and i < state.indexed
                 except EntryError as exc:
                     raise AuditError(f"{ENTRIES}: entry {i} is invalid: {exc}") from None
                 h = leaf_hash(data)
@@ -129,24 +129,46 @@ def _check_index(d: Path, state: State, indexed: int, reader: tree.NodeReader) -
         raise AuditError(f"{INDEX_DIR}/: files {sorted(on_disk - live)} are not listed in {STATE}")
     if live - on_disk:
         raise AuditError(f"{STATE}: lists index runs {sorted(live - on_disk)} that do not exist")
-    total = 0
+    total, last_leaf = 0, -1
     with open(d / ENTRIES, "rb") as ef, open(d / OFFSETS, "rb") as of:
         for name, count in state.runs:
-            run = run_index.load_run(d / INDEX_DIR / str(name))
-            if len(run) != count or (d / INDEX_DIR / str(name)).stat().st_size != count * run_index.RECORD.itemsize:
-                raise AuditError(f"{INDEX_DIR}/{name}: {len(run)} records, {STATE} says {count}")
-            if len(run) > 1 and not bool(np.all(run["k"][1:] > run["k"][:-1])):
-                raise AuditError(f"{INDEX_DIR}/{name}: records are not strictly sorted")
+            where = f"{INDEX_DIR}/{name}"
+            try:
+                run = run_index.load_run(d / INDEX_DIR / str(name))
+            except ValueError as exc:
+                raise AuditError(f"{INDEX_DIR}/{exc}") from None
+            if len(run) != count:
+                raise AuditError(f"{where}: {len(run)} records, {STATE} says {count}")
+            _check_run_order(run, where)
             for r in range(len(run)):
-                key, leaf = bytes(run["k"][r]).ljust(32, b"\0"), int(run["i"][r])
+                key, leaf = run.key(r), int(run.leaf[r])
                 if leaf >= state.size or _entry_key(ef, of, leaf) != key.hex():
                     raise AuditError(
-                        f"{INDEX_DIR}/{name}: record {r} maps {key.hex()} to entry {leaf}, "
-                        "which does not contribute that record"
+                        f"{where}: record {r} maps {key.hex()} to entry {leaf}, which does not contribute that record"
                     )
             total += len(run)
+            last_leaf = max(last_leaf, int(np.max(run.leaf)) if len(run) else -1)
+    if state.indexed != last_leaf + 1 or state.indexed > state.size:
+        raise AuditError(f"{STATE}: indexed is {state.indexed}, but the index runs end at entry {last_leaf}")
     if total != indexed:
-        raise AuditError(f"{INDEX_DIR}/: {total} indexed records, but {ENTRIES} has {indexed} contributions")
+        raise AuditError(
+            f"{INDEX_DIR}/: {total} indexed records, but {ENTRIES} has {indexed} contributions before entry "
+            f"{state.indexed} ({STATE})"
+        )
+
+
+def _check_run_order(run: run_index.Run, where: str) -> None:
+    """Prefixes must be their keys' prefixes, and records strictly sorted by key."""
+    bad = np.flatnonzero(np.asarray(run.prefix) != run_index.prefixes(np.asarray(run.keys)))
+    if len(bad):
+        raise AuditError(f"{where}: record {int(bad[0])} has a prefix that is not its key's")
+    p = np.asarray(run.prefix)
+    down = np.flatnonzero(p[1:] < p[:-1])
+    ties = np.flatnonzero(p[1:] == p[:-1])
+    bad_ties = [int(t) for t in ties if run.key(int(t) + 1) <= run.key(int(t))]
+    if len(down) or bad_ties:
+        r = min([int(x) for x in down] + bad_ties)
+        raise AuditError(f"{where}: records {r} and {r + 1} are not in strictly increasing key order")
 
 
 def _entry_key(ef: BinaryIO, of: BinaryIO, leaf: int) -> str | None:

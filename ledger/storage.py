@@ -25,15 +25,35 @@ import fcntl
 import json
 import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from hashlib import sha256 as _sha256
 from pathlib import Path
 
 import numpy as np
 
 from ledger import index as run_index
-from ledger.verify import EMPTY_ROOT, HASH_SIZE, leaf_hash, node_hash
+from ledger import tree
+from ledger.verify import EMPTY_ROOT, HASH_SIZE
 
 FORMAT = "datanets-ledger/1"
+INDEX_EVERY = 100_000  # contributions held in memory before they are written as a sorted run
+_CONTRIBUTION = b'"kind":"contribution"'
+_RECORD_HASH = b'"record_hash":"'
+
+
+def contribution_key(entry: bytes) -> bytes | None:
+    """contribution_key returns the 32-byte record hash of a canonical contribution entry, else None.
+
+    Entries are canonical JSON, so both markers appear exactly once as keys
+    (quotes inside string values are always escaped).
+    """
+    if _CONTRIBUTION not in entry:
+        return None
+    at = entry.find(_RECORD_HASH) + len(_RECORD_HASH)
+    return bytes.fromhex(entry[at : at + 64].decode("ascii"))
+
+
 ENTRIES, OFFSETS, HASHES, STATE, LOCK, INDEX_DIR = (
     "entries.jsonl",
     "entries.idx",
@@ -85,6 +105,7 @@ class State:
     root: str = EMPTY_ROOT.hex()
     entries_bytes: int = 0
     runs: list[list[object]] = field(default_factory=list)  # [[file name, record count], ...]
+    indexed: int = 0  # 1 + the last leaf index held by the runs; later contributions are indexed in memory
 
     def encode(self) -> bytes:
         body = {
@@ -93,6 +114,7 @@ class State:
             "root": self.root,
             "entries_bytes": self.entries_bytes,
             "runs": self.runs,
+            "indexed": self.indexed,
         }
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode() + b"\n"
 
@@ -105,6 +127,7 @@ class State:
                 str(body["root"]),
                 int(body["entries_bytes"]),
                 [[str(n), int(c)] for n, c in body["runs"]],
+                int(body["indexed"]),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise LedgerCorruptError(f"{STATE}: not a valid state file ({exc})") from None
@@ -139,7 +162,10 @@ class Store:
         self.path = Path(path)
         self._lock_fd: int | None = None
         self._files: dict[str, int] = {}
-        self._runs: dict[str, np.ndarray] = {}
+        self._runs: dict[str, run_index.Run] = {}
+        self._pending: dict[bytes, int] = {}
+        self._pending_at = (-1, -1)
+        self._executor: ThreadPoolExecutor | None = None
         if create:
             (self.path / INDEX_DIR).mkdir(parents=True, exist_ok=True)
             if not (self.path / STATE).exists():
@@ -170,6 +196,9 @@ class Store:
 
     def close(self) -> None:
         """close releases file handles and the writer lock."""
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
         for fd in self._files.values():
             os.close(fd)
         self._files.clear()
@@ -245,29 +274,40 @@ class Store:
         """entry returns the exact leaf bytes of entry ``index``."""
         return next(self.entry_range(index, index + 1))
 
-    def _run(self, name: str) -> np.ndarray:
+    def _run(self, name: str) -> run_index.Run:
         if name not in self._runs:
             self._runs[name] = run_index.load_run(self.path / INDEX_DIR / name)
         return self._runs[name]
 
+    def pending(self) -> dict[bytes, int]:
+        """pending maps the record hashes of contributions past ``state.indexed`` to their leaves.
+
+        Rebuilt from ``entries.jsonl`` when the state moves on; bounded by
+        ``INDEX_EVERY`` entries, since the writer then flushes them to a run.
+        """
+        at = (self.state.indexed, self.state.size)
+        if self._pending_at != at:
+            self._pending = {}
+            for i, e in enumerate(self.entry_range(self.state.indexed, self.state.size), self.state.indexed):
+                key = contribution_key(e)
+                if key is not None:
+                    self._pending[key] = i
+            self._pending_at = at
+        return self._pending
+
     def lookup(self, keys: Sequence[bytes]) -> dict[bytes, int]:
         """lookup maps 32-byte record hashes to leaf indexes (absent keys are left out)."""
         try:
-            return run_index.lookup([self._run(str(n)) for n, _ in self.state.runs], keys)
+            found = run_index.lookup([self._run(str(n)) for n, _ in self.state.runs], keys)
         except FileNotFoundError:  # a writer merged runs since we read STATE
             self.state = self.read_state()
             self._runs.clear()
-            return run_index.lookup([self._run(str(n)) for n, _ in self.state.runs], keys)
+            found = run_index.lookup([self._run(str(n)) for n, _ in self.state.runs], keys)
+        pending = self.pending()
+        found.update({k: pending[k] for k in keys if k in pending})
+        return found
 
     # -- appending ------------------------------------------------------------------
-
-    def _peaks(self) -> list[bytes]:
-        size, peaks, pos = self.state.size, [], 0
-        for level in range(size.bit_length() - 1, -1, -1):
-            if size >> level & 1:
-                peaks.append(self.node(level, pos >> level))
-                pos += 1 << level
-        return peaks
 
     def append(self, entries: Sequence[bytes], keys: Sequence[bytes | None]) -> State:
         """append durably adds entries as one all-or-nothing batch and returns the new state.
@@ -278,57 +318,88 @@ class Store:
         """
         if self._lock_fd is None:
             raise LedgerError("this ledger was opened read-only")
-        new_keys = [(k, self.state.size + i) for i, k in enumerate(keys) if k is not None]
-        self._check_unique([k for k, _ in new_keys])
-        hashes, root = self._hash_batch(entries)
-        offsets = np.cumsum([len(e) + 1 for e in entries], dtype=np.int64) + self.state.entries_bytes
-        self._append_file(ENTRIES, b"".join(e + b"\n" for e in entries))
-        self._append_file(OFFSETS, offsets.astype(">u8").tobytes())
-        self._append_file(HASHES, hashes)
-        runs = self._add_run(new_keys)
-        new = State(
-            self.state.size + len(entries),
-            root.hex(),
-            int(offsets[-1]) if len(entries) else self.state.entries_bytes,
-            runs,
+        if not entries:
+            return self.state
+        size = self.state.size
+        if None in keys:
+            new_keys = {k: size + i for i, k in enumerate(keys) if k is not None}
+        else:
+            new_keys = dict(zip(keys, range(size, size + len(keys)), strict=True))  # type: ignore[arg-type]
+        self._check_unique(new_keys, sum(k is not None for k in keys))
+        pending = self.pending()
+        self._pending_at = (-1, -1)  # rebuilt from committed entries if anything below fails
+        blob = b"\n".join(entries) + b"\n"
+        offsets = np.cumsum(np.fromiter(map(len, entries), dtype=np.int64, count=len(entries)) + 1)
+        # The entries' write and fsync (I/O, no GIL) overlap with hashing (CPU); all data is
+        # durable before STATE is replaced below.
+        io = self._io().submit(
+            self._append_files,
+            [(ENTRIES, blob), (OFFSETS, (offsets + self.state.entries_bytes).astype(">u8").tobytes())],
         )
+        try:
+            hashes, root = self._hash_batch(entries)
+            self._append_file(HASHES, hashes)
+        finally:
+            io.result()
+        pending.update(new_keys)
+        runs, indexed = self.state.runs, self.state.indexed
+        if len(pending) >= INDEX_EVERY:
+            runs, indexed = self._add_run(list(pending.items())), 1 + max(pending.values())
+            pending = {}
+        new = State(size + len(entries), root.hex(), self.state.entries_bytes + len(blob), runs, indexed)
         write_atomic(self.path / STATE, new.encode())
         old_runs = {str(n) for n, _ in self.state.runs} - {str(n) for n, _ in runs}
         self.state = new
+        self._pending, self._pending_at = pending, (new.indexed, new.size)
         for name in old_runs:
             self._runs.pop(name, None)
             (self.path / INDEX_DIR / name).unlink()
         return new
 
-    def _check_unique(self, keys: list[bytes]) -> None:
-        if len(set(keys)) != len(keys):
-            seen: set[bytes] = set()
-            dup = next(k for k in keys if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-            raise DuplicateRecordError(f"record hash {dup.hex()} appears twice in one batch")
-        found = self.lookup(keys)
+    def _check_unique(self, new_keys: dict[bytes, int], count: int) -> None:
+        if len(new_keys) != count:
+            raise DuplicateRecordError("a record hash appears twice in one batch")
+        clash = self.pending().keys() & new_keys.keys()
+        found = {k: self.pending()[k] for k in clash} or run_index.lookup(
+            [self._run(str(n)) for n, _ in self.state.runs], list(new_keys)
+        )
         if found:
             k, i = next(iter(found.items()))
             raise DuplicateRecordError(f"record hash {k.hex()} is already in the ledger at index {i}")
 
     def _hash_batch(self, entries: Sequence[bytes]) -> tuple[bytes, bytes]:
-        """Return the post-order hashes the batch adds and the new root."""
-        peaks, out, size = self._peaks(), bytearray(), self.state.size
-        for e in entries:
-            h = leaf_hash(e)
-            out += h
-            size += 1
-            n = size
-            while not n & 1:
-                h = node_hash(peaks.pop(), h)
-                out += h
-                n >>= 1
-            peaks.append(h)
-        if not peaks:
-            return bytes(out), EMPTY_ROOT
-        root = peaks[-1]
-        for p in reversed(peaks[:-1]):
-            root = node_hash(p, root)
-        return bytes(out), root
+        """Return the post-order hashes the batch adds and the new root.
+
+        Hashes are computed a level at a time (``tree.extend_levels``), then
+        scattered to their post-order positions with numpy.
+        """
+        old, new = self.state.size, self.state.size + len(entries)
+        leaves = [_sha256(b"\x00" + e).digest() for e in entries]
+        levels = tree.extend_levels(old, leaves, self.node)
+        base = hash_count(old)
+        out = np.empty((hash_count(new) - base, HASH_SIZE), dtype=np.uint8)
+        for level, nodes in enumerate(levels):
+            if nodes:
+                first = old >> level
+                n = np.arange(first + 1, first + 1 + len(nodes), dtype=np.int64)
+                trailing = np.bitwise_count((n & -n) - 1)
+                pos = (n << (level + 1)) - np.bitwise_count(n) - 1 - trailing
+                out[pos - base] = np.frombuffer(b"".join(nodes), dtype=np.uint8).reshape(-1, HASH_SIZE)
+
+        def reader(level: int, index: int) -> bytes:
+            first = old >> level
+            return levels[level][index - first] if index >= first else self.node(level, index)
+
+        return out.tobytes(), tree.root(reader, new)
+
+    def _io(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-io")
+        return self._executor
+
+    def _append_files(self, files: list[tuple[str, bytes]]) -> None:
+        for name, data in files:
+            self._append_file(name, data)
 
     def _append_file(self, name: str, data: bytes) -> None:
         with open(self.path / name, "ab") as f:
@@ -337,17 +408,15 @@ class Store:
             os.fsync(f.fileno())
 
     def _add_run(self, new_keys: list[tuple[bytes, int]]) -> list[list[object]]:
+        """Write ``new_keys`` as a sorted run (merging runs as planned); return the live runs."""
         runs = [list(r) for r in self.state.runs]
-        if not new_keys:
-            return runs
         seq = 1 + max((int(str(n)[4:12]) for n, _ in runs), default=0)
         run = run_index.sorted_run([k for k, _ in new_keys], [i for _, i in new_keys])
-        merged: list[np.ndarray] = [run]
-        while run_index.plan_merge([int(str(c)) for _, c in runs] + [len(merged[-1])]):
-            older = runs.pop()
-            merged[-1] = run_index.merge_runs(self._run(str(older[0])), merged[-1])
+        while k := run_index.plan_merge([int(str(c)) for _, c in runs] + [len(run)]):
+            merged_away, runs = runs[-(k - 1) :], runs[: -(k - 1)]
+            run = run_index.merge_runs([self._run(str(n)) for n, _ in merged_away] + [run])
         name = f"run-{seq:08d}.idx"
-        run_index.write_run(self.path / INDEX_DIR / name, merged[-1])
+        run_index.write_run(self.path / INDEX_DIR / name, run)
         _fsync_dir(self.path / INDEX_DIR)
-        runs.append([name, len(merged[-1])])
+        runs.append([name, len(run)])
         return runs

@@ -11,6 +11,7 @@ against ``ledger.testonly.reference`` in the tests).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from hashlib import sha256 as _sha256
 
 from ledger.verify import EMPTY_ROOT, node_hash
 
@@ -116,7 +117,8 @@ def extend_levels(
         children = levels[h - 1]
         if first_child < below_lo:
             children = [stored(h - 1, first_child)] + children
-        levels.append([node_hash(children[2 * i], children[2 * i + 1]) for i in range(hi - lo)])
+        pairs = children[: 2 * (hi - lo)]
+        levels.append([_sha256(b"\x01" + a + b).digest() for a, b in zip(pairs[0::2], pairs[1::2], strict=True)])
         h += 1
     return levels
 

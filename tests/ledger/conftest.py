@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ledger import storage
 from ledger.checkpoint import Signer
 from ledger.entries import contribution
 from ledger.log import Ledger
@@ -41,8 +42,14 @@ def other_signer() -> Signer:
 
 
 @pytest.fixture
-def small_ledger(tmp_path: Path, signer: Signer) -> Path:
-    """A 23-entry ledger appended in three batches with a checkpoint after each."""
+def small_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flush the record index to run files every 4 contributions, so small ledgers have runs."""
+    monkeypatch.setattr(storage, "INDEX_EVERY", 4)
+
+
+@pytest.fixture
+def small_ledger(tmp_path: Path, signer: Signer, small_index: None) -> Path:
+    """A 23-entry ledger appended in three batches with a checkpoint after each (index runs + a tail)."""
     path = tmp_path / "ledger"
     with Ledger(path, writer=True, create=True) as led:
         for lo, hi in ((0, 5), (5, 17), (17, 23)):

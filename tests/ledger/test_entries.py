@@ -59,3 +59,15 @@ def test_invalid_entries_are_refused(bad: dict) -> None:
 def test_non_canonical_bytes_do_not_decode() -> None:
     with pytest.raises(EntryError):
         decode_entry(b'{"b":1, "a":2}')
+
+
+@given(st.text(), st.text(), st.integers(0, 2**40), st.binary(min_size=32, max_size=32))
+def test_fast_key_extraction_agrees_with_decoding(cid: str, shard: str, row: int, key: bytes) -> None:
+    from ledger.entries import index_key
+    from ledger.storage import contribution_key
+
+    entry = contribution("d", key.hex(), cid or "c", shard + '"record_hash":"' + "0" * 64, row, '"kind":"contribution"')
+    data = encode_entry(entry)
+    assert contribution_key(data) == bytes.fromhex(str(index_key(decode_entry(data)))) == key
+    usage = encode_entry({"kind": "usage", "datanet": "d", "record_hash": key.hex(), "model": cid, "training_run": "t"})
+    assert contribution_key(usage) is None

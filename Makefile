@@ -30,6 +30,7 @@ lint: install
 bench: install
 	$(PY) -m pip install --quiet -c requirements.lock 'pymerkle==7.0.0'
 	$(PY) -m tests.bench.ledger_bench
+	$(PY) -m tests.bench.stages_bench
 
 clean:
 	rm -rf out bench-out

@@ -37,6 +37,17 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
+def rss_parts_mb() -> dict[str, float]:
+    """Resident memory split into anonymous (heap: what the process holds) and file-backed
+    (memory-mapped files: page cache the kernel can drop), from /proc/self/status."""
+    parts = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(("RssAnon:", "RssFile:")):
+                parts[line.split(":")[0]] = int(line.split()[1]) / 1e3
+    return {"anon_mb": parts.get("RssAnon", 0.0), "file_mb": parts.get("RssFile", 0.0)}
+
+
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
 
@@ -62,28 +73,42 @@ def write_ours(path: str, n: int) -> dict:
     from ledger.storage import Store
 
     store = Store(path, writer=True, create=True)
-    spent = 0.0
+    spent, peak_anon = 0.0, 0.0
     for entries, keys in batches(n):
         t = time.perf_counter()
         store.append(entries, keys)
         spent += time.perf_counter() - t
+        peak_anon = max(peak_anon, rss_parts_mb()["anon_mb"])
     root = store.state.root
     store.close()
-    return {"appends_per_s": n / spent, "seconds": spent, "root": root, "peak_rss_mb": peak_mb()}
+    return {
+        "appends_per_s": n / spent,
+        "seconds": spent,
+        "root": root,
+        "peak_rss_mb": peak_mb(),
+        "peak_anon_mb": peak_anon,
+    }
 
 
 def write_pymerkle(path: str, n: int) -> dict:
     from pymerkle import SqliteTree
 
     tree = SqliteTree(path)
-    spent = 0.0
+    spent, peak_anon = 0.0, 0.0
     for entries, _ in batches(n):
         t = time.perf_counter()
         tree.append_entries(entries)
         spent += time.perf_counter() - t
+        peak_anon = max(peak_anon, rss_parts_mb()["anon_mb"])
     root = tree.get_root().hex()
     tree.close()
-    return {"appends_per_s": n / spent, "seconds": spent, "root": root, "peak_rss_mb": peak_mb()}
+    return {
+        "appends_per_s": n / spent,
+        "seconds": spent,
+        "root": root,
+        "peak_rss_mb": peak_mb(),
+        "peak_anon_mb": peak_anon,
+    }
 
 
 def _latencies(fn, indexes: list[int]) -> dict:  # type: ignore[no-untyped-def]
@@ -106,7 +131,9 @@ def prove_ours(path: str, n: int) -> dict:
     out = _latencies(lambda i: tree.inclusion_proof(store.node, i, n), idx)
     keys = [k for entries, ks in batches(min(n, BATCH)) for k in ks][:100]
     out["lookup"] = _latencies(lambda k: store.lookup([k]), keys)  # record hash -> index (index runs)
-    out.update(rss_before_mb=before, rss_after_mb=rss_mb(), peak_rss_mb=peak_mb(), runs=len(store.state.runs))
+    out.update(
+        rss_before_mb=before, rss_after_mb=rss_mb(), peak_rss_mb=peak_mb(), runs=len(store.state.runs), **rss_parts_mb()
+    )
     return out
 
 
@@ -117,7 +144,7 @@ def prove_pymerkle(path: str, n: int) -> dict:
     tree = SqliteTree(path)
     idx = random.Random(1).sample(range(1, n + 1), 100)  # pymerkle indexes from 1
     out = _latencies(lambda i: tree.prove_inclusion(i, n), idx)
-    out.update(rss_before_mb=before, rss_after_mb=rss_mb(), peak_rss_mb=peak_mb(), proofs=len(idx))
+    out.update(rss_before_mb=before, rss_after_mb=rss_mb(), peak_rss_mb=peak_mb(), proofs=len(idx), **rss_parts_mb())
     return out
 
 

@@ -1,0 +1,156 @@
+"""Ingest benchmark: each stage's library function on an example Datanet, then the whole Beam run.
+
+    python -m tests.bench.stages_bench [--datanet clinical-notes] [--out bench-out/stages.json]
+
+Stages are timed in one process on the example's inputs, in pipeline order,
+each on the previous stage's output (single core, no Beam); the end-to-end
+figure is ``datanet ingest`` through Beam with its default runner (all
+cores), into a temporary output folder. MB/s counts input file bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from pipelines.anonymise import anonymise_batch, build_engines
+from pipelines.config import Datanet, load_datanet
+from pipelines.dedup.clusters import Prior
+from pipelines.dedup.transforms import merge_and_decide, sketch_batch, summarise
+from pipelines.ingest import read_items
+from pipelines.plan import input_units
+from pipelines.records import order_key, record_hash
+from pipelines.run import ingest
+from pipelines.validate import Validator, is_row_level, validate_batch
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _time(label: str, results: dict[str, Any], n: int, nbytes: int, fn: Any, *args: Any) -> Any:
+    t = time.perf_counter()
+    out = fn(*args)
+    s = time.perf_counter() - t
+    results[label] = {
+        "seconds": round(s, 3),
+        "records": n,
+        "records_per_s": round(n / s, 1),
+        "MB_per_s": round(nbytes / 1e6 / s, 3),
+    }
+    return out
+
+
+def stages(dn: Datanet) -> dict[str, Any]:
+    """Time each stage's pure function on the Datanet's inputs."""
+    specs = input_units(dn)
+    nbytes = sum(
+        sum(p.stat().st_size for p in Path(s.path).rglob("*")) if s.format == "textdir" else Path(s.path).stat().st_size
+        for s in specs
+    )
+    cfg, res = dn.config, {}
+    items = _time(
+        "ingest", res, 0, nbytes, lambda: [it for s in specs for it in read_items(s, dn.schema, cfg.validation)]
+    )
+    records = [v for k, v in items if k == "record"]
+    res["ingest"]["records"] = len(items)
+    n = len(records)
+    batch = cfg.runner.batch_size
+    sketched = _time(
+        "dedup_sketch",
+        res,
+        n,
+        nbytes,
+        lambda: [
+            r
+            for i in range(0, n, batch)
+            for r in sketch_batch(records[i : i + batch], dn.schema.text_fields, cfg.dedup)
+        ],
+    )
+    decisions = _time(
+        "dedup_decide",
+        res,
+        n,
+        nbytes,
+        lambda: merge_and_decide([summarise(sketched[i : i + batch]) for i in range(0, n, batch)], Prior(), cfg.dedup),
+    )
+    kept = [r for r in sketched if r["id"] not in decisions]
+    engines = build_engines(cfg.pii, b"bench-salt-0123456789abcdef")
+    clean = _time(
+        "anonymise",
+        res,
+        len(kept),
+        nbytes,
+        lambda: [
+            r
+            for i in range(0, len(kept), batch)
+            for r in anonymise_batch(kept[i : i + batch], dn.schema.text_fields, engines)
+        ],
+    )
+    validator = Validator([s for s in cfg.validation.expectations if is_row_level(s)])
+    cols = [f.name for f in dn.schema.fields]
+    _time(
+        "validate",
+        res,
+        len(clean),
+        nbytes,
+        lambda: [validate_batch(clean[i : i + batch], validator, cols) for i in range(0, len(clean), batch)],
+    )
+    names = [f.name for f in dn.schema.fields]
+    _time(
+        "hash_and_order",
+        res,
+        len(clean),
+        nbytes,
+        lambda: [record_hash({k: r["fields"].get(k) for k in names}) for r in sorted(clean, key=order_key)],
+    )
+    return {"input_bytes": nbytes, "stages": res}
+
+
+def end_to_end(name: str) -> dict[str, Any]:
+    """Run ``ingest`` through Beam into a throwaway output folder."""
+    with tempfile.TemporaryDirectory() as tmp:
+        dn = load_datanet(name, root=REPO)
+        cfg = dn.config.model_copy(
+            update={
+                "output": dn.config.output.model_copy(update={"dir": f"{tmp}/out"}),
+                "ledger": dn.config.ledger.model_copy(update={"key": f"{tmp}/k.key"}),
+            }
+        )
+        report = ingest(Datanet(cfg, dn.schema, dn.root, dn.path), progress=lambda m: None)
+    t = report["timings"]
+    return {
+        "read": report["read"],
+        "seconds": t["total_s"],
+        "records_per_s": round(report["read"] / t["total_s"], 1),
+        "MB_per_s": round(t["input_bytes"] / 1e6 / t["total_s"], 3),
+        "beam_s": t["pipeline_s"],
+        "commit_s": t["commit_s"],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--datanet", default="clinical-notes")
+    ap.add_argument("--out", default="bench-out/stages.json")
+    args = ap.parse_args()
+    result = {
+        "datanet": args.datanet,
+        "cpus": os.cpu_count(),
+        **stages(load_datanet(args.datanet, root=REPO)),
+        "end_to_end": end_to_end(args.datanet),
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{args.datanet}: {result['input_bytes'] / 1e6:.2f} MB of input")
+    print(f"  {'stage':<16}{'records':>9}{'seconds':>10}{'records/s':>12}{'MB/s':>9}")
+    for label, r in {**result["stages"], "end-to-end": result["end_to_end"]}.items():
+        n = r.get("records", r.get("read"))
+        print(f"  {label:<16}{n:>9}{r['seconds']:>10.2f}{r['records_per_s']:>12.1f}{r['MB_per_s']:>9.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -71,6 +71,8 @@ class Validator:
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
+        for name in [n for n in logging.root.manager.loggerDict if n.startswith("great_expectations")]:
+            logging.getLogger(name).setLevel(logging.ERROR)  # GX sets levels on its own child loggers
         logging.getLogger("great_expectations").setLevel(logging.ERROR)
 
         self.context = gx.get_context(mode="ephemeral")

@@ -191,13 +191,15 @@ def _print(r: dict) -> None:
     print(
         f"  ours      {o['appends_per_s']:>10,.0f} appends/s  proof median {op['median_ms']:.3f} ms "
         f"p99 {op['p99_ms']:.3f} ms  lookup median {op['lookup']['median_ms']:.3f} ms  "
-        f"writer peak {o['peak_rss_mb']:.0f} MB  reader rss {op['rss_after_mb']:.0f} MB  ({op['runs']} index runs)"
+        f"writer peak {o['peak_rss_mb']:.0f} MB (anon {o['peak_anon_mb']:.0f})  reader rss {op['rss_after_mb']:.0f} MB "
+        f"(anon {op['anon_mb']:.0f}, file-backed {op['file_mb']:.0f})  ({op['runs']} index runs)"
     )
     if "pymerkle_append" in r:
         p, pp = r["pymerkle_append"], r["pymerkle_prove"]
         print(
             f"  pymerkle  {p['appends_per_s']:>10,.0f} appends/s  proof median {pp['median_ms']:.3f} ms "
-            f"p99 {pp['p99_ms']:.3f} ms  writer peak {p['peak_rss_mb']:.0f} MB  reader rss {pp['rss_after_mb']:.0f} MB"
+            f"p99 {pp['p99_ms']:.3f} ms  writer peak {p['peak_rss_mb']:.0f} MB (anon {p['peak_anon_mb']:.0f})  "
+            f"reader rss {pp['rss_after_mb']:.0f} MB (anon {pp['anon_mb']:.0f}, file-backed {pp['file_mb']:.0f})"
         )
         print(f"  append ratio {r['append_ratio']:.2f}x, same root: {r['same_root']}")
 

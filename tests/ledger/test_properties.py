@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ledger import tree
 from ledger.log import Ledger
 from ledger.testonly.reference import ReferenceTree
 from ledger.verify import ProofError, leaf_hash, verify_consistency, verify_inclusion
@@ -16,24 +19,27 @@ from .conftest import make_entries
 batches = st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=6)
 
 
-def _build(sizes: list[int]) -> tuple[Ledger, str]:
-    tmp = tempfile.mkdtemp()
-    led = Ledger(tmp, writer=True, create=True)
-    done = 0
-    for n in sizes:
-        led.append(make_entries(n, done))
-        done += n
-    return led, tmp
+@contextmanager
+def _build(sizes: list[int]) -> Iterator[Ledger]:
+    """A ledger appended in the given batch sizes, in a folder removed afterwards."""
+    with tempfile.TemporaryDirectory() as tmp, Ledger(tmp, writer=True, create=True) as led:
+        done = 0
+        for n in sizes:
+            led.append(make_entries(n, done))
+            done += n
+        yield led
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batches, st.data())
 def test_append_prove_verify_and_tamper(sizes: list[int], data: st.DataObject) -> None:
-    led, _ = _build(sizes)
+    with _build(sizes) as led:
+        _check_append_prove(led, data)
+
+
+def _check_append_prove(led: Ledger, data: st.DataObject) -> None:
     n = led.size
     index = data.draw(st.integers(0, n - 1))
-    from ledger import tree
-
     proof = tree.inclusion_proof(led.store.node, index, n)
     leaf = leaf_hash(led.entry(index))
     verify_inclusion(index, n, leaf, proof, led.root)
@@ -67,9 +73,11 @@ def test_append_prove_verify_and_tamper(sizes: list[int], data: st.DataObject) -
 @settings(max_examples=40, deadline=None)
 @given(batches, st.data())
 def test_consistency_between_any_two_sizes(sizes: list[int], data: st.DataObject) -> None:
-    from ledger import tree
+    with _build(sizes) as led:
+        _check_consistency(led, data)
 
-    led, _ = _build(sizes)
+
+def _check_consistency(led: Ledger, data: st.DataObject) -> None:
     n = led.size
     m = data.draw(st.integers(1, n))
     proof = tree.consistency_proof(led.store.node, m, n)

@@ -26,6 +26,7 @@ from ledger.entries import contribution, decode_entry
 from ledger.log import Ledger
 from ledger.storage import write_atomic
 from pipelines.config import Datanet
+from pipelines.dedup.clusters import duplicate_row
 from pipelines.faults import crash_point
 from pipelines.plan import RunPlan
 from pipelines.records import order_key, record_hash
@@ -74,18 +75,7 @@ def hash_accepted(
         h = r["record_hash"]
         if h in other_runs or h in seen:
             copies.append(
-                {
-                    "id": r["id"],
-                    "file": r["file"],
-                    "line": r["line"],
-                    "contributor_id": r["contributor_id"],
-                    "submitted_at": r["submitted_at"],
-                    "content_key": r["content_key"],
-                    "kind": "exact_after_anonymisation",
-                    "duplicate_of_id": None,
-                    "duplicate_of": h,
-                    "similarity": 1.0,
-                }
+                duplicate_row(r, {"kind": "exact_after_anonymisation", "of_id": None, "of_hash": h, "similarity": 1.0})
             )
             continue
         seen.add(h)

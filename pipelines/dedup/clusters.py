@@ -154,3 +154,19 @@ def _resolve_chains(out: dict[str, Decision]) -> dict[str, Decision]:
             d["of_id"], d["of_hash"] = target["of_id"], target["of_hash"]
             seen += 1
     return out
+
+
+def duplicate_row(r: dict[str, Any], d: Decision) -> dict[str, Any]:
+    """duplicate_row is what is kept of a dropped duplicate (no payload: it may hold PII)."""
+    return {
+        "id": r["id"],
+        "file": r["file"],
+        "line": r["line"],
+        "contributor_id": r["contributor_id"],
+        "submitted_at": r["submitted_at"],
+        "content_key": r["content_key"],
+        "kind": d["kind"],
+        "duplicate_of_id": d["of_id"],
+        "duplicate_of": d["of_hash"],
+        "similarity": d["similarity"],
+    }

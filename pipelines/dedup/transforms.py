@@ -9,7 +9,7 @@ import apache_beam as beam
 import numpy as np
 
 from pipelines.config import Datanet, DedupConfig
-from pipelines.dedup.clusters import Decision, Prior, Summary, decide
+from pipelines.dedup.clusters import Decision, Prior, Summary, decide, duplicate_row
 from pipelines.dedup.minhash import signatures
 from pipelines.records import Record, content_key, dedup_text, order_key
 
@@ -43,22 +43,6 @@ def merge_and_decide(parts: list[Summary], prior: Prior, cfg: DedupConfig) -> di
         whole.keys += p.keys
         whole.sigs += p.sigs
     return decide(whole, prior, cfg)
-
-
-def duplicate_row(r: Record, d: Decision) -> dict[str, Any]:
-    """duplicate_row is what is kept of a dropped duplicate (no payload: it may hold PII)."""
-    return {
-        "id": r["id"],
-        "file": r["file"],
-        "line": r["line"],
-        "contributor_id": r["contributor_id"],
-        "submitted_at": r["submitted_at"],
-        "content_key": r["content_key"],
-        "kind": d["kind"],
-        "duplicate_of_id": d["of_id"],
-        "duplicate_of": d["of_hash"],
-        "similarity": d["similarity"],
-    }
 
 
 class _Split(beam.DoFn):

@@ -1,6 +1,7 @@
 """The ``datanet`` command line: a thin layer over the library.
 
-Commands: ``ingest NAME``, ``check NAME``, ``new NAME``, ``ledger …``.
+Commands: ``ingest NAME``, ``check NAME``, ``new NAME``, ``ledger …``, and the
+downstream ``read``, ``sql``, ``usage …`` and ``payout …`` (``pipelines.cli_payable``).
 Every error is one line naming the file (and key or line) at fault, with
 exit status 2 for bad input and 1 for failures; never a traceback.
 """
@@ -18,6 +19,7 @@ from typing import Any
 from ledger import cli as ledger_cli
 from ledger.storage import LedgerError
 from ledger.verify import ProofError
+from pipelines import cli_payable
 from pipelines.config import ConfigError, load_datanet, parse_datanet
 
 NEW_DATANET = """\
@@ -116,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.set_defaults(fn=cmd_new)
     ledger_cli.add_commands(sub)
+    cli_payable.add_commands(sub)
     return ap
 
 
@@ -137,7 +140,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (LedgerError, ProofError, RuntimeError, OSError) as exc:
+    except ProofError as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # StatementMismatch: a check failed; others (PayoutError, UsageError): bad input
+        failed = type(exc).__name__ == "StatementMismatch"
+        print(f"{'FAILED' if failed else 'error'}: {exc}", file=sys.stderr)
+        return 1 if failed else 2
+    except (LedgerError, RuntimeError, OSError) as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
 

@@ -170,6 +170,45 @@ class LedgerConfig(Strict):
     batch_size: int = Field(10_000, ge=1, le=1_000_000)
 
 
+class PayoutShares(Strict):
+    """Revenue shares in basis points; they must sum to 10,000."""
+
+    platform: int = Field(1_000, ge=0, le=10_000)
+    model_developer: int = Field(2_000, ge=0, le=10_000)
+    contributors: int = Field(7_000, ge=0, le=10_000)
+
+    @model_validator(mode="after")
+    def _sum(self) -> PayoutShares:
+        total = self.platform + self.model_developer + self.contributors
+        if total != 10_000:
+            raise ValueError(f"shares must sum to 10000 basis points, not {total}")
+        return self
+
+
+class PayoutConfig(Strict):
+    """How a model's revenue is split (see ``pipelines.payout``).
+
+    ``basis``: ``records`` (each use of a record is one unit) or ``weighted``
+    (each use counts the record's ``weight_field`` value, an integer schema
+    field). ``duplicates``: ``kept`` (credit stays with the kept record's
+    contributor) or ``split`` (split equally among everyone who contributed
+    the same content, the kept record's contributor included).
+    """
+
+    shares: PayoutShares = PayoutShares()
+    basis: Literal["records", "weighted"] = "records"
+    weight_field: str | None = None
+    duplicates: Literal["kept", "split"] = "kept"
+    platform_id: str = "platform"
+    model_developer_id: str = "model-developer"
+
+    @model_validator(mode="after")
+    def _weights(self) -> PayoutConfig:
+        if (self.basis == "weighted") != (self.weight_field is not None):
+            raise ValueError("basis weighted needs weight_field, and only it takes one")
+        return self
+
+
 class RunnerConfig(Strict):
     """Beam runner and pipeline options (any runner; DirectRunner by default)."""
 
@@ -193,7 +232,7 @@ class DatanetConfig(Strict):
     output: OutputConfig = OutputConfig()
     ledger: LedgerConfig = LedgerConfig()
     runner: RunnerConfig = RunnerConfig()
-    payout: dict[str, Any] | None = None
+    payout: PayoutConfig = PayoutConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -237,12 +276,15 @@ class Datanet:
     def digest(self) -> str:
         """digest is a hex SHA-256 of what shapes a run's outputs: config and schema.
 
-        Where outputs go, which key signs, the ledger batch size and the Beam
-        runner and its options are left out: they never change a byte of
-        shards or entries, so runs on any runner get the same run id.
+        Where outputs go, which key signs, the ledger batch size, the payout
+        policy and the Beam runner and its options are left out: they never
+        change a byte of shards or contribution entries, so runs on any
+        runner get the same run id.
         """
         config = self.config.model_dump(
-            mode="json", by_alias=True, exclude={"runner": True, "output": {"dir"}, "ledger": {"key", "batch_size"}}
+            mode="json",
+            by_alias=True,
+            exclude={"runner": True, "payout": True, "output": {"dir"}, "ledger": {"key", "batch_size"}},
         )
         body = {"config": config, "schema": self.schema.model_dump(mode="json")}
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
@@ -314,6 +356,9 @@ def load_datanet(name_or_path: str, root: Path | None = None) -> Datanet:
         if not dn.source_files(i):
             raise ConfigError(f"{path}: sources.{i}.path: no files match {src.path}")
     _check_expectations(dn, path)
+    weight = dn.config.payout.weight_field
+    if weight is not None and not any(f.name == weight and f.type == "integer" for f in dn.schema.fields):
+        raise ConfigError(f"{path}: payout.weight_field: {weight!r} is not an integer field of the schema")
     return dn
 
 

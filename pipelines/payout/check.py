@@ -1,0 +1,159 @@
+"""Checking payouts: recompute a statement from the ledger, and contributors' receipts.
+
+``verify_statement`` audits the ledger (so a changed usage or contribution
+entry is caught), finds the ``payout`` entry of the statement's model and
+period, checks the statement's hash against it, checks the statement's
+policy against the Datanet's, recomputes the statement from the same ledger
+prefix and names the first field or line that disagrees.
+
+A receipt is one JSON file a contributor can check offline with
+``verify_receipt`` (standard library plus ``cryptography``): the whole
+statement, the signed checkpoint, and a c2sp.org/tlog-proof for the payout
+entry and for every contribution and usage entry the contributor's line
+rests on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from ledger.audit import AuditError, audit
+from ledger.entries import canonical_json
+from ledger.log import Ledger
+from ledger.verify import ProofError, parse_inclusion_proof, parse_verifier_key, verify_inclusion_proof_text
+from pipelines.config import Datanet
+from pipelines.payout.statement import compute_statement, find_payout, statement_hash
+
+RECEIPT_FORMAT = "datanets-payout-receipt/1"
+
+
+class StatementMismatch(ValueError):
+    """A statement, receipt or the ledger behind it does not check out; the message says what differs."""
+
+
+def _first_difference(path: str, got: Any, want: Any) -> str | None:
+    if isinstance(got, dict) and isinstance(want, dict):
+        for k in sorted(set(got) | set(want)):
+            if k not in got or k not in want:
+                return f"{path}.{k}: present in only one of statement and recomputation"
+            if (d := _first_difference(f"{path}.{k}", got[k], want[k])) is not None:
+                return d
+        return None
+    if isinstance(got, list) and isinstance(want, list) and path.endswith("lines"):
+        for g, w in zip(got, want, strict=False):
+            if (d := _first_difference(f"line for {w.get('payee')}", g, w)) is not None:
+                return d
+        return None if len(got) == len(want) else f"{path}: {len(got)} lines, recomputed {len(want)}"
+    return None if got == want else f"{path}: statement has {got!r}, recomputed {want!r}"
+
+
+def verify_statement(dn: Datanet, statement: dict[str, Any], vkey: str | None = None) -> dict[str, Any]:
+    """verify_statement recomputes ``statement`` from the ledger and policy; raises StatementMismatch."""
+    try:
+        audit(dn.ledger_dir, vkey)
+    except AuditError as exc:
+        raise StatementMismatch(f"ledger: {exc}") from None
+    model, period = str(statement.get("model")), str(statement.get("period"))
+    found = find_payout(dn, model, period)
+    if found is None:
+        raise StatementMismatch(f"no payout entry for model {model} period {period} is on the ledger")
+    index, entry = found
+    digest = statement_hash(statement)
+    if digest != entry["statement_hash"]:
+        raise StatementMismatch(
+            f"statement hash {digest} is not the one in payout entry {index} "
+            f"({entry['statement_hash']}): the statement was changed"
+        )
+    policy = dn.config.payout.model_dump(mode="json")
+    if (d := _first_difference("policy", statement.get("policy"), policy)) is not None:
+        raise StatementMismatch(f"the Datanet's payout policy differs from the statement's: {d}")
+    again = compute_statement(
+        dn, model, period, int(entry["revenue_minor"]), str(entry["currency"]), int(entry["ledger_size"])
+    )
+    if (d := _first_difference("statement", statement, again)) is not None:
+        raise StatementMismatch(d)
+    return {"payout_index": index, "statement_hash": digest, "lines": len(statement["lines"])}
+
+
+def make_receipt(dn: Datanet, statement: dict[str, Any], contributor: str) -> dict[str, Any]:
+    """make_receipt bundles a contributor's line with proofs against the latest checkpoint."""
+    line = next((x for x in statement["lines"] if x["kind"] == "contributor" and x["payee"] == contributor), None)
+    if line is None:
+        raise StatementMismatch(f"{contributor} has no line in this statement")
+    found = find_payout(dn, statement["model"], statement["period"])
+    if found is None:
+        raise StatementMismatch("the statement's payout entry is not on the ledger")
+    with Ledger(dn.ledger_dir) as led:
+        size = max(led.checkpoint_sizes())
+        indexes = [found[0], *line["contribution_indexes"], *line["usage_indexes"]]
+        proofs = {str(i): led.prove(i, size) for i in indexes}
+        checkpoint = led.checkpoint(size)
+    return {
+        "format": RECEIPT_FORMAT,
+        "contributor": contributor,
+        "statement": statement,
+        "payout_index": found[0],
+        "checkpoint": checkpoint,
+        "vkey": (dn.ledger_dir / "vkey").read_text().strip(),
+        "proofs": proofs,
+    }
+
+
+def _entry(receipt: dict[str, Any], index: int, verifier: Any, checkpoint: str) -> dict[str, Any]:
+    text = receipt["proofs"].get(str(index))
+    if text is None:
+        raise StatementMismatch(f"the receipt has no proof for ledger entry {index}")
+    proof = parse_inclusion_proof(text)
+    if proof.index != index or proof.checkpoint != checkpoint or proof.extra is None:
+        raise StatementMismatch(f"the proof for entry {index} is for another entry or checkpoint")
+    verify_inclusion_proof_text(text, verifier, proof.extra)
+    value: dict[str, Any] = json.loads(proof.extra)
+    return value
+
+
+def verify_receipt(receipt: dict[str, Any], vkey: str, contributor: str) -> dict[str, Any]:
+    """verify_receipt checks a receipt offline for ``contributor``; raises StatementMismatch or ProofError.
+
+    Checks: every proof verifies under ``vkey`` against the receipt's signed
+    checkpoint; the proven payout entry holds the hash of the included
+    statement; the contributor's line exists, and every entry it rests on is
+    proven: contributions of records the line credits and usage of those
+    records by the statement's model.
+    """
+    if receipt.get("format") != RECEIPT_FORMAT or receipt.get("contributor") != contributor:
+        raise StatementMismatch(f"this is not a receipt for {contributor}")
+    verifier = parse_verifier_key(vkey)
+    statement, checkpoint = receipt["statement"], receipt["checkpoint"]
+    payout = _entry(receipt, int(receipt["payout_index"]), verifier, checkpoint)
+    digest = hashlib.sha256(canonical_json(statement)).hexdigest()
+    if payout.get("kind") != "payout" or payout.get("statement_hash") != digest:
+        raise StatementMismatch("the proven payout entry does not hold this statement's hash")
+    if (payout.get("model"), payout.get("period")) != (statement["model"], statement["period"]):
+        raise StatementMismatch("the proven payout entry is for another model or period")
+    line = next((x for x in statement["lines"] if x["kind"] == "contributor" and x["payee"] == contributor), None)
+    if line is None:
+        raise StatementMismatch(f"{contributor} has no line in the statement")
+    records = set()
+    for i in line["contribution_indexes"]:
+        e = _entry(receipt, int(i), verifier, checkpoint)
+        if e.get("kind") != "contribution":
+            raise StatementMismatch(f"entry {i} is not a contribution")
+        if statement["policy"]["duplicates"] == "kept" and e.get("contributor_id") != contributor:
+            raise StatementMismatch(f"entry {i} was contributed by {e.get('contributor_id')}, not {contributor}")
+        records.add(e["record_hash"])
+    for i in line["usage_indexes"]:
+        e = _entry(receipt, int(i), verifier, checkpoint)
+        if e.get("kind") != "usage" or e.get("model") != statement["model"] or e.get("record_hash") not in records:
+            raise StatementMismatch(f"entry {i} is not usage of a credited record by model {statement['model']}")
+    return {
+        "contributor": contributor,
+        "amount_minor": line["amount_minor"],
+        "currency": statement["currency"],
+        "records_used": line["records_used"],
+        "entries_proven": 1 + len(line["contribution_indexes"]) + len(line["usage_indexes"]),
+    }
+
+
+__all__ = ["ProofError", "StatementMismatch", "make_receipt", "verify_receipt", "verify_statement"]

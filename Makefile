@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 DATANET ?= clinical-notes
 STAMP   := $(VENV)/.installed
 
-.PHONY: install ingest test test-fast lint bench clean
+.PHONY: install ingest test test-fast lint bench payout-demo clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -16,6 +16,9 @@ install: $(STAMP)
 
 ingest: install
 	$(VENV)/bin/datanet ingest $(DATANET)
+
+payout-demo: install
+	$(PY) -m examples.payable_ai $(DATANET)
 
 test: install
 	$(PY) -m pytest -q
@@ -31,6 +34,7 @@ bench: install
 	$(PY) -m pip install --quiet -c requirements.lock 'pymerkle==7.0.0'
 	$(PY) -m tests.bench.ledger_bench
 	$(PY) -m tests.bench.stages_bench
+	$(PY) -m tests.bench.payout_bench
 
 clean:
 	rm -rf out bench-out

@@ -156,3 +156,25 @@ def test_other_runner_mode_gives_identical_bytes_and_rerun_adds_nothing(
     assert again["ledger"]["root"] == report["ledger"]["root"]
     assert _digests(other) == _digests(dn)
     assert ingest(other, progress=_quiet)["read"] == 0
+
+
+@pytest.mark.slow
+def test_usage_payout_verify_receipt(ingested: tuple[str, Datanet, dict]) -> None:
+    from pipelines.payout.check import make_receipt, verify_receipt, verify_statement
+    from pipelines.payout.statement import load_statement, run_payout, statement_dir
+    from pipelines.usage import record_usage, select_records
+
+    _, dn, _ = ingested
+    used = select_records(dn, "ledger_index % 3 = 0")
+    assert record_usage(dn, "demo-model", "run-1", used)["appended"] == len(used)
+    assert record_usage(dn, "demo-model", "run-1", used)["appended"] == 0
+    run_payout(dn, "demo-model", "2026-11", 123_457, "EUR")
+    statement = load_statement(statement_dir(dn, "demo-model", "2026-11"))
+    assert sum(x["amount_minor"] for x in statement["lines"]) == 123_457
+    assert sum(x.get("records_used", 0) for x in statement["lines"]) == len(used)
+    verify_statement(dn, statement)
+    vkey = (dn.ledger_dir / "vkey").read_text().strip()
+    lines = [x for x in statement["lines"] if x["kind"] == "contributor"]
+    for line in lines[:2]:
+        out = verify_receipt(make_receipt(dn, statement, line["payee"]), vkey, line["payee"])
+        assert out["amount_minor"] == line["amount_minor"]

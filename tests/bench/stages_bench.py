@@ -56,7 +56,8 @@ def stages(dn: Datanet) -> dict[str, Any]:
         "ingest", res, 0, nbytes, lambda: [it for s in specs for it in read_items(s, dn.schema, cfg.validation)]
     )
     records = [v for k, v in items if k == "record"]
-    res["ingest"]["records"] = len(items)
+    read = sum(1 for k, _ in items if k != "blank")
+    res["ingest"].update(records=read, records_per_s=round(read / res["ingest"]["seconds"], 1))
     n = len(records)
     batch = cfg.runner.batch_size
     sketched = _time(

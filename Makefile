@@ -30,11 +30,16 @@ lint: install
 	$(VENV)/bin/ruff check pipelines ledger tests examples
 	$(VENV)/bin/mypy pipelines ledger
 
+# Benchmark-only peers, never runtime dependencies (pymerkle is GPL; datatrove needs xxhash<4).
+BENCH_PEERS := 'pymerkle==7.0.0' 'datatrove==0.10.1' 'xxhash<4' orjson tokenizers
+BENCH_MB    ?= 10
+
 bench: install
-	$(PY) -m pip install --quiet -c requirements.lock 'pymerkle==7.0.0'
-	$(PY) -m tests.bench.ledger_bench
-	$(PY) -m tests.bench.stages_bench
-	$(PY) -m tests.bench.payout_bench
+	$(PY) -m pip install --quiet -c requirements.lock $(BENCH_PEERS)
+	$(VENV)/bin/datanet bench --size-mb $(BENCH_MB)
+	$(PY) -m pipelines.bench.ledger
+	$(PY) -m pipelines.bench.stages
+	$(PY) -m pipelines.bench.payout
 
 clean:
 	rm -rf out bench-out

@@ -20,6 +20,7 @@ from ledger import cli as ledger_cli
 from ledger.storage import LedgerError
 from ledger.verify import ProofError
 from pipelines import cli_payable
+from pipelines.bench import run as bench_run
 from pipelines.config import ConfigError, load_datanet, parse_datanet
 
 NEW_DATANET = """\
@@ -117,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("new", help="scaffold datanets/NAME.yaml and schemas/NAME.yaml")
     p.add_argument("name")
     p.set_defaults(fn=cmd_new)
+    p = sub.add_parser("bench", help="benchmark every stage against stock Presidio, datatrove and pymerkle")
+    bench_run.add_arguments(p)
+    p.set_defaults(fn=bench_run.execute)
     ledger_cli.add_commands(sub)
     cli_payable.add_commands(sub)
     return ap

@@ -1,6 +1,6 @@
 """Ledger benchmark: durable batch appends, proof latency and memory, beside pymerkle 7.0.0.
 
-    python -m tests.bench.ledger_bench [--sizes 1000000,10000000] [--out bench-out/ledger.json]
+    python -m pipelines.bench.ledger [--sizes 1000000,10000000] [--out bench-out/ledger.json]
 
 Each measurement runs in its own process so memory figures are that
 process's own: a writer appends N entries in durable batches of 10,000
@@ -111,7 +111,7 @@ def write_pymerkle(path: str, n: int) -> dict:
     }
 
 
-def _latencies(fn, indexes: list[int]) -> dict:  # type: ignore[no-untyped-def]
+def _latencies(fn, indexes: list) -> dict:  # type: ignore[no-untyped-def]
     times = []
     for i in indexes:
         t = time.perf_counter()
@@ -150,7 +150,7 @@ def prove_pymerkle(path: str, n: int) -> dict:
 
 def _child(kind: str, path: str, n: int) -> dict:
     """Run one measurement in a fresh interpreter and return its JSON."""
-    code = f"import json; from tests.bench.ledger_bench import {kind} as f; print(json.dumps(f({path!r}, {n})))"
+    code = f"import json; from pipelines.bench.ledger import {kind} as f; print(json.dumps(f({path!r}, {n})))"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
     if run.returncode:

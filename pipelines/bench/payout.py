@@ -1,6 +1,6 @@
 """Payout benchmark: a payout over 1,000,000 usage entries, and its verification.
 
-    python -m tests.bench.payout_bench [--usage 1000000] [--records 100000]
+    python -m pipelines.bench.payout [--usage 1000000] [--records 100000]
 
 Builds a throwaway Datanet whose ledger holds ``--records`` contributions
 from 200 contributors and ``--usage`` usage entries of one model (spread

@@ -1,6 +1,6 @@
 """Ingest benchmark: each stage's library function on an example Datanet, then the whole Beam run.
 
-    python -m tests.bench.stages_bench [--datanet clinical-notes] [--out bench-out/stages.json]
+    python -m pipelines.bench.stages [--datanet clinical-notes] [--out bench-out/stages.json]
 
 Stages are timed in one process on the example's inputs, in pipeline order,
 each on the previous stage's output (single core, no Beam); the end-to-end
@@ -51,7 +51,7 @@ def stages(dn: Datanet) -> dict[str, Any]:
         sum(p.stat().st_size for p in Path(s.path).rglob("*")) if s.format == "textdir" else Path(s.path).stat().st_size
         for s in specs
     )
-    cfg, res = dn.config, {}
+    cfg, res = dn.config, dict[str, Any]()
     items = _time(
         "ingest", res, 0, nbytes, lambda: [it for s in specs for it in read_items(s, dn.schema, cfg.validation)]
     )

@@ -1,0 +1,339 @@
+"""``datanet bench``: every stage against the tool a user would otherwise pick, on one seeded corpus.
+
+    datanet bench [--size-mb 10] [--sample 1000] [--out bench-out/bench-10mb.json]
+
+Builds (or reuses) the corpus of ``pipelines.bench.corpus`` under
+``bench-out/corpus-<size>mb``, then measures, each in a forked child so its
+peak memory is its own:
+
+* ingest (parse and check every line), ours;
+* MinHash near-duplicate detection: ours (datasketch signatures, LSH,
+  verified pairs) and datatrove's four-stage pipeline, same shingles,
+  permutations and bands, one worker each; duplicate-pair precision/recall/F1
+  against the planted clusters;
+* PII: stock Presidio (``AnalyzerEngine`` with the same spaCy model, one text
+  at a time) and our stage (analysis and anonymisation) in one process, on
+  the same random ``--sample`` of texts, with span precision/recall per
+  entity; then our stage through Beam on every text with all cores;
+* end-to-end ``datanet ingest`` of the corpus (Beam, all cores);
+* the ledger (100,000 durable appends, then proofs), ours and pymerkle.
+
+Prints one table and writes it, with the quality details and the machine,
+as JSON. Timings are wall clock; MB/s per core divides by the workers used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import random
+import resource
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pipelines.bench.corpus import CorpusConfig, build_corpus
+from pipelines.bench.metrics import pair_scores, span_scores
+from pipelines.config import Datanet, load_datanet
+
+Row = dict[str, Any]
+
+
+def _peak_mb() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round(max(own, kids) / 1024, 1)
+
+
+def _child_main(conn: Any, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        t = time.perf_counter()
+        result = fn(*args)
+        conn.send(("ok", result, time.perf_counter() - t, _peak_mb()))
+    except BaseException as exc:  # report any failure to the parent
+        conn.send(("error", f"{type(exc).__name__}: {exc}", 0.0, 0.0))
+    conn.close()
+
+
+def measured(fn: Callable[..., Any], *args: Any) -> tuple[Any, float, float]:
+    """measured runs ``fn(*args)`` in a forked child; returns (result, wall seconds, peak RSS MB of it)."""
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child_main, args=(child, fn, args))
+    proc.start()
+    child.close()
+    status, result, seconds, peak = parent.recv()
+    proc.join()
+    if status != "ok":
+        raise RuntimeError(f"{getattr(fn, '__name__', fn)} failed: {result}")
+    return result, seconds, peak
+
+
+# --- the measured steps (pure: inputs in, plain data out) ---------------------------------------
+
+
+def read_corpus(dn: Datanet) -> list[dict[str, Any]]:
+    """Parse every input line with the ingest stage; returns the accepted records."""
+    from pipelines.ingest import read_items
+    from pipelines.plan import input_units
+
+    cfg = dn.config
+    items = [it for s in input_units(dn) for it in read_items(s, dn.schema, cfg.validation)]
+    return [v for k, v in items if k == "record"]
+
+
+def our_dedup(dn: Datanet, records: list[dict[str, Any]]) -> dict[tuple[str, int], str]:
+    """Sketch, band and decide as the pipeline does; returns (file, line) -> cluster (kept record id)."""
+    from pipelines.dedup.clusters import Prior
+    from pipelines.dedup.transforms import merge_and_decide, sketch_batch, summarise
+
+    cfg, batch = dn.config.dedup, dn.config.runner.batch_size
+    parts = []
+    for i in range(0, len(records), batch):
+        parts.append(summarise(sketch_batch(records[i : i + batch], dn.schema.text_fields, cfg)))
+    decisions = merge_and_decide(parts, Prior(), cfg)
+    by_id = {r["id"]: (Path(r["file"]).name, r["line"]) for r in records}
+    clusters = {by_id[i]: d["of_id"] for i, d in decisions.items() if d["of_id"] is not None}
+    clusters.update({by_id[k]: k for k in set(clusters.values())})
+    return clusters
+
+
+def our_pii(dn: Datanet, texts: list[str]) -> dict[str, Any]:
+    """Our PII stage in one process: analysis and anonymisation; seconds (engines built first) and spans."""
+    from pipelines.anonymise.engines import analyse_texts, apply_operators, build_engines
+
+    eng = build_engines(dn.config.pii, b"bench-salt-0123456789abcdef")
+    analyse_texts(["Warm up with John Smith at 212-555-0147."], eng)
+    t = time.perf_counter()
+    found: list[list[Any]] = []
+    step = dn.config.runner.batch_size
+    for i in range(0, len(texts), step):
+        part = analyse_texts(texts[i : i + step], eng)
+        apply_operators(texts[i : i + step], part, eng)
+        found += part
+    seconds = time.perf_counter() - t
+    return {"seconds": seconds, "spans": [[(r.start, r.end, r.entity_type) for r in rs] for rs in found]}
+
+
+def our_pii_beam(dn: Datanet, records: list[dict[str, Any]]) -> int:
+    """Our AnonymisePII transform on every record through the Beam runner with all cores."""
+    import apache_beam as beam
+
+    from pipelines.anonymise import AnonymisePII
+    from pipelines.curate import pipeline_options
+
+    batch = dn.config.runner.batch_size
+    batches = [records[i : i + batch] for i in range(0, len(records), batch)]
+    with tempfile.TemporaryDirectory() as tmp:
+        with beam.Pipeline(options=pipeline_options(dn)) as p:
+            _ = (
+                p
+                | beam.Create(batches, reshuffle=True)
+                | AnonymisePII(dn, b"bench-salt-0123456789abcdef")
+                | beam.Map(len)
+                | beam.CombineGlobally(sum)
+                | beam.Map(lambda n: Path(tmp, "n").write_text(str(n)))
+            )
+        return int(Path(tmp, "n").read_text())
+
+
+def end_to_end(dn: Datanet) -> dict[str, Any]:
+    """``datanet ingest`` of the corpus into a throwaway output folder."""
+    from pipelines.run import ingest
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = dn.config.model_copy(
+            update={
+                "output": dn.config.output.model_copy(update={"dir": f"{tmp}/out"}),
+                "ledger": dn.config.ledger.model_copy(update={"key": f"{tmp}/k.key"}),
+            }
+        )
+        report = ingest(Datanet(cfg, dn.schema, dn.root, dn.path), progress=lambda m: None)
+    return {k: report[k] for k in ("read", "accepted", "duplicates", "quarantined")}
+
+
+# --- the table ------------------------------------------------------------------------------------
+
+
+def _row(stage: str, tool: str, n: int, nbytes: int, seconds: float, peak: float, workers: int = 1) -> Row:
+    return {
+        "stage": stage,
+        "tool": tool,
+        "records": n,
+        "MB": round(nbytes / 1e6, 2),
+        "seconds": round(seconds, 2),
+        "records_per_s": round(n / seconds, 1),
+        "MB_per_s_per_core": round(nbytes / 1e6 / seconds / workers, 4),
+        "workers": workers,
+        "peak_MB": peak,
+    }
+
+
+def _corpus(size_mb: float, root: Path) -> Path:
+    cfg = CorpusConfig(size_bytes=int(size_mb * 1e6))
+    out = root / f"corpus-{size_mb:g}mb"
+    manifest = out / "manifest.json"
+    if not (manifest.exists() and json.loads(manifest.read_text())["config"] == cfg.__dict__):
+        build_corpus(out, cfg)
+    return out
+
+
+def _truth(corpus: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (corpus / "truth.jsonl").read_text().splitlines()]
+
+
+def dedup_rows(dn: Datanet, records: list[dict[str, Any]], truth: list[dict[str, Any]], nbytes: int) -> list[Row]:
+    gold = {(t["file"], t["line"]): t["cluster"] for t in truth if t["cluster"] is not None}
+    ours, s_ours, m_ours = measured(our_dedup, dn, records)
+    near = dn.config.dedup.near
+    from pipelines.dedup.minhash import band_params
+
+    bands, rows = band_params(near.threshold, near.num_perm, near.false_positive_weight, near.false_negative_weight)
+    rows_out: list[Row] = [
+        _row("near-dup", "ours", len(records), nbytes, s_ours, m_ours) | {"quality": pair_scores(gold, ours)}
+    ]
+    try:
+        from pipelines.bench.peers import datatrove_minhash
+
+        dt, s_dt, m_dt = measured(datatrove_minhash, dn.root, near.shingle_size, bands, rows, 1)
+    except (ImportError, RuntimeError) as exc:
+        rows_out.append({"stage": "near-dup", "tool": "datatrove", "skipped": str(exc)[:200]})
+        return rows_out
+    peer = _row("near-dup", "datatrove 0.10.1", len(records), nbytes, s_dt, m_dt)
+    peer["quality"] = pair_scores(gold, dt["clusters"])
+    rows_out[0]["speedup_vs_peer"] = round(s_dt / s_ours, 2)
+    return [*rows_out, peer]
+
+
+def pii_rows(dn: Datanet, records: list[dict[str, Any]], truth: list[dict[str, Any]], sample: int) -> list[Row]:
+    from pipelines.bench.peers import stock_presidio
+
+    by_loc = {(t["file"], t["line"]): t for t in truth}
+    picked = sorted(random.Random(7).sample(range(len(records)), min(sample, len(records))))
+    texts = [records[i]["fields"]["text"] for i in picked]
+    gold = [[tuple(s) for s in by_loc[(Path(records[i]["file"]).name, records[i]["line"])]["spans"]] for i in picked]
+    sbytes = sum(len(t.encode()) for t in texts)
+    pii = dn.config.pii
+    stock, _, m_stock = measured(stock_presidio, texts, list(pii.entities), pii.score_threshold, pii.spacy_model)
+    ours, _, m_ours = measured(our_pii, dn, texts)
+    ents = list(pii.entities)
+    row_stock = _row("PII (sample)", "stock Presidio 2.2.366", len(texts), sbytes, stock["seconds"], m_stock)
+    row_stock["quality"] = span_scores(gold, stock["spans"], ents)
+    row_ours = _row("PII (sample)", "ours, 1 process", len(texts), sbytes, ours["seconds"], m_ours)
+    row_ours["quality"] = span_scores(gold, ours["spans"], ents)
+    row_ours["speedup_vs_peer"] = round(stock["seconds"] / ours["seconds"], 2)
+    nbytes = sum(len(r["fields"]["text"].encode()) for r in records)
+    n, s_beam, m_beam = measured(our_pii_beam, dn, records)
+    workers = os.cpu_count() or 1
+    row_beam = _row("PII (all)", f"ours, Beam {workers} workers", n, nbytes, s_beam, m_beam, workers)
+    stock_rate = len(texts) / stock["seconds"]
+    row_beam["speedup_vs_peer"] = round(n / s_beam / stock_rate, 2)
+    return [row_stock, row_ours, row_beam]
+
+
+def ledger_rows(n: int) -> list[Row]:
+    from pipelines.bench.ledger import _child
+
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
+        for tool, kind in (("ours", "ours"), ("pymerkle 7.0.0", "pymerkle")):
+            try:
+                w = _child(f"write_{kind}", f"{tmp}/{kind}", n)
+                p = _child(f"prove_{kind}", f"{tmp}/{kind}", n)
+            except RuntimeError as exc:
+                rows.append({"stage": "ledger", "tool": tool, "skipped": str(exc)[-200:]})
+                continue
+            row = _row("ledger append", tool, n, 0, w["seconds"], round(w["peak_rss_mb"], 1))
+            row.update(MB=None, MB_per_s_per_core=None, root=w["root"], proof_median_ms=round(p["median_ms"], 3))
+            rows.append(row)
+    if len(rows) == 2 and "skipped" not in rows[1]:
+        rows[0]["speedup_vs_peer"] = round(rows[1]["seconds"] / rows[0]["seconds"], 2)
+        rows[0]["same_root"] = rows[0]["root"] == rows[1]["root"]
+    return rows
+
+
+def run(size_mb: float, sample: int, root: Path, ledger_n: int) -> dict[str, Any]:
+    """run measures everything on the corpus of ``size_mb`` and returns the table and its context."""
+    corpus = _corpus(size_mb, root)
+    dn = load_datanet("bench", root=corpus)
+    truth = _truth(corpus)
+    nbytes = sum(p.stat().st_size for p in (corpus / "contributions").glob("*.jsonl"))
+    records, s_read, m_read = measured(read_corpus, dn)
+    table = [_row("ingest (parse)", "ours", len(records), nbytes, s_read, m_read)]
+    table += dedup_rows(dn, records, truth, nbytes)
+    table += pii_rows(dn, records, truth, sample)
+    e2e, s_e2e, m_e2e = measured(end_to_end, dn)
+    workers = os.cpu_count() or 1
+    table.append(_row("end-to-end ingest", f"ours, Beam {workers} workers", e2e["read"], nbytes, s_e2e, m_e2e, workers))
+    table[-1]["counts"] = e2e
+    pii_all = next(r for r in table if r["stage"] == "PII (all)")
+    table[-1]["slower_than_PII_stage_by"] = round(s_e2e / pii_all["seconds"] - 1, 3)
+    table += ledger_rows(ledger_n)
+    return {
+        "command": f"datanet bench --size-mb {size_mb:g} --sample {sample}",
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "corpus": json.loads((corpus / "manifest.json").read_text()),
+        "table": table,
+    }
+
+
+def render_table(result: dict[str, Any]) -> str:
+    """render_table formats the rows as a fixed-width text table, with ratios and quality."""
+    head = f"{'stage':<19}{'tool':<27}{'records':>8}{'s':>8}{'rec/s':>9}{'MB/s/core':>10}{'peak MB':>9}  ratio  quality"
+    lines = [head, "-" * len(head)]
+    for r in result["table"]:
+        if "skipped" in r:
+            lines.append(f"{r['stage']:<19}{r['tool']:<27}  skipped: {r['skipped'][:60]}")
+            continue
+        q = r.get("quality", {})
+        qual = f"P {q['precision']:.3f} R {q['recall']:.3f} F1 {q['f1']:.3f}" if "f1" in q else ""
+        if "ALL" in q:
+            qual = f"P {q['ALL']['precision']:.3f} R {q['ALL']['recall']:.3f} F1 {q['ALL']['f1']:.3f}"
+        if "proof_median_ms" in r:
+            qual = f"proof {r['proof_median_ms']} ms"
+        mbs = "" if r["MB_per_s_per_core"] is None else f"{r['MB_per_s_per_core']:.3f}"
+        ratio = f"{r['speedup_vs_peer']:.2f}x" if "speedup_vs_peer" in r else ""
+        lines.append(
+            f"{r['stage']:<19}{r['tool']:<27}{r['records']:>8}{r['seconds']:>8.1f}{r['records_per_s']:>9.0f}"
+            f"{mbs:>10}{r['peak_MB']:>9.0f}  {ratio:>5}  {qual}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pipelines.cli import quiet_logs
+
+    quiet_logs()
+    ap = argparse.ArgumentParser(prog="datanet bench", description=__doc__.split("\n")[0])
+    add_arguments(ap)
+    return execute(ap.parse_args(argv))
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--size-mb", type=float, default=10.0, help="corpus size in MB (10 and 100 are documented)")
+    ap.add_argument("--sample", type=int, default=1000, help="texts given to stock Presidio and our 1-process run")
+    ap.add_argument("--ledger-entries", type=int, default=100_000)
+    ap.add_argument("--dir", default="bench-out", help="where corpora and results go")
+    ap.add_argument("--out", help="JSON result file (default DIR/bench-<size>mb.json)")
+
+
+def execute(args: argparse.Namespace) -> int:
+    """execute runs the benchmark for the parsed ``datanet bench`` arguments."""
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    root = Path(args.dir)
+    result = run(args.size_mb, args.sample, root, args.ledger_entries)
+    out = Path(args.out or root / f"bench-{args.size_mb:g}mb.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(render_table(result))
+    print(f"\nwritten to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

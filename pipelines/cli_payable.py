@@ -29,7 +29,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
     rel = connect(args.datanet).sql(args.query)
     if rel is not None:
-        print(rel.fetch_arrow_table().to_pandas().to_csv(index=False), end="")
+        print(rel.to_arrow_table().to_pandas().to_csv(index=False), end="")
     return 0
 
 

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import spacy
+from spacy.attrs import LEMMA, LOWER
 from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
@@ -90,8 +91,7 @@ class WindowedSpacyNlpEngine(SpacyNlpEngine):
         docs = [nlp.make_doc(text) for text, _ in items]
         self._tag_entities(nlp, docs, batch_size)
         for doc, (text, context) in zip(docs, items, strict=True):
-            for tok in doc:
-                tok.lemma = tok.lower
+            doc.from_array([LEMMA], doc.to_array([LOWER]))
             artifacts = self._doc_to_nlp_artifact(doc, language)
             yield (text, artifacts, context) if as_tuples else (text, artifacts)
 

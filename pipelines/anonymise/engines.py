@@ -86,14 +86,18 @@ NER_CONFIGURATION: dict[str, Any] = {
         "WORK_OF_ART",
     ],
 }
-CARD_PATTERN = r"(?<![\w-])(?:\d[ -]?){12,18}\d(?![\w-])"
+# 13-19 digits, either unbroken or grouped as cards print them (4-4-4-4[-3], 4-6-4, 4-6-5), one separator kind.
+CARD_PATTERN = (
+    r"(?<![\w-])(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{4,5})(?![\w-])"
+)
 NANP_PHONE_PATTERN = r"(?<![\w+])(?:\+?1[ .-]?)?(?:\(\d{3}\)|\d{3})[ .-]\d{3}[ .-]\d{4}(?!\w)"
 
 
 def extra_recognizers(language: str) -> list[Any]:
     """extra_recognizers closes two recall gaps of Presidio's defaults, with Presidio's own classes.
 
-    * every 13-19 digit card-shaped number, kept only if it passes
+    * every 13-19 digit number written as cards are (unbroken, or in the
+      4-4-4-4, 4-6-5 or 4-6-4 groups issuers print), kept only if it passes
       ``CreditCardRecognizer``'s Luhn check (stock patterns miss Mastercard
       2-series and some issuers);
     * North American phone formats (``212-555-0147``, ``(212) 555-0147``,

@@ -24,8 +24,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import spacy
-from spacy.attrs import LEMMA, LOWER
 from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
+from spacy.attrs import LEMMA, LOWER
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 

@@ -7,6 +7,8 @@ imports them.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import struct
 import tempfile
@@ -98,10 +100,11 @@ def datatrove_minhash(corpus: Path, n_grams: int, buckets: int, rows: int, worke
             ),
         ]
         t = time.perf_counter()
-        for i, (steps, tasks) in enumerate(stages):
-            LocalPipelineExecutor(
-                pipeline=steps, tasks=tasks, workers=workers, logging_dir=f"{tmp}/logs{i}", skip_completed=False
-            ).run()
+        with contextlib.redirect_stderr(io.StringIO()):  # datatrove logs each task to stderr; its files keep them
+            for i, (steps, tasks) in enumerate(stages):
+                LocalPipelineExecutor(
+                    pipeline=steps, tasks=tasks, workers=workers, logging_dir=f"{tmp}/logs{i}", skip_completed=False
+                ).run()
         seconds = time.perf_counter() - t
         clusters = _read_cluster_files(work / "remove", files)
     return {"seconds": seconds, "clusters": clusters}

@@ -74,3 +74,14 @@ def test_gated_phone_recognizer_equals_stock_on_every_text() -> None:
         a = [(r.start, r.end, r.score) for r in stock.analyze(text, ["PHONE_NUMBER"])]
         b = [(r.start, r.end, r.score) for r in gated.analyze(text, ["PHONE_NUMBER"])]
         assert a == b, text
+
+
+def test_card_pattern_takes_card_groupings_not_phone_groupings() -> None:
+    import re
+
+    from pipelines.anonymise.engines import CARD_PATTERN
+
+    cards = ["5555 5555 5555 4444", "2223-0000-4841-0010", "4111111111111111", "3782 822463 10005", "3056 930902 5904"]
+    others = ["001-528-810-4548", "212-555-0147", "4111 1111-1111 1111", "1234 5678"]
+    assert all(re.fullmatch(CARD_PATTERN, c) for c in cards)
+    assert not any(re.fullmatch(CARD_PATTERN, c) for c in others)

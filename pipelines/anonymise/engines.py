@@ -6,7 +6,8 @@ no network is touched. With ``pii.ner_window > 0`` (the default) the NLP
 engine is ``WindowedSpacyNlpEngine`` (NER only around capitalised words);
 with ``0`` it is Presidio's stock ``SpacyNlpEngine``. Presidio's
 ``PhoneRecognizer`` (libphonenumber's matcher, the costliest recognizer) is
-skipped on texts with fewer than seven digits, where it cannot match.
+skipped on texts with fewer digits than the shortest number of any of its
+regions (4), where it cannot match.
 ``redact_texts`` analyses a batch with ``BatchAnalyzerEngine`` and applies
 one operator per entity type. Nothing here logs text.
 """
@@ -90,7 +91,10 @@ NER_CONFIGURATION: dict[str, Any] = {
 CARD_PATTERN = (
     r"(?<![\w-])(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{4,5})(?![\w-])"
 )
-NANP_PHONE_PATTERN = r"(?<![\w+])(?:\+?1[ .-]?)?(?:\(\d{3}\)|\d{3})[ .-]\d{3}[ .-]\d{4}(?!\w)"
+# NANP numbers: optional +1, area code bare or in brackets, 3-4 digits, optional extension (x12, ext. 12).
+NANP_PHONE_PATTERN = (
+    r"(?<![\w+.-])(?:\+?1[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}(?:(?: ?x| ?ext\.? ?)\d{1,6})?(?![\w-])"
+)
 
 
 def extra_recognizers(language: str) -> list[Any]:
@@ -100,8 +104,8 @@ def extra_recognizers(language: str) -> list[Any]:
       4-4-4-4, 4-6-5 or 4-6-4 groups issuers print), kept only if it passes
       ``CreditCardRecognizer``'s Luhn check (stock patterns miss Mastercard
       2-series and some issuers);
-    * North American phone formats (``212-555-0147``, ``(212) 555-0147``,
-      ``+1 212 555 0147``) even when ``phonenumbers`` deems the area code
+    * North American phone formats (``212-555-0147``, ``(212)555-0147``,
+      ``+1 212 555 0147``, ``212.555.0147x123``) even when ``phonenumbers`` deems the area code
       unassigned, since a phone-shaped number is still identifying.
     """
     from presidio_analyzer import Pattern, PatternRecognizer

@@ -85,3 +85,17 @@ def test_card_pattern_takes_card_groupings_not_phone_groupings() -> None:
     others = ["001-528-810-4548", "212-555-0147", "4111 1111-1111 1111", "1234 5678"]
     assert all(re.fullmatch(CARD_PATTERN, c) for c in cards)
     assert not any(re.fullmatch(CARD_PATTERN, c) for c in others)
+
+
+def test_nanp_pattern_takes_north_american_formats_with_extensions() -> None:
+    import re
+
+    from pipelines.anonymise.engines import NANP_PHONE_PATTERN
+
+    phones = ["212-555-0147", "(212)555-0147", "(212) 555-0147", "+1-212-555-0147"]
+    phones += ["212.555.0147x9150", "212-555-0147 ext. 12"]
+    others = ["2125550147", "212-555-01478", "v1.212.555.0147", "212-555-0147-9", "12-555-0147"]
+    assert all(re.fullmatch(NANP_PHONE_PATTERN, p) for p in phones)
+    assert not any(re.search(NANP_PHONE_PATTERN, o) for o in others)
+    found = re.search(NANP_PHONE_PATTERN, "call 212.555.0147x41586 now")
+    assert found is not None and found.group() == "212.555.0147x41586"

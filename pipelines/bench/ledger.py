@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 BATCH = 10_000
@@ -69,46 +69,40 @@ def batches(n: int) -> Iterator[tuple[list[bytes], list[bytes]]]:
         )
 
 
+def _timed_appends(append: Callable[[list[bytes], list[bytes]], object], n: int) -> tuple[float, float]:
+    """_timed_appends feeds every batch to ``append(entries, keys)``; seconds spent in it and peak anon MB."""
+    spent, peak_anon = 0.0, 0.0
+    for entries, keys in batches(n):
+        t = time.perf_counter()
+        append(entries, keys)
+        spent += time.perf_counter() - t
+        peak_anon = max(peak_anon, rss_parts_mb()["anon_mb"])
+    return spent, peak_anon
+
+
+def _append_result(n: int, spent: float, root: str, peak_anon: float) -> dict:
+    rate = n / spent
+    return {"appends_per_s": rate, "seconds": spent, "root": root, "peak_rss_mb": peak_mb(), "peak_anon_mb": peak_anon}
+
+
 def write_ours(path: str, n: int) -> dict:
     from ledger.storage import Store
 
     store = Store(path, writer=True, create=True)
-    spent, peak_anon = 0.0, 0.0
-    for entries, keys in batches(n):
-        t = time.perf_counter()
-        store.append(entries, keys)
-        spent += time.perf_counter() - t
-        peak_anon = max(peak_anon, rss_parts_mb()["anon_mb"])
+    spent, peak_anon = _timed_appends(store.append, n)
     root = store.state.root
     store.close()
-    return {
-        "appends_per_s": n / spent,
-        "seconds": spent,
-        "root": root,
-        "peak_rss_mb": peak_mb(),
-        "peak_anon_mb": peak_anon,
-    }
+    return _append_result(n, spent, root, peak_anon)
 
 
 def write_pymerkle(path: str, n: int) -> dict:
     from pymerkle import SqliteTree
 
     tree = SqliteTree(path)
-    spent, peak_anon = 0.0, 0.0
-    for entries, _ in batches(n):
-        t = time.perf_counter()
-        tree.append_entries(entries)
-        spent += time.perf_counter() - t
-        peak_anon = max(peak_anon, rss_parts_mb()["anon_mb"])
+    spent, peak_anon = _timed_appends(lambda entries, _keys: tree.append_entries(entries), n)
     root = tree.get_root().hex()
     tree.close()
-    return {
-        "appends_per_s": n / spent,
-        "seconds": spent,
-        "root": root,
-        "peak_rss_mb": peak_mb(),
-        "peak_anon_mb": peak_anon,
-    }
+    return _append_result(n, spent, root, peak_anon)
 
 
 def _latencies(fn, indexes: list) -> dict:  # type: ignore[no-untyped-def]

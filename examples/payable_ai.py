@@ -23,8 +23,8 @@ from pathlib import Path
 from pipelines.config import load_datanet
 from pipelines.payout.check import make_receipt, verify_receipt, verify_statement
 from pipelines.payout.statement import find_payout, load_statement, run_payout, statement_dir, to_minor
-from pipelines.plan import committed_runs
 from pipelines.read import connect
+from pipelines.registry import committed_runs
 from pipelines.run import ingest
 from pipelines.usage import record_usage
 

@@ -161,9 +161,19 @@ class ValidationConfig(Strict):
 
 
 class OutputConfig(Strict):
+    """Where outputs go and how they are cut.
+
+    ``split_bytes`` is the size of the byte range (JSONL), row-group run
+    (Parquet) or file count (``textdir_split_files``) one worker reads at a
+    time; each split gives its own shard files, so these shape the output
+    and are part of the run's identity. CSV files are streamed whole.
+    """
+
     dir: str | None = None
     shard_rows: int = Field(10_000, ge=1)
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+    split_bytes: int = Field(32 * 2**20, ge=1)
+    textdir_split_files: int = Field(256, ge=1)
 
 
 class LedgerConfig(Strict):

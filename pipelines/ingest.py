@@ -1,10 +1,12 @@
-"""Stage 1, ingest: read contribution files into records, or quarantine what cannot be read.
+"""Stage 1, ingest: read splits of contribution files into records, or quarantine what cannot be read.
 
-Pure functions parse bytes into records and rejections; ``ReadContributions``
-is the Beam wrapper. Guarantees: every non-blank line (JSONL), row (CSV,
-Parquet) or text file (textdir) yields exactly one record or one rejection
-naming its file and line; a file that cannot be opened yields one rejection
-at line 0. Nothing raises on bad input.
+Pure functions turn one ``Split`` (see ``pipelines.plan``) into records and
+rejections; ``ReadContributions`` is the Beam wrapper. Guarantees: every
+non-blank line (JSONL), row (CSV, Parquet) or text file (textdir) yields
+exactly one record or one rejection naming its file and line; a file that
+cannot be opened yields one rejection at line 0. Nothing raises on bad input.
+Files are read through Beam's FileSystems in 1 MiB chunks: memory is bounded
+by the batch size and the longest line, never by the file size.
 """
 
 from __future__ import annotations
@@ -12,37 +14,38 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
 
-from pipelines.config import Datanet, SchemaConfig, ValidationConfig
-from pipelines.records import LAST, Record, rejection
+from pipelines import fs
+from pipelines.config import SchemaConfig, ValidationConfig
+from pipelines.plan import FileSpec, Split
+from pipelines.reasons import Reason, Stage
+from pipelines.records import LAST, Record, Rejection, rejection
 
 BOM = b"\xef\xbb\xbf"
-STAGE = "ingest"
 Item = tuple[str, Any]  # ("record", Record) | ("rejection", Rejection) | ("blank", 1)
 
 
 @dataclass(frozen=True)
-class FileSpec:
-    """One unit of input: a file (or a textdir source) with its place in source order."""
+class Where:
+    """Where an input item came from: its file and line, and its place in source order."""
 
+    file: str
+    line: int
+    split: int
     source: int
-    file_no: int
-    path: str
-    rel: str
-    format: str
-    manifest: str | None = None
-    manifest_rel: str | None = None
+    unit: int
+    pos: int
 
 
 class _Reject(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: Reason, detail: str) -> None:
         super().__init__(detail)
         self.reason, self.detail = reason, detail
 
@@ -51,7 +54,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj: dict[str, Any] = {}
     for k, v in pairs:
         if k in obj:
-            raise _Reject("duplicate_key", f"key {k!r} appears twice")
+            raise _Reject(Reason.DUPLICATE_KEY, f"key {k!r} appears twice")
         obj[k] = v
     return obj
 
@@ -60,11 +63,11 @@ def _submitted_at(value: Any) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise _Reject("invalid_submitted_at", "submitted_at must be an ISO-8601 string")
+        raise _Reject(Reason.INVALID_SUBMITTED_AT, "submitted_at must be an ISO-8601 string")
     try:
         ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise _Reject("invalid_submitted_at", "submitted_at is not ISO-8601") from None
+        raise _Reject(Reason.INVALID_SUBMITTED_AT, "submitted_at is not ISO-8601") from None
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=UTC)
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -76,10 +79,10 @@ def _coerce(name: str, ftype: str, value: Any, from_text: bool) -> Any:
             try:
                 return int(value.strip())
             except ValueError:
-                raise _Reject("wrong_type", f"field {name} must be an integer") from None
+                raise _Reject(Reason.WRONG_TYPE, f"field {name} must be an integer") from None
         if ftype == "boolean":
             if value.strip().lower() not in ("true", "false"):
-                raise _Reject("wrong_type", f"field {name} must be true or false")
+                raise _Reject(Reason.WRONG_TYPE, f"field {name} must be true or false")
             return value.strip().lower() == "true"
     ok = {
         "string": isinstance(value, str),
@@ -87,222 +90,280 @@ def _coerce(name: str, ftype: str, value: Any, from_text: bool) -> Any:
         "boolean": isinstance(value, bool),
     }[ftype]
     if not ok:
-        raise _Reject("wrong_type", f"field {name} must be a {ftype}, got {type(value).__name__}")
+        raise _Reject(Reason.WRONG_TYPE, f"field {name} must be a {ftype}, got {type(value).__name__}")
     return value
 
 
 def build_record(
-    obj: dict[str, Any],
-    schema: SchemaConfig,
-    vcfg: ValidationConfig,
-    spec: FileSpec,
-    line: int,
-    from_text: bool = False,
+    obj: dict[str, Any], schema: SchemaConfig, vcfg: ValidationConfig, at: Where, from_text: bool = False
 ) -> Record:
     """build_record checks one parsed object against the schema; raises _Reject with a reason."""
     cid = obj.get("contributor_id")
     if cid is None:
-        raise _Reject("missing_contributor_id", "contributor_id is missing")
+        raise _Reject(Reason.MISSING_CONTRIBUTOR_ID, "contributor_id is missing")
     if not isinstance(cid, str):
-        raise _Reject("wrong_type", "contributor_id must be a string")
+        raise _Reject(Reason.WRONG_TYPE, "contributor_id must be a string")
     if not cid.strip():
-        raise _Reject("empty_contributor_id", "contributor_id is empty")
+        raise _Reject(Reason.EMPTY_CONTRIBUTOR_ID, "contributor_id is empty")
     known = {f.name for f in schema.fields} | {"contributor_id", "submitted_at"}
     unknown = sorted(set(obj) - known)
     if unknown and vcfg.unknown_fields == "quarantine":
-        raise _Reject("unknown_field", f"unknown field(s): {', '.join(unknown)}")
+        raise _Reject(Reason.UNKNOWN_FIELD, f"unknown field(s): {', '.join(unknown)}")
     fields: dict[str, Any] = {}
     for f in schema.fields:
         value = obj.get(f.name)
         if value is None or (from_text and value == "" and f.type != "string"):
             if f.required:
-                raise _Reject("missing_field", f"required field {f.name} is missing")
+                raise _Reject(Reason.MISSING_FIELD, f"required field {f.name} is missing")
             continue
         fields[f.name] = _coerce(f.name, f.type, value, from_text)
     if not any(str(fields.get(t) or "").strip() for t in schema.text_fields):
-        raise _Reject("empty_record", "every text field is empty")
+        raise _Reject(Reason.EMPTY_RECORD, "every text field is empty")
     submitted = _submitted_at(obj.get("submitted_at"))
     return {
-        "id": f"{spec.source}/{spec.file_no}/{line}",
-        "order": [submitted or LAST, spec.source, spec.file_no, line],
-        "file": spec.rel,
-        "line": line,
+        "id": f"{at.unit}/{at.pos}",
+        "order": [submitted or LAST, at.source, at.unit, at.pos],
+        "split": at.split,
+        "file": at.file,
+        "line": at.line,
         "contributor_id": cid.strip(),
         "submitted_at": submitted,
         "fields": fields,
     }
 
 
+def _reject(at: Where, reason: Reason, detail: str, payload: bytes) -> Item:
+    return "rejection", rejection(at.file, at.line, reason, detail, payload, Stage.INGEST, at.split)
+
+
 def _item(
-    obj_fn: Any,
+    obj_fn: Callable[[], dict[str, Any]],
     raw: bytes,
     schema: SchemaConfig,
     vcfg: ValidationConfig,
-    spec: FileSpec,
-    line: int,
+    at: Where,
     from_text: bool = False,
 ) -> Item:
     try:
         if len(raw) > vcfg.max_record_bytes:
-            raise _Reject("record_too_large", f"{len(raw)} bytes is over max_record_bytes {vcfg.max_record_bytes}")
-        return "record", build_record(obj_fn(), schema, vcfg, spec, line, from_text)
+            raise _Reject(Reason.RECORD_TOO_LARGE, f"{len(raw)} bytes is over max_record_bytes {vcfg.max_record_bytes}")
+        return "record", build_record(obj_fn(), schema, vcfg, at, from_text)
     except _Reject as r:
-        return "rejection", rejection(spec.rel, line, r.reason, r.detail, raw, STAGE)
+        return _reject(at, r.reason, r.detail, raw)
 
 
-def _json_object(raw: bytes) -> Any:
+def _json_object(raw: bytes) -> Callable[[], dict[str, Any]]:
     def parse() -> dict[str, Any]:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise _Reject("invalid_utf8", f"invalid UTF-8 at byte {exc.start}") from None
+            raise _Reject(Reason.INVALID_UTF8, f"invalid UTF-8 at byte {exc.start}") from None
         try:
             obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
         except json.JSONDecodeError as exc:
-            raise _Reject("malformed_json", f"{exc.msg} at column {exc.colno}") from None
+            raise _Reject(Reason.MALFORMED_JSON, f"{exc.msg} at column {exc.colno}") from None
         if not isinstance(obj, dict):
-            raise _Reject("not_an_object", "a line must hold one JSON object")
+            raise _Reject(Reason.NOT_AN_OBJECT, "a line must hold one JSON object")
         return obj
 
     return parse
 
 
-def parse_jsonl(data: bytes, spec: FileSpec, schema: SchemaConfig, vcfg: ValidationConfig) -> Iterator[Item]:
-    """parse_jsonl yields one item per line of a JSON Lines file (BOM and CRLF tolerated)."""
-    data = data.removeprefix(BOM)
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    for n, raw in enumerate(lines, start=1):
+def _lines(split: Split) -> Iterator[bytes]:
+    """The raw lines of a byte range (without their newline); the range starts at a line start."""
+    buf = b""
+    with fs.open_read(split.unit.path) as f:
+        for chunk in fs.chunks(f, split.start, None if split.end < 0 else split.end):
+            buf += chunk
+            *whole, buf = buf.split(b"\n")
+            yield from whole
+    if buf:
+        yield buf
+
+
+def parse_jsonl(split: Split, schema: SchemaConfig, vcfg: ValidationConfig) -> Iterator[Item]:
+    """parse_jsonl yields one item per line of a JSONL byte range (BOM and CRLF tolerated)."""
+    spec = split.unit
+    for n, raw in enumerate(_lines(split), start=split.first_line):
+        if n == 1:
+            raw = raw.removeprefix(BOM)
         raw = raw.removesuffix(b"\r")
         if not raw.strip():
             yield "blank", 1
             continue
-        yield _item(_json_object(raw), raw, schema, vcfg, spec, n)
+        at = Where(spec.rel, n, split.index, spec.source, spec.file_no, n)
+        yield _item(_json_object(raw), raw, schema, vcfg, at)
 
 
-def parse_csv(data: bytes, spec: FileSpec, schema: SchemaConfig, vcfg: ValidationConfig) -> Iterator[Item]:
-    """parse_csv yields one item per data row of a CSV file with a header row."""
-    text = data.removeprefix(BOM).decode("utf-8", errors="surrogateescape")
-    physical = text.splitlines(keepends=True)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except (StopIteration, csv.Error):
-        return
-    prev = reader.line_num
-    while True:
+class _Physical:
+    """Feeds csv.reader one physical line at a time and remembers the lines of the current row."""
+
+    def __init__(self, text: Iterable[str]) -> None:
+        self.text, self.taken = iter(text), []  # type: ignore[var-annotated]
+
+    def __iter__(self) -> _Physical:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.text)
+        self.taken.append(line)
+        return line
+
+    def raw(self) -> bytes:
+        out = "".join(self.taken).encode("utf-8", "surrogateescape")
+        self.taken = []
+        return out
+
+
+def _text_stream(path: str) -> io.TextIOWrapper:
+    return io.TextIOWrapper(fs.open_read(path), encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+def parse_csv(split: Split, schema: SchemaConfig, vcfg: ValidationConfig) -> Iterator[Item]:
+    """parse_csv yields one item per data row of a CSV file with a header row, streaming it."""
+    spec = split.unit
+    with _text_stream(spec.path) as text:
+        lines = _Physical(text)
+        reader = csv.reader(lines)
         try:
-            row = next(reader)
-        except StopIteration:
+            header = next(reader)
+        except (StopIteration, csv.Error):
             return
-        except csv.Error as exc:
-            raw = "".join(physical[prev : reader.line_num]).encode("utf-8", "surrogateescape")
-            yield "rejection", rejection(spec.rel, prev + 1, "malformed_csv", str(exc), raw, STAGE)
-            prev = reader.line_num
-            continue
-        start, prev = prev + 1, reader.line_num
-        raw = "".join(physical[start - 1 : prev]).encode("utf-8", "surrogateescape")
-        if not any(cell.strip() for cell in row):
-            yield "blank", 1
-            continue
-        yield _item(_csv_object(header, row), raw, schema, vcfg, spec, start, from_text=True)
+        lines.raw()
+        while True:
+            start = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                at = Where(spec.rel, start, split.index, spec.source, spec.file_no, start)
+                yield _reject(at, Reason.MALFORMED_CSV, str(exc), lines.raw())
+                continue
+            raw = lines.raw()
+            if not any(cell.strip() for cell in row):
+                yield "blank", 1
+                continue
+            at = Where(spec.rel, start, split.index, spec.source, spec.file_no, start)
+            yield _item(_csv_object(header, row), raw, schema, vcfg, at, from_text=True)
 
 
-def _csv_object(header: list[str], row: list[str]) -> Any:
+def _csv_object(header: list[str], row: list[str]) -> Callable[[], dict[str, Any]]:
     def parse() -> dict[str, Any]:
         if len(row) != len(header):
-            raise _Reject("malformed_csv", f"{len(row)} cells for {len(header)} columns")
+            raise _Reject(Reason.MALFORMED_CSV, f"{len(row)} cells for {len(header)} columns")
         if any("\udc80" <= c <= "\udcff" for cell in row for c in cell):
-            raise _Reject("invalid_utf8", "row contains invalid UTF-8")
+            raise _Reject(Reason.INVALID_UTF8, "row contains invalid UTF-8")
         return {h: (v if v != "" else None) for h, v in zip(header, row, strict=True)}
 
     return parse
 
 
-def parse_parquet(data: bytes, spec: FileSpec, schema: SchemaConfig, vcfg: ValidationConfig) -> Iterator[Item]:
-    """parse_parquet yields one item per row (line = 1-based row number)."""
+def parse_parquet(split: Split, schema: SchemaConfig, vcfg: ValidationConfig) -> Iterator[Item]:
+    """parse_parquet yields one item per row of a run of row groups (line = 1-based row number)."""
     import pyarrow.parquet as pq
 
-    table = pq.read_table(io.BytesIO(data))
-    for n, row in enumerate(table.to_pylist(), start=1):
-        raw = json.dumps(row, sort_keys=True, default=str, ensure_ascii=False).encode("utf-8")
-        yield _item(lambda row=row: row, raw, schema, vcfg, spec, n)
+    spec = split.unit
+    with fs.open_read(spec.path) as f:
+        pf = pq.ParquetFile(f)
+        groups = list(range(split.start, pf.num_row_groups if split.end < 0 else split.end))
+        n = split.first_line
+        for batch in pf.iter_batches(batch_size=1024, row_groups=groups):
+            for row in batch.to_pylist():
+                raw = json.dumps(row, sort_keys=True, default=str, ensure_ascii=False).encode("utf-8")
+                at = Where(spec.rel, n, split.index, spec.source, spec.file_no, n)
+                yield _item(lambda row=row: row, raw, schema, vcfg, at)
+                n += 1
 
 
-def parse_textdir(spec: FileSpec, schema: SchemaConfig, vcfg: ValidationConfig) -> Iterator[Item]:
-    """parse_textdir yields one item per text file, with contributor and fields from the manifest.
+def _manifest(spec: FileSpec) -> dict[str, tuple[int, dict[str, Any], bytes]]:
+    """The textdir manifest: file name -> (line, other columns, raw line)."""
+    rows: dict[str, tuple[int, dict[str, Any], bytes]] = {}
+    with _text_stream(str(spec.manifest)) as text:
+        lines = _Physical(text)
+        reader = csv.DictReader(lines)
+        for row in reader:
+            name = (row.get("file") or "").strip()
+            rows[name] = (reader.line_num, {k: v for k, v in row.items() if k != "file"}, lines.raw())
+    return rows
+
+
+def parse_textdir(split: Split, schema: SchemaConfig, vcfg: ValidationConfig) -> Iterator[Item]:
+    """parse_textdir yields one item per text file of the split, with contributor and fields from the manifest.
 
     The manifest is a CSV with a ``file`` column (path relative to the
     folder), ``contributor_id``, optional ``submitted_at`` and schema fields.
-    Text files missing from the manifest, and manifest rows naming missing
-    files, are rejected; the text goes into the schema's first text field.
+    Text files missing from the manifest are rejected; the text goes into the
+    schema's first text field. The unit's last split (no files) rejects each
+    manifest row that names a missing file.
     """
-    folder, manifest = Path(spec.path), Path(str(spec.manifest))
-    rows: dict[str, tuple[int, dict[str, Any], bytes]] = {}
-    mspec = FileSpec(spec.source, spec.file_no, str(manifest), str(spec.manifest_rel), "csv")
-    text = manifest.read_bytes().removeprefix(BOM).decode("utf-8", errors="surrogateescape")
-    physical = text.splitlines(keepends=True)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    for row in reader:
-        raw = (
-            physical[reader.line_num - 1].encode("utf-8", "surrogateescape")
-            if reader.line_num <= len(physical)
-            else b""
-        )
-        name = (row.get("file") or "").strip()
-        rows[name] = (reader.line_num, {k: v for k, v in row.items() if k != "file"}, raw)
-    files = sorted(p for p in folder.rglob("*.txt"))
+    spec = split.unit
+    rows = _manifest(spec)
+    if split.start < 0:
+        yield from _missing_files(split, rows)
+        return
     text_field = schema.text_fields[0]
-    for n, path in enumerate(files):
-        rel = path.relative_to(folder).as_posix()
-        fspec = FileSpec(spec.source, spec.file_no * 1_000_000 + n, str(path), f"{spec.rel}/{rel}", "text")
-        body = path.read_bytes()
+    for n, rel in enumerate(split.files, start=split.first_line):
+        at = Where(f"{spec.rel}/{rel}", 1, split.index, spec.source, spec.file_no, n)
+        body = fs.read_bytes(os.path.join(spec.path, rel))
         if rel not in rows:
-            yield (
-                "rejection",
-                rejection(fspec.rel, 1, "not_in_manifest", f"{rel} has no row in {spec.manifest}", body, STAGE),
-            )
+            yield _reject(at, Reason.NOT_IN_MANIFEST, f"{rel} has no row in {spec.manifest_rel}", body)
             continue
-        _, meta, _ = rows.pop(rel)
+        meta = rows[rel][1]
 
         def obj(body: bytes = body, meta: dict[str, Any] = meta) -> dict[str, Any]:
             try:
                 content = body.removeprefix(BOM).decode("utf-8").replace("\r\n", "\n")
             except UnicodeDecodeError as exc:
-                raise _Reject("invalid_utf8", f"invalid UTF-8 at byte {exc.start}") from None
+                raise _Reject(Reason.INVALID_UTF8, f"invalid UTF-8 at byte {exc.start}") from None
             return {**{k: (v if v != "" else None) for k, v in meta.items()}, text_field: content}
 
-        yield _item(obj, body, schema, vcfg, fspec, 1, from_text=True)
+        yield _item(obj, body, schema, vcfg, at, from_text=True)
+
+
+def _missing_files(split: Split, rows: dict[str, tuple[int, dict[str, Any], bytes]]) -> Iterator[Item]:
+    from pipelines.plan import text_files
+
+    spec = split.unit
+    present = set(text_files(spec))
     for name, (line, _, raw) in sorted(rows.items(), key=lambda kv: kv[1][0]):
-        yield (
-            "rejection",
-            rejection(mspec.rel, line, "missing_file", f"manifest names {name!r}, which does not exist", raw, STAGE),
-        )
+        if name not in present:
+            at = Where(str(spec.manifest_rel), line, split.index, spec.source, spec.file_no, line)
+            yield _reject(at, Reason.MISSING_FILE, f"manifest names {name!r}, which does not exist", raw)
 
 
-def read_items(spec: FileSpec, schema: SchemaConfig, vcfg: ValidationConfig) -> Iterator[Item]:
-    """read_items parses one FileSpec; an unreadable file becomes one rejection at line 0."""
+PARSERS = {"jsonl": parse_jsonl, "csv": parse_csv, "parquet": parse_parquet, "textdir": parse_textdir}
+
+
+def read_items(split: Split, schema: SchemaConfig, vcfg: ValidationConfig) -> Iterator[Item]:
+    """read_items parses one split; a unit that cannot be read becomes one rejection at line 0.
+
+    If a file breaks only part way (a truncated Parquet file, say), the
+    items already yielded stand and the rest of the split is one rejection.
+    """
+    spec = split.unit
+    at = Where(spec.rel, 0, split.index, spec.source, spec.file_no, 0)
     try:
-        if spec.format == "textdir":
-            yield from parse_textdir(spec, schema, vcfg)
-            return
-        data = Path(spec.path).read_bytes()
-        parser = {"jsonl": parse_jsonl, "csv": parse_csv, "parquet": parse_parquet}[spec.format]
-        yield from parser(data, spec, schema, vcfg)
+        yield from PARSERS[spec.format](split, schema, vcfg)
     except OSError as exc:
-        yield "rejection", rejection(spec.rel, 0, "unreadable_file", f"cannot read file: {exc.strerror}", b"", STAGE)
+        yield _reject(at, Reason.UNREADABLE_FILE, f"cannot read file: {exc.strerror or type(exc).__name__}", b"")
     except Exception as exc:
-        yield (
-            "rejection",
-            rejection(spec.rel, 0, "unreadable_file", f"cannot parse file: {type(exc).__name__}", b"", STAGE),
-        )
+        yield _reject(at, Reason.UNREADABLE_FILE, f"cannot parse file: {type(exc).__name__}", b"")
 
 
-def batched(items: Iterable[Item], size: int, unit: str) -> Iterator[tuple[str, list[Any]]]:
-    """batched groups items into ("records" | "quarantine", list) batches, then one ("tally", [counts]).
+def whole(spec: FileSpec) -> Split:
+    """whole is a split covering a whole unit (for tests and tools that read one file)."""
+    if spec.format != "textdir":
+        return Split(0, spec)
+    from pipelines.plan import text_files
 
-    The tally counts every record and rejection produced for ``unit`` (and
+    return Split(0, spec, 0, -1, 1, tuple(text_files(spec)))
+
+
+def batched(items: Iterable[Item], size: int, split: int) -> Iterator[tuple[str, Any]]:
+    """batched groups items into ("records" | "quarantine", list) batches, then one ("tally", counts).
+
+    The tally counts every record and rejection produced for ``split`` (and
     skipped blank lines) independently of later stages, for the run's
     accounting check.
     """
@@ -320,31 +381,37 @@ def batched(items: Iterable[Item], size: int, unit: str) -> Iterator[tuple[str, 
     for kind, tag in (("record", "records"), ("rejection", "quarantine")):
         if buckets[kind]:
             yield tag, buckets[kind]
-    yield "tally", [{"unit": unit, "items": n_items, "blank": n_blank}]
+    yield "tally", {"split": split, "items": n_items, "blank": n_blank}
 
 
-class _ReadFile(beam.DoFn):
+class _ReadSplit(beam.DoFn):
     def __init__(self, schema: SchemaConfig, vcfg: ValidationConfig, batch_size: int) -> None:
         self.schema, self.vcfg, self.batch_size = schema, vcfg, batch_size
 
-    def process(self, spec: FileSpec) -> Iterator[Any]:
-        for tag, batch in batched(read_items(spec, self.schema, self.vcfg), self.batch_size, spec.rel):
-            yield beam.pvalue.TaggedOutput(tag, batch)
+    def process(self, split: Split) -> Iterator[tuple[str, Any]]:
+        yield from batched(read_items(split, self.schema, self.vcfg), self.batch_size, split.index)
 
 
 class ReadContributions(beam.PTransform):
-    """ReadContributions turns FileSpecs into batches of records, quarantine rows and blank counts.
+    """ReadContributions turns Splits into tagged tuples: records, quarantine rows and tallies.
 
-    Outputs (tags): ``records`` (lists of records), ``quarantine`` (lists of
-    rejections), ``tally`` (one ``{"unit", "items", "blank"}`` count per unit).
+    Output: one PCollection of ``(tag, value)``: ``("records", [record…])``,
+    ``("quarantine", [rejection…])`` and one ``("tally", {"split", "items",
+    "blank"})`` per split. Tags travel in the element rather than as Beam
+    tagged outputs, which some runners (Dask) do not route; ``select`` picks one.
     """
 
-    def __init__(self, datanet: Datanet) -> None:
+    def __init__(self, schema: SchemaConfig, vcfg: ValidationConfig, batch_size: int) -> None:
         super().__init__()
-        self.datanet = datanet
+        self.schema, self.vcfg, self.batch_size = schema, vcfg, batch_size
 
-    def expand(self, specs: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
-        cfg = self.datanet.config
-        return specs | "Parse" >> beam.ParDo(
-            _ReadFile(self.datanet.schema, cfg.validation, cfg.runner.batch_size)
-        ).with_outputs("records", "quarantine", "tally")
+    def expand(self, splits: beam.PCollection) -> beam.PCollection:
+        return splits | "Parse" >> beam.ParDo(_ReadSplit(self.schema, self.vcfg, self.batch_size))
+
+
+def select(tag: str) -> beam.PTransform:
+    """select keeps the values of one tag from a PCollection of ``(tag, value)``."""
+    return beam.FlatMap(lambda tv, tag=tag: [tv[1]] if tv[0] == tag else [])
+
+
+__all__ = ["BOM", "Item", "ReadContributions", "Rejection", "batched", "build_record", "read_items", "select"]

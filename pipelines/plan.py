@@ -1,4 +1,4 @@
-"""Run planning: which input files are new, the run's deterministic id, and what earlier runs left.
+"""Run planning: which input units are new, how they are split, and the run's deterministic id.
 
 A Datanet grows over runs. Each committed run records the digests of the
 input units it consumed (``runs/<run_id>/COMMITTED.json``); a new run takes
@@ -6,10 +6,19 @@ only units whose digest no committed run has seen, so re-running the same
 inputs adds nothing. The run id is a hash of the effective config, the
 earlier run ids and the new units' digests, so a rerun after a crash gets
 the same id and produces the same outputs.
+
+Splits: the driver streams every new unit once (for its digest) and cuts it
+into ``Split``s a worker reads on its own: byte ranges that start after a
+newline (JSONL, with the number of the first line), runs of row groups
+(Parquet), runs of text files (textdir) and whole files (CSV, streamed, as
+quoted newlines make byte ranges unsafe). Memory is one 1 MiB chunk,
+whatever the file size; the cut points depend only on the bytes and the
+``output`` config, never on the runner or the number of workers.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -17,12 +26,42 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pyarrow.parquet as pq
+from pipelines import fs
+from pipelines.config import Datanet, OutputConfig
+from pipelines.registry import committed_runs
 
-from pipelines.config import Datanet
-from pipelines.dedup.clusters import Prior
-from pipelines.ingest import FileSpec
+
+@dataclass(frozen=True)
+class FileSpec:
+    """One input unit: a file, or a textdir source, with its place in source order."""
+
+    source: int
+    file_no: int
+    path: str
+    rel: str
+    format: str
+    manifest: str | None = None
+    manifest_rel: str | None = None
+
+
+@dataclass(frozen=True)
+class Split:
+    """What one worker reads: ``[start, end)`` of a unit, in the unit's own measure.
+
+    JSONL: bytes, with ``first_line`` the number of the line at ``start``.
+    Parquet: row groups, with ``first_line`` the row number of the first row.
+    textdir: ``files`` (paths relative to the folder) with ``first_line`` the
+    position of the first; a textdir's last split (``files`` empty,
+    ``start == -1``) checks the manifest for rows naming missing files.
+    CSV: the whole file (``end == -1``).
+    """
+
+    index: int
+    unit: FileSpec
+    start: int = 0
+    end: int = -1
+    first_line: int = 1
+    files: tuple[str, ...] = ()
 
 
 @dataclass
@@ -33,41 +72,13 @@ class RunPlan:
     seq: int
     specs: list[FileSpec]
     digests: dict[str, str]
+    splits: list[Split] = field(default_factory=list)
     prior_runs: list[dict[str, Any]] = field(default_factory=list)
+    input_bytes: int = 0
 
     @property
     def empty(self) -> bool:
         return not self.specs
-
-
-def _digest_file(path: Path, h: Any) -> None:
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-
-
-def unit_digest(spec: FileSpec) -> str:
-    """unit_digest hashes an input unit's bytes (a file, or a textdir's manifest and texts)."""
-    h = hashlib.sha256()
-    try:
-        if spec.format == "textdir":
-            _digest_file(Path(str(spec.manifest)), h)
-            for p in sorted(Path(spec.path).rglob("*.txt")):
-                h.update(p.relative_to(spec.path).as_posix().encode() + b"\0")
-                _digest_file(p, h)
-        else:
-            _digest_file(Path(spec.path), h)
-    except OSError:
-        h.update(b"unreadable:" + spec.rel.encode())  # still a unit: ingest quarantines it
-    return h.hexdigest()
-
-
-def committed_runs(dn: Datanet) -> list[dict[str, Any]]:
-    """committed_runs lists earlier runs' COMMITTED manifests in run order."""
-    runs = []
-    for p in (dn.out_dir / "runs").glob("*/COMMITTED.json"):
-        runs.append(json.loads(p.read_text(encoding="utf-8")))
-    return sorted(runs, key=lambda r: int(r["seq"]))
 
 
 def input_units(dn: Datanet) -> list[FileSpec]:
@@ -93,31 +104,111 @@ def input_units(dn: Datanet) -> list[FileSpec]:
     return specs
 
 
+def text_files(spec: FileSpec) -> list[str]:
+    """text_files lists a textdir's ``*.txt`` files relative to its folder, sorted."""
+    found = glob.glob(os.path.join(glob.escape(spec.path), "**", "*.txt"), recursive=True)
+    return sorted(Path(p).relative_to(spec.path).as_posix() for p in found)
+
+
+def _line_splits(spec: FileSpec, h: Any, every: int) -> tuple[list[tuple[int, int, int]], int]:
+    """Digest a line-oriented file and cut it after newlines every ``every`` bytes: (start, end, first_line)."""
+    cuts: list[tuple[int, int]] = [(0, 1)]  # (byte offset, line number there)
+    pos, lines, want = 0, 0, every
+    with fs.open_read(spec.path) as f:
+        for chunk in fs.chunks(f):
+            h.update(chunk)
+            while want < pos + len(chunk):
+                nl = chunk.find(b"\n", max(want - pos, 0))
+                if nl < 0:
+                    break
+                cuts.append((pos + nl + 1, lines + chunk.count(b"\n", 0, nl + 1) + 1))
+                want = pos + nl + 1 + every
+            lines += chunk.count(b"\n")
+            pos += len(chunk)
+    cuts = [c for c in cuts if c[0] < pos] or [(0, 1)]
+    return [(s, cuts[i + 1][0] if i + 1 < len(cuts) else pos, ln) for i, (s, ln) in enumerate(cuts)], pos
+
+
+def _parquet_splits(spec: FileSpec, h: Any, every: int) -> tuple[list[tuple[int, int, int]], int]:
+    """Digest a Parquet file and group its row groups into runs of about ``every`` bytes."""
+    import pyarrow.parquet as pq
+
+    n = 0
+    with fs.open_read(spec.path) as f:
+        for chunk in fs.chunks(f):
+            h.update(chunk)
+            n += len(chunk)
+    try:
+        with fs.open_read(spec.path) as f:
+            meta = pq.ParquetFile(f).metadata
+    except Exception:
+        return [(0, -1, 1)], n  # unreadable: one split, the reader quarantines the file
+    out: list[tuple[int, int, int]] = []
+    start, size, row, first = 0, 0, 1, 1
+    for g in range(meta.num_row_groups):
+        size += meta.row_group(g).total_byte_size
+        row += meta.row_group(g).num_rows
+        if size >= every or g == meta.num_row_groups - 1:
+            out.append((start, g + 1, first))
+            start, size, first = g + 1, 0, row
+    return out or [(0, 0, 1)], n
+
+
+def _textdir_splits(spec: FileSpec, h: Any, per: int) -> tuple[list[tuple[int, int, tuple[str, ...]]], int]:
+    n = 0
+    with fs.open_read(str(spec.manifest)) as f:
+        for chunk in fs.chunks(f):
+            h.update(chunk)
+            n += len(chunk)
+    names = text_files(spec)
+    for rel in names:
+        h.update(rel.encode() + b"\0")
+        with fs.open_read(os.path.join(spec.path, rel)) as f:
+            for chunk in fs.chunks(f):
+                h.update(chunk)
+                n += len(chunk)
+    parts = [(i, min(i + per, len(names)), tuple(names[i : i + per])) for i in range(0, len(names), per)]
+    return [*parts, (-1, -1, ())], n
+
+
+def split_unit(spec: FileSpec, out: OutputConfig, first_index: int) -> tuple[str, list[Split], int]:
+    """split_unit digests one unit and cuts it into splits; returns (digest, splits, bytes).
+
+    A unit that cannot be opened still gets a digest (of its name) and one
+    split: the reader turns it into an ``unreadable_file`` rejection.
+    """
+    h = hashlib.sha256()
+    try:
+        if spec.format == "textdir":
+            parts, n = _textdir_splits(spec, h, out.textdir_split_files)
+            splits = [Split(first_index + i, spec, s, e, s + 1, files) for i, (s, e, files) in enumerate(parts)]
+            return h.hexdigest(), splits, n
+        if spec.format == "csv":
+            ranges, n = _line_splits(spec, h, 2**62)
+            ranges = [(0, -1, 1)]
+        elif spec.format == "parquet":
+            ranges, n = _parquet_splits(spec, h, out.split_bytes)
+        else:
+            ranges, n = _line_splits(spec, h, out.split_bytes)
+    except OSError:
+        h = hashlib.sha256(b"unreadable:" + spec.rel.encode())
+        ranges, n = [(0, -1, 1)], 0
+    return h.hexdigest(), [Split(first_index + i, spec, s, e, ln) for i, (s, e, ln) in enumerate(ranges)], n
+
+
 def plan_run(dn: Datanet) -> RunPlan:
-    """plan_run decides which units are new and names the run."""
+    """plan_run decides which units are new, splits them and names the run."""
     prior = committed_runs(dn)
     seen = {d for r in prior for d in r["inputs"].values()}
-    todo, digests = [], {}
+    todo, digests, splits, total = [], {}, [], 0
     for spec in input_units(dn):
-        d = unit_digest(spec)
+        d, parts, n = split_unit(spec, dn.config.output, len(splits))
         if d not in seen:
             todo.append(spec)
             digests[spec.rel] = d
+            splits += parts
+            total += n
+    splits = [Split(i, s.unit, s.start, s.end, s.first_line, s.files) for i, s in enumerate(splits)]
     body = {"config": dn.digest(), "prior": [r["run_id"] for r in prior], "inputs": digests}
     run_id = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
-    return RunPlan(run_id, len(prior) + 1, todo, digests, prior)
-
-
-def load_prior(dn: Datanet, plan: RunPlan) -> Prior:
-    """load_prior reads the dedup state of every committed run (content keys, signatures) in ledger order."""
-    key_to_hash: dict[str, str] = {}
-    hashes: list[str] = []
-    sigs: list[np.ndarray] = []
-    for run in plan.prior_runs:
-        path = dn.out_dir / "state" / f"dedup-{run['run_id']}.parquet"
-        for row in pq.read_table(path).to_pylist():
-            key_to_hash.setdefault(row["content_key"], row["record_hash"])
-            hashes.append(row["record_hash"])
-            sigs.append(np.frombuffer(row["minhash"], dtype=np.uint32))
-    arr = np.stack(sigs) if sigs else np.empty((0, dn.config.dedup.near.num_perm), dtype=np.uint32)
-    return Prior(key_to_hash, hashes, arr)
+    return RunPlan(run_id, len(prior) + 1, todo, digests, splits, prior, total)

@@ -23,8 +23,8 @@ import pyarrow.dataset as pads
 import pyarrow.json as pajson
 
 from ledger.log import Ledger
-from pipelines.commit import shard_paths
 from pipelines.config import Datanet, load_datanet
+from pipelines.registry import shard_paths
 from pipelines.write import shard_schema
 
 LEDGER_COLUMNS = pa.schema(

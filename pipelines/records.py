@@ -2,8 +2,9 @@
 
 A record is a dict::
 
-    {"id": "s0/f3/l17",                    # unique in a run: source, file, line
-     "order": [submitted_at or "~", source, file, line],  # earliest first
+    {"id": "3/17",                         # unique in a run: input unit, line (row, file)
+     "order": [submitted_at or "~", source, unit, line],  # earliest first
+     "split": 5,                           # the input split it was read from
      "file": "examples/.../a.jsonl", "line": 17,
      "contributor_id": "c-042", "submitted_at": "2026-01-02T03:04:05Z" | None,
      "fields": {...schema fields...}}
@@ -31,9 +32,21 @@ _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 LAST = "~"  # sorts after every ISO-8601 timestamp: records without submitted_at come last
 
 
-def rejection(file: str, line: int, reason: str, detail: str, payload: bytes, stage: str) -> Rejection:
-    """rejection builds a quarantine row; ``detail`` must not contain record content."""
-    return {"file": file, "line": line, "reason": reason, "detail": detail, "payload": payload, "stage": stage}
+def rejection(file: str, line: int, reason: str, detail: str, payload: bytes, stage: str, split: int = -1) -> Rejection:
+    """rejection builds a quarantine row; ``detail`` must not contain record content.
+
+    ``reason`` and ``stage`` are members of ``pipelines.reasons`` (stored as
+    plain strings); ``split`` is the input split it came from.
+    """
+    return {
+        "file": file,
+        "line": line,
+        "reason": str(reason),
+        "detail": detail,
+        "payload": payload,
+        "stage": str(stage),
+        "split": split,
+    }
 
 
 def record_hash(fields: dict[str, Any]) -> str:

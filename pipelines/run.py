@@ -1,44 +1,49 @@
 """One ingest run end to end: plan, Beam pipeline, commit, report.
 
 ``ingest(datanet)`` is what ``datanet ingest NAME`` and ``make ingest`` call.
-Guarantees: one run at a time per Datanet (a lock file); every record read
-ends accepted, duplicate or quarantined, and the run fails loudly
-(``AccountingError``) rather than publish counts that do not add up; a
-rerun after a crash at any point gives the uninterrupted result.
+Guarantees: one run at a time per Datanet (a lock file, and the ledger's
+writer lock held from planning to commit, so the ledger base the shards were
+numbered from cannot move); every record read ends accepted, duplicate or
+quarantined, checked per split before anything irreversible
+(``AccountingError`` otherwise); a rerun after a crash at any point gives
+the uninterrupted result. A run whose ledger appends had begun is finished
+first; one that had not is planned afresh over the inputs as they are now.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from ledger import checkpoint as keys
 from ledger.log import Ledger
+from pipelines import fs
 from pipelines.commit import (
-    Staged,
+    AccountingError,
+    CommitError,
     append_contributions,
-    hash_accepted,
-    ledger_base,
+    check_accounting,
+    check_files,
+    files_of,
     mark_committed,
-    publish_files,
+    shards_in_order,
+    write_json,
 )
 from pipelines.config import Datanet
 from pipelines.faults import crash_point
-from pipelines.plan import RunPlan, load_prior, plan_run
-from pipelines.write import read_staged
+from pipelines.keys import read_salt, salt_fingerprint, salt_path, signer_for
+from pipelines.plan import RunPlan, plan_run
+from pipelines.registry import committed_runs, output_dirs, run_dir
 
 Progress = Callable[[str], None]
+PIPELINE = "PIPELINE.json"
 
-
-class AccountingError(RuntimeError):
-    """Counts do not add up: read != accepted + duplicates + quarantined."""
+__all__ = ["AccountingError", "CommitError", "RunBusyError", "ingest", "summary"]
 
 
 class RunBusyError(RuntimeError):
@@ -60,105 +65,24 @@ def _lock(dn: Datanet) -> int:
     return fd
 
 
-def signer_for(dn: Datanet, progress: Progress) -> keys.Signer:
-    """signer_for loads the Datanet's signing key, generating a local one on first use."""
-    if not dn.key_path.exists():
-        keys.save_signer(dn.key_path, keys.generate(dn.origin))
-        progress(f"  generated signing key {dn.key_path} (local, not for production)")
-    return keys.load_signer(dn.key_path)
-
-
-def pii_salt(dn: Datanet) -> bytes:
-    """pii_salt is the Datanet's secret salt for the ``hash`` operator, kept beside its key."""
-    path = dn.key_path.with_suffix(".salt")
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(os.urandom(32))
-        os.chmod(path, 0o600)
-    return path.read_bytes()
-
-
-def _stage(dn: Datanet, plan: RunPlan, overrides: dict[str, Any] | None, progress: Progress) -> Path:
-    staging = dn.out_dir / "runs" / plan.run_id / "staging"
-    if (staging / "DONE").exists():
-        progress("  staging of an interrupted attempt is complete; reusing it")
-        return staging
-    from pipelines.curate import run_beam
-
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    prior = load_prior(dn, plan)
-    progress(f"  beam: {len(plan.specs)} input unit(s), {len(prior.hashes)} records from earlier runs")
-    run_beam(dn, plan.specs, prior, pii_salt(dn), staging, overrides)
-    (staging / "DONE").touch()
-    crash_point("staged")
-    return staging
-
-
-def build_report(
-    dn: Datanet,
-    plan: RunPlan,
-    staged: Staged,
-    kept: list[dict[str, Any]],
-    dups: list[dict[str, Any]],
-    extra: dict[str, Any],
-) -> dict[str, Any]:
-    """build_report counts per stage and reason; raises AccountingError if they do not add up."""
-    q_reason = Counter(q["reason"] for q in staged.quarantine)
-    q_stage = Counter(q["stage"] for q in staged.quarantine)
-    d_kind = Counter(d["kind"] for d in dups)
-    pii: Counter[str] = Counter()
-    for r in kept:
-        pii.update(r.get("pii", {}))
-    read = extra.pop("read")
-    report = {
-        "datanet": dn.name,
-        "run_id": plan.run_id,
-        "seq": plan.seq,
-        "inputs": sorted(plan.digests),
-        "read": read,
-        "accepted": len(kept),
-        "duplicates": {"total": len(dups), **dict(sorted(d_kind.items()))},
-        "quarantined": {
-            "total": len(staged.quarantine),
-            "by_stage": dict(sorted(q_stage.items())),
-            "by_reason": dict(sorted(q_reason.items())),
-        },
-        "blank_lines_skipped": staged.blank,
-        "pii": {"records_with_pii": sum(1 for r in kept if r.get("pii")), "entities": dict(sorted(pii.items()))},
-        **extra,
-    }
-    if read != len(kept) + len(dups) + len(staged.quarantine):
-        raise AccountingError(
-            f"read {read} != accepted {len(kept)} + duplicates {len(dups)} + quarantined {len(staged.quarantine)}"
-        )
-    return report
-
-
-def _table_checks(dn: Datanet, kept: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from pipelines.validate import Validator, is_row_level, to_frame
-
-    specs = [s for s in dn.config.validation.expectations if not is_row_level(s)]
-    if not specs:
-        return []
-    return Validator(specs).table_results(to_frame(kept, [f.name for f in dn.schema.fields]))
-
-
 def ingest(dn: Datanet, overrides: dict[str, Any] | None = None, progress: Progress = _stderr) -> dict[str, Any]:
     """ingest runs one incremental ingest of a Datanet and returns its report."""
     fd = _lock(dn)
     try:
-        return _ingest_locked(dn, overrides, progress)
+        with Ledger(dn.ledger_dir, writer=True, create=True) as led:
+            return _ingest_locked(dn, led, overrides, progress)
     finally:
         os.close(fd)
 
 
-def _ingest_locked(dn: Datanet, overrides: dict[str, Any] | None, progress: Progress) -> dict[str, Any]:
+def _ingest_locked(dn: Datanet, led: Ledger, overrides: dict[str, Any] | None, progress: Progress) -> dict[str, Any]:
     t0 = time.perf_counter()
+    _finish_started(dn, led, progress)
     plan = plan_run(dn)
-    for run in plan.prior_runs:  # a crash after COMMITTED may leave a staging folder behind
-        shutil.rmtree(dn.out_dir / "runs" / run["run_id"] / "staging", ignore_errors=True)
-    progress(f"[1/3] plan: run {plan.run_id} (#{plan.seq}), {len(plan.specs)} new input unit(s)")
+    progress(
+        f"[1/3] plan: run {plan.run_id} (#{plan.seq}), {len(plan.specs)} new input unit(s), {len(plan.splits)} split(s)"
+    )
+    _discard_uncommitted(dn, keep=plan.run_id, progress=progress)
     if plan.empty:
         progress("nothing new to ingest: every input was ingested by an earlier run")
         return {
@@ -170,65 +94,189 @@ def _ingest_locked(dn: Datanet, overrides: dict[str, Any] | None, progress: Prog
             "quarantined": {"total": 0},
         }
     signer = signer_for(dn, progress)
-    staging = _stage(dn, plan, overrides, progress)
+    pipeline = _pipeline(dn, plan, led.size, overrides, progress)
     t1 = time.perf_counter()
     progress(f"[2/3] beam pipeline done in {t1 - t0:.1f}s")
-    records = read_staged(staging, "accepted")
-    tally = read_staged(staging, "tally")
-    staged = Staged(
-        records,
-        read_staged(staging, "duplicates"),
-        read_staged(staging, "quarantine"),
-        sum(int(t["blank"]) for t in tally),
+    return _commit(dn, pipeline, led, signer, progress, t0, t1)
+
+
+def _pipeline(
+    dn: Datanet, plan: RunPlan, base: int, overrides: dict[str, Any] | None, progress: Progress
+) -> dict[str, Any]:
+    """Run the pipeline (or reuse a checked, uncommitted result of the same run) and record PIPELINE.json."""
+    path = run_dir(dn, plan.run_id) / PIPELINE
+    if path.exists():
+        done = json_load(str(path))
+        if done["base"] == base:
+            check_files(dn, plan.run_id, done["splits"])
+            progress("  the pipeline of an interrupted attempt finished and checks out; reusing it")
+            return done
+    from pipelines.curate import RunInputs, run_beam, runner_name
+    from pipelines.dedup.state import prior_sources, state_params
+    from pipelines.write import WriteSpec
+
+    for folder in output_dirs(dn, plan.run_id):
+        fs.delete_tree(str(folder))
+    attempt = uuid.uuid4().hex[:12]
+    salt = salt_path(dn)
+    params = state_params(dn.config.dedup, salt_fingerprint(read_salt(salt)))
+    sources = list(prior_sources(dn, plan.prior_runs, params))
+    resketch = sum(1 for kind, _ in sources if kind == "shards")
+    if resketch:
+        progress(f"  dedup state of earlier runs has other parameters: re-sketching {resketch} published shard(s)")
+    manifest_path = str(run_dir(dn, plan.run_id) / "attempts" / attempt / "manifest.json")
+    inputs = RunInputs(
+        plan.splits,
+        sources,
+        salt,
+        WriteSpec(str(dn.out_dir), plan.run_id, dn.schema, dn.config.output, params),
+        base,
+        manifest_path,
     )
-    with Ledger(dn.ledger_dir, writer=True, create=True) as led:
-        kept, copies = hash_accepted(staged, dn, led, plan.run_id)
-        dups = staged.duplicates + copies
-        base, done = ledger_base(kept, led)
-        shards = publish_files(dn, plan, staged, kept, dups, base)
-        crash_point("published")
-        note = append_contributions(dn, plan, kept, led, base, done, signer)
-        crash_point("signed")
-        ledger_info = {
-            "first_index": base,
-            "entries": len(kept),
-            "size": led.size,
-            "root": led.root.hex(),
-            "checkpoint": note,
-        }
-    read = sum(int(t["items"]) for t in tally)
+    runner = runner_name(dn, overrides)
+    progress(f"  beam: {runner.rsplit('.', 1)[-1]}, attempt {attempt}, {len(sources)} earlier-run source(s)")
+    run_beam(dn, inputs, overrides)
+    crash_point("staged")
+    if not fs.exists(manifest_path):
+        raise AccountingError(
+            f"the runner reported success but wrote no run manifest ({manifest_path}); nothing was published"
+        )
+    manifests = json_load(manifest_path)["splits"]
+    check_accounting(manifests, len(plan.splits))
+    check_files(dn, plan.run_id, manifests)
+    done = {
+        "run_id": plan.run_id,
+        "seq": plan.seq,
+        "base": base,
+        "inputs": plan.digests,
+        "input_bytes": plan.input_bytes,
+        "attempt": {"id": attempt, "runner": runner, "options": {k: str(v) for k, v in (overrides or {}).items()}},
+        "splits": manifests,
+        "table_checks": _table_checks(dn, shards_in_order(manifests)),
+    }
+    write_json(str(path), done)
+    crash_point("published")
+    return done
+
+
+def _commit(
+    dn: Datanet, done: dict[str, Any], led: Ledger, signer: Any, progress: Progress, t0: float, t1: float
+) -> dict[str, Any]:
+    run_id, manifests = done["run_id"], done["splits"]
+    shards = shards_in_order(manifests)
+    accepted = sum(m["accepted"] for m in manifests)
+    note = append_contributions(dn, run_id, shards, done["base"], accepted, led, signer)
+    crash_point("signed")
     t2 = time.perf_counter()
-    input_bytes = sum(_unit_bytes(Path(s.path)) for s in plan.specs)
+    ledger_info = {
+        "first_index": done["base"],
+        "entries": accepted,
+        "size": led.size,
+        "root": led.root.hex(),
+        "checkpoint": note,
+    }
     report = build_report(
         dn,
-        plan,
-        staged,
-        kept,
-        dups,
+        done,
+        shards,
+        ledger_info,
         {
-            "read": read,
-            "shards": shards,
-            "ledger": ledger_info,
-            "validation": {"table": _table_checks(dn, kept)},
-            "timings": {
-                "pipeline_s": round(t1 - t0, 3),
-                "commit_s": round(t2 - t1, 3),
-                "total_s": round(t2 - t0, 3),
-                "input_bytes": input_bytes,
-            },
+            "pipeline_s": round(t1 - t0, 3),
+            "commit_s": round(t2 - t1, 3),
+            "total_s": round(t2 - t0, 3),
+            "input_bytes": done["input_bytes"],
         },
     )
-    mark_committed(dn, plan, report)
+    files = {kind: files_of(manifests, kind) for kind in ("duplicates", "quarantine")}
+    mark_committed(dn, run_id, done["seq"], done["inputs"], report, files)
     crash_point("reported")
-    shutil.rmtree(staging, ignore_errors=True)
-    progress(f"[3/3] committed: {len(shards)} shard(s), ledger size {ledger_info['size']}")
+    progress(f"[3/3] committed: {len(shards)} shard(s), ledger size {led.size}")
     return report
 
 
-def _unit_bytes(path: Path) -> int:
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return path.stat().st_size if path.exists() else 0
+def _finish_started(dn: Datanet, led: Ledger, progress: Progress) -> None:
+    """Finish any run whose ledger appends had begun (they cannot be undone); others are left to planning."""
+    committed = {r["run_id"] for r in committed_runs(dn)}
+    for path in sorted((dn.out_dir / "runs").glob(f"*/{PIPELINE}")):
+        done = json_load(str(path))
+        if done["run_id"] in committed or led.size <= done["base"]:
+            continue
+        progress(f"  finishing run {done['run_id']}: its ledger entries had begun when it was interrupted")
+        check_files(dn, done["run_id"], done["splits"])
+        now = time.perf_counter()
+        _commit(dn, done, led, signer_for(dn, progress), progress, now, now)
+
+
+def _discard_uncommitted(dn: Datanet, keep: str, progress: Progress) -> None:
+    """Remove outputs of runs that never committed and are not this plan's run (nothing of theirs is on the ledger)."""
+    committed = {r["run_id"] for r in committed_runs(dn)}
+    seen = {
+        p.name
+        for kind in ("shards", "duplicates", "quarantine", "state", "runs")
+        for p in (dn.out_dir / kind).glob("*")
+        if p.is_dir()
+    }
+    for run_id in sorted(seen - committed - {keep}):
+        progress(f"  discarding outputs of run {run_id}, which never committed")
+        for folder in [*output_dirs(dn, run_id), run_dir(dn, run_id)]:
+            fs.delete_tree(str(folder))
+
+
+def json_load(path: str) -> Any:
+    import json
+
+    return json.loads(fs.read_bytes(path))
+
+
+def _table_checks(dn: Datanet, shards: list[str]) -> list[dict[str, Any]]:
+    """Table-level expectations over the run's accepted records, read back from its shards (named columns only)."""
+    from pipelines.validate import Validator, is_row_level, table_frame
+
+    specs = [s for s in dn.config.validation.expectations if not is_row_level(s)]
+    if not specs:
+        return []
+    return Validator(specs).table_results(table_frame([str(dn.out_dir / s) for s in shards], specs))
+
+
+def build_report(
+    dn: Datanet, done: dict[str, Any], shards: list[str], ledger: dict[str, Any], timings: dict[str, Any]
+) -> dict[str, Any]:
+    """build_report sums the split manifests into the run report; raises AccountingError if counts do not add up."""
+    ms = done["splits"]
+    kinds: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    stages: Counter[str] = Counter()
+    pii: Counter[str] = Counter()
+    for m in ms:
+        kinds.update(m["duplicate_kinds"])
+        reasons.update(m["quarantine_reasons"])
+        stages.update(m["quarantine_stages"])
+        pii.update(m["pii"])
+    read, accepted = sum(m["read"] for m in ms), sum(m["accepted"] for m in ms)
+    dups, quarantined = sum(m["duplicates"] for m in ms), sum(m["quarantined"] for m in ms)
+    if read != accepted + dups + quarantined:
+        raise AccountingError(f"read {read} != accepted {accepted} + duplicates {dups} + quarantined {quarantined}")
+    return {
+        "datanet": dn.name,
+        "run_id": done["run_id"],
+        "seq": done["seq"],
+        "inputs": sorted(done["inputs"]),
+        "read": read,
+        "accepted": accepted,
+        "duplicates": {"total": dups, **dict(sorted(kinds.items()))},
+        "quarantined": {
+            "total": quarantined,
+            "by_stage": dict(sorted(stages.items())),
+            "by_reason": dict(sorted(reasons.items())),
+        },
+        "blank_lines_skipped": sum(m["blank"] for m in ms),
+        "pii": {"records_with_pii": sum(m["records_with_pii"] for m in ms), "entities": dict(sorted(pii.items()))},
+        "splits": len(ms),
+        "shards": shards,
+        "ledger": ledger,
+        "validation": {"table": done["table_checks"]},
+        "timings": timings,
+    }
 
 
 def summary(report: dict[str, Any]) -> str:

@@ -17,8 +17,8 @@ import pyarrow.compute as pc
 
 from ledger.log import Ledger
 from pipelines.config import Datanet
+from pipelines.keys import signer_for
 from pipelines.read import connect, ledger_table
-from pipelines.run import signer_for
 
 
 class UsageError(ValueError):

@@ -16,12 +16,11 @@ from typing import Any
 
 import apache_beam as beam
 
-from pipelines.config import Datanet, ExpectationSpec
+from pipelines.config import ExpectationSpec
+from pipelines.reasons import Reason, Stage
 from pipelines.records import Record, Rejection, rejection
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-
-STAGE = "validate"
 
 
 def expectation_class(type_name: str) -> type:
@@ -60,6 +59,31 @@ def to_frame(records: list[Record], columns: list[str]) -> Any:
         for r in records
     ]
     return pd.DataFrame(rows, columns=[*columns, "contributor_id", "submitted_at"])
+
+
+COLUMN_KWARGS = ("column", "column_A", "column_B")
+
+
+def table_frame(shards: list[str], specs: list[ExpectationSpec]) -> Any:
+    """table_frame reads only the columns table-level ``specs`` name from shards into one DataFrame.
+
+    This is the one place the driver holds a whole run, column-wise: the
+    named columns (or ``record_hash`` alone, for row counts) of the run's
+    accepted records.
+    """
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from pipelines import fs
+
+    cols = sorted({str(s.kwargs[k]) for s in specs for k in COLUMN_KWARGS if k in s.kwargs})
+    cols += sorted({str(c) for s in specs for c in s.kwargs.get("column_list", [])} - set(cols))
+    cols = cols or ["record_hash"]
+    parts = []
+    for path in shards:
+        with fs.open_read(path) as f:
+            parts.append(pq.read_table(f, columns=cols).to_pandas())
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({c: [] for c in cols})
 
 
 class Validator:
@@ -129,7 +153,15 @@ def validate_batch(
     failures = validator.row_failures(to_frame(batch, columns))
     ok = [r for i, r in enumerate(batch) if i not in failures]
     bad = [
-        rejection(r["file"], r["line"], "validation_failed", "; ".join(failures[i]), _payload(r), STAGE)
+        rejection(
+            r["file"],
+            r["line"],
+            Reason.VALIDATION_FAILED,
+            "; ".join(failures[i]),
+            _payload(r),
+            Stage.VALIDATE,
+            r["split"],
+        )
         for i, r in enumerate(batch)
         if i in failures
     ]
@@ -152,28 +184,30 @@ class _Validate(beam.DoFn):
         self.validator: Validator | None = None
 
     def setup(self) -> None:
-        self.validator = Validator(self.specs)
+        self.validator = Validator(self.specs) if self.specs else None
 
-    def process(self, batch: list[Record]) -> Iterator[Any]:
-        assert self.validator is not None
+    def process(self, batch: list[Record]) -> Iterator[tuple[str, list[Any]]]:
+        if self.validator is None:
+            yield "valid", batch
+            return
         ok, bad = validate_batch(batch, self.validator, self.columns)
         if ok:
-            yield ok
+            yield "valid", ok
         if bad:
-            yield beam.pvalue.TaggedOutput("quarantine", bad)
+            yield "quarantine", bad
 
 
 class ValidateRecords(beam.PTransform):
     """ValidateRecords applies row-level expectations to batches of (anonymised) records.
 
-    Outputs: ``valid`` (batches of records) and ``quarantine`` (batches of rejections).
+    Output: ``("valid", [record…])`` and ``("quarantine", [rejection…])``
+    tuples (``pipelines.ingest.select`` picks one).
     """
 
-    def __init__(self, datanet: Datanet) -> None:
+    def __init__(self, expectations: list[ExpectationSpec], columns: list[str]) -> None:
         super().__init__()
-        self.datanet = datanet
+        self.specs = [s for s in expectations if is_row_level(s)]
+        self.columns = columns
 
-    def expand(self, batches: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
-        specs = [s for s in self.datanet.config.validation.expectations if is_row_level(s)]
-        columns = [f.name for f in self.datanet.schema.fields]
-        return batches | "Check" >> beam.ParDo(_Validate(specs, columns)).with_outputs("quarantine", main="valid")
+    def expand(self, batches: beam.PCollection) -> beam.PCollection:
+        return batches | "Check" >> beam.ParDo(_Validate(self.specs, self.columns))

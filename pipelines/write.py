@@ -1,24 +1,34 @@
-"""Stage 7, write: deterministic Parquet shards, quarantine and duplicate tables.
+"""Stage 7, write: each split's shards, duplicates, quarantine and dedup state, written by a worker.
 
-Guarantees: the same rows in the same order give byte-identical files
-(fixed Arrow schemas, no timestamps, fixed compression); files appear
-atomically (temporary name, fsync, rename), so a reader never sees half a
-shard. Quarantine (which may hold PII) is written apart from the shards.
+``write_split`` is pure but for the files it writes: given everything one
+input split produced, it writes deterministic Parquet (fixed Arrow schemas,
+no timestamps, rows in source order) through Beam's FileSystems, each file
+appearing whole, and returns the split's manifest: counts per outcome, reason
+and kind, and every file's row count and SHA-256. ``WriteSplits`` is the
+Beam wrapper; its single output, the run manifest, is the pipeline's last
+step, so runners that compute only the final sink (Dask) still run everything.
+
+Shard ``ledger_index`` is ``base + offset(split) + row``: ledger order is
+split order, then source order within a split.
 """
 
 from __future__ import annotations
 
+import io
 import json
-import os
-from collections.abc import Sequence
-from pathlib import Path
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.config import Datanet, SchemaConfig
+from pipelines import fs
+from pipelines.config import OutputConfig, SchemaConfig
+from pipelines.dedup.state import state_schema
+from pipelines.records import Record
 
 ARROW_TYPES = {"string": pa.string(), "integer": pa.int64(), "boolean": pa.bool_()}
 
@@ -46,14 +56,6 @@ DUPLICATES_SCHEMA = pa.schema(
         ("run_id", pa.string()),
     ]
 )
-STATE_SCHEMA = pa.schema(
-    [
-        ("content_key", pa.string()),
-        ("record_hash", pa.string()),
-        ("ledger_index", pa.int64()),
-        ("minhash", pa.binary()),
-    ]
-)
 
 
 def shard_schema(schema: SchemaConfig) -> pa.Schema:
@@ -70,103 +72,173 @@ def shard_schema(schema: SchemaConfig) -> pa.Schema:
     return pa.schema(cols)
 
 
-def write_table(path: Path, table: pa.Table, compression: str) -> None:
-    """write_table writes a Parquet file atomically and durably."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+def shard_name(run_id: str, split: int, part: int) -> str:
+    """shard_name is a shard's path relative to the output folder."""
+    return f"shards/{run_id}/part-{split:05d}-{part:03d}.parquet"
+
+
+def part_name(kind: str, run_id: str, split: int) -> str:
+    """part_name is the path of a split's duplicates, quarantine or state file, relative to the output folder."""
+    return f"{kind}/{run_id}/part-{split:05d}.parquet"
+
+
+def parquet_bytes(rows: list[dict[str, Any]], schema: pa.Schema, compression: str) -> bytes:
+    """parquet_bytes encodes rows deterministically (same rows and schema, same bytes)."""
+    buf = io.BytesIO()
     pq.write_table(
-        table,
-        tmp,
+        pa.Table.from_pylist(rows, schema=schema),
+        buf,
         compression=None if compression == "none" else compression,
         use_dictionary=True,
         write_statistics=True,
     )
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    return buf.getvalue()
 
 
-def shard_rows(
-    accepted: Sequence[dict[str, Any]], schema: SchemaConfig, run_id: str, base_index: int
-) -> list[dict[str, Any]]:
-    """shard_rows flattens accepted records (in ledger order) into shard rows."""
-    return [
-        {
-            **{f.name: r["fields"].get(f.name) for f in schema.fields},
-            "contributor_id": r["contributor_id"],
-            "submitted_at": r["submitted_at"],
-            "record_hash": r["record_hash"],
-            "ledger_index": base_index + i,
-            "run_id": run_id,
-            "pii": json.dumps(r.get("pii", {}), sort_keys=True, separators=(",", ":")),
-        }
-        for i, r in enumerate(accepted)
-    ]
+@dataclass(frozen=True)
+class WriteSpec:
+    """Everything a split writer needs, and nothing secret."""
+
+    out_dir: str
+    run_id: str
+    schema: SchemaConfig
+    output: OutputConfig
+    state_params: dict[str, Any]
 
 
-def shard_name(run_id: str, part: int) -> str:
-    """shard_name is the shard's path relative to the output folder."""
-    return f"shards/{run_id}/part-{part:05d}.parquet"
+def _position(r: dict[str, Any]) -> tuple[int, int]:
+    return int(r["order"][2]), int(r["order"][3])
 
 
-def write_shards(
-    out_dir: Path, rows: list[dict[str, Any]], schema: SchemaConfig, run_id: str, shard_size: int, compression: str
-) -> list[str]:
-    """write_shards writes rows in order into shards of ``shard_size`` rows; returns their names."""
-    arrow = shard_schema(schema)
-    names = []
-    for part, start in enumerate(range(0, len(rows), shard_size)):
-        name = shard_name(run_id, part)
-        write_table(out_dir / name, pa.Table.from_pylist(rows[start : start + shard_size], schema=arrow), compression)
-        names.append(name)
-    return names
+def shard_row(r: Record, names: list[str], run_id: str, index: int) -> dict[str, Any]:
+    """shard_row flattens one accepted record into a shard row."""
+    return {
+        **{n: r["fields"].get(n) for n in names},
+        "contributor_id": r["contributor_id"],
+        "submitted_at": r["submitted_at"],
+        "record_hash": r["record_hash"],
+        "ledger_index": index,
+        "run_id": run_id,
+        "pii": json.dumps(r.get("pii", {}), sort_keys=True, separators=(",", ":")),
+    }
 
 
-def write_rows(path: Path, rows: list[dict[str, Any]], schema: pa.Schema, compression: str = "zstd") -> None:
-    """write_rows writes plain rows with a fixed schema (quarantine, duplicates, dedup state)."""
-    write_table(path, pa.Table.from_pylist(rows, schema=schema), compression)
+def _write(spec: WriteSpec, rel: str, rows: list[dict[str, Any]], schema: pa.Schema, kind: str) -> dict[str, Any]:
+    data = parquet_bytes(rows, schema, spec.output.compression)
+    fs.write_bytes(fs.join(spec.out_dir, rel), data)
+    import hashlib
+
+    return {
+        "path": rel,
+        "kind": kind,
+        "rows": len(rows),
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
 
 
-class _StageBatch(beam.DoFn):
-    """Write one batch to the staging folder under a name derived from its content (retry-safe)."""
+def write_split(spec: WriteSpec, split: int, parts: list[tuple[str, Any]]) -> dict[str, Any]:
+    """write_split writes one split's outputs and returns its manifest."""
+    acc = sorted((v for t, v in parts if t == "acc"), key=_position)
+    dups = sorted((v for t, v in parts if t == "dup"), key=_position)
+    rej = sorted(
+        (v for t, v in parts if t == "rej"), key=lambda q: (q["file"], q["line"], q["stage"], q["reason"], q["detail"])
+    )
+    tallies = [v for t, v in parts if t == "tally"]
+    offsets = [v for t, v in parts if t == "offset"]
+    base = offsets[0] if offsets else 0
+    names = [f.name for f in spec.schema.fields]
+    files = []
+    for k, start in enumerate(range(0, len(acc), spec.output.shard_rows)):
+        chunk = acc[start : start + spec.output.shard_rows]
+        rows = [shard_row(r, names, spec.run_id, base + start + i) for i, r in enumerate(chunk)]
+        files.append(_write(spec, shard_name(spec.run_id, split, k), rows, shard_schema(spec.schema), "shard"))
+    if acc:
+        state = [
+            {
+                "content_key": r["content_key"],
+                "record_hash": r["record_hash"],
+                "ledger_index": base + i,
+                "minhash": r["minhash"],
+                "shingles": r["shingles"],
+            }
+            for i, r in enumerate(acc)
+        ]
+        files.append(
+            _write(spec, part_name("state", spec.run_id, split), state, state_schema(spec.state_params), "state")
+        )
+    if dups:
+        rows = [{**{k: d[k] for k in DUPLICATES_SCHEMA.names if k != "run_id"}, "run_id": spec.run_id} for d in dups]
+        files.append(_write(spec, part_name("duplicates", spec.run_id, split), rows, DUPLICATES_SCHEMA, "duplicates"))
+    if rej:
+        rows = [{**{k: q[k] for k in QUARANTINE_SCHEMA.names if k != "run_id"}, "run_id": spec.run_id} for q in rej]
+        files.append(_write(spec, part_name("quarantine", spec.run_id, split), rows, QUARANTINE_SCHEMA, "quarantine"))
+    pii: Counter[str] = Counter()
+    for r in acc:
+        pii.update(r.get("pii", {}))
+    return {
+        "split": split,
+        "tallies": len(tallies),
+        "read": sum(int(t["items"]) for t in tallies),
+        "blank": sum(int(t["blank"]) for t in tallies),
+        "accepted": len(acc),
+        "first_index": base,
+        "duplicates": len(dups),
+        "quarantined": len(rej),
+        "duplicate_kinds": dict(sorted(Counter(d["kind"] for d in dups).items())),
+        "quarantine_reasons": dict(sorted(Counter(q["reason"] for q in rej).items())),
+        "quarantine_stages": dict(sorted(Counter(q["stage"] for q in rej).items())),
+        "pii": dict(sorted(pii.items())),
+        "records_with_pii": sum(1 for r in acc if r.get("pii")),
+        "files": files,
+    }
 
-    def __init__(self, folder: str, kind: str) -> None:
-        self.folder, self.kind = folder, kind
 
-    def process(self, batch: list[dict[str, Any]]) -> None:
-        import hashlib
-        import pickle
-
-        data = pickle.dumps(batch, protocol=5)
-        name = hashlib.sha256(data).hexdigest()[:24]
-        path = Path(self.folder) / self.kind / f"{name}.pkl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+def offsets(counts: list[tuple[int, int]], base: int) -> Iterator[tuple[int, tuple[str, int]]]:
+    """offsets turns (split, accepted count) pairs into each split's first ledger index."""
+    at = base
+    for split, n in sorted(counts):
+        yield split, ("offset", at)
+        at += n
 
 
-class StageBatches(beam.PTransform):
-    """StageBatches writes batches of plain dicts under ``<folder>/<kind>/`` for the commit step.
+class WriteSplits(beam.PTransform):
+    """WriteSplits writes every split's outputs and then the run manifest ``manifest_path``.
 
-    Staging is private to one run; the commit step reads it back, orders
-    rows deterministically and writes the published files.
+    Input: ``(split, (tag, value))`` with tags ``acc`` (kept records),
+    ``dup`` (duplicate rows), ``rej`` (rejections) and ``tally`` (the
+    reader's count). ``base`` is the ledger size the run starts at. Output: a
+    PCollection holding the manifest path once written.
     """
 
-    def __init__(self, datanet: Datanet, folder: Path, kind: str) -> None:
+    def __init__(self, spec: WriteSpec, base: int, manifest_path: str) -> None:
         super().__init__()
-        self.folder, self.kind = str(folder), kind
+        self.spec, self.base, self.manifest_path = spec, base, manifest_path
 
-    def expand(self, batches: beam.PCollection) -> beam.PCollection:
-        return batches | "Write" >> beam.ParDo(_StageBatch(self.folder, self.kind))
+    def expand(self, tagged: beam.PCollection) -> beam.PCollection:
+        counts = (
+            tagged
+            | "Accepted" >> beam.FlatMap(lambda kv: [(kv[0], 1)] if kv[1][0] == "acc" else [])
+            | "PerSplit" >> beam.CombinePerKey(sum)
+            | "One" >> beam.Map(lambda kv: (0, kv))
+            | "AllCounts" >> beam.GroupByKey()
+            | "Offsets" >> beam.FlatMap(lambda kv, base: offsets(list(kv[1]), base), self.base)
+        )
+        manifests = (
+            (tagged, counts)
+            | "WithOffsets" >> beam.Flatten()
+            | "BySplit" >> beam.GroupByKey()
+            | "Write" >> beam.Map(lambda kv, spec: write_split(spec, kv[0], list(kv[1])), self.spec)
+        )
+        return (
+            manifests
+            | "OneManifest" >> beam.Map(lambda m: (0, m))
+            | "AllManifests" >> beam.GroupByKey()
+            | "WriteManifest" >> beam.Map(lambda kv, path: _write_manifest(path, list(kv[1])), self.manifest_path)
+        )
 
 
-def read_staged(folder: Path, kind: str) -> list[dict[str, Any]]:
-    """read_staged loads every staged batch of one kind (order is not meaningful)."""
-    import pickle
-
-    rows: list[dict[str, Any]] = []
-    d = folder / kind
-    for p in sorted(d.glob("*.pkl")) if d.exists() else []:
-        rows.extend(pickle.loads(p.read_bytes()))
-    return rows
+def _write_manifest(path: str, manifests: list[dict[str, Any]]) -> str:
+    body = {"splits": sorted(manifests, key=lambda m: m["split"])}
+    fs.write_bytes(path, (json.dumps(body, indent=1, sort_keys=True) + "\n").encode())
+    return path

@@ -22,7 +22,7 @@ from pipelines.anonymise.engines import (
     redact_texts,
     use_offline_suffix_list,
 )
-from pipelines.config import Datanet, PIIConfig
+from pipelines.config import PIIConfig
 from pipelines.records import Record
 
 __all__ = [
@@ -55,12 +55,14 @@ def anonymise_batch(batch: list[Record], text_fields: list[str], eng: Engines) -
 
 
 class _Anonymise(beam.DoFn):
-    def __init__(self, cfg: PIIConfig, text_fields: list[str], salt: bytes) -> None:
-        self.cfg, self.text_fields, self.salt = cfg, text_fields, salt
+    def __init__(self, cfg: PIIConfig, text_fields: list[str], salt_path: str) -> None:
+        self.cfg, self.text_fields, self.salt_path = cfg, text_fields, salt_path
         self.engines: Engines | None = None
 
     def setup(self) -> None:
-        self.engines = build_engines(self.cfg, self.salt)
+        from pipelines.keys import read_salt
+
+        self.engines = build_engines(self.cfg, read_salt(self.salt_path))
 
     def process(self, batch: list[Record]) -> Iterator[list[Record]]:
         assert self.engines is not None
@@ -71,14 +73,14 @@ class AnonymisePII(beam.PTransform):
     """AnonymisePII scrubs PII from the text fields of batches of records (Presidio, offline).
 
     With ``pii.enabled: false`` records pass through with empty ``pii`` counts.
+    The ``hash`` operator's salt is read by each worker from ``salt_path``.
     """
 
-    def __init__(self, datanet: Datanet, salt: bytes) -> None:
+    def __init__(self, cfg: PIIConfig, text_fields: list[str], salt_path: str) -> None:
         super().__init__()
-        self.datanet, self.salt = datanet, salt
+        self.cfg, self.text_fields, self.salt_path = cfg, text_fields, salt_path
 
     def expand(self, batches: beam.PCollection) -> beam.PCollection:
-        cfg = self.datanet.config.pii
-        if not cfg.enabled:
+        if not self.cfg.enabled:
             return batches | "NoPII" >> beam.Map(lambda b: [{**r, "pii": {}} for r in b])
-        return batches | "Scrub" >> beam.ParDo(_Anonymise(cfg, self.datanet.schema.text_fields, self.salt))
+        return batches | "Scrub" >> beam.ParDo(_Anonymise(self.cfg, self.text_fields, self.salt_path))

@@ -42,6 +42,7 @@ from pipelines.bench.metrics import pair_scores, span_scores
 from pipelines.config import Datanet, load_datanet
 
 Row = dict[str, Any]
+BENCH_SALT = b"bench-salt-0123456789abcdef"
 
 
 def _peak_mb() -> float:
@@ -80,26 +81,34 @@ def measured(fn: Callable[..., Any], *args: Any) -> tuple[Any, float, float]:
 def read_corpus(dn: Datanet) -> list[dict[str, Any]]:
     """Parse every input line with the ingest stage; returns the accepted records."""
     from pipelines.ingest import read_items
-    from pipelines.plan import input_units
+    from pipelines.plan import input_units, split_unit
 
     cfg = dn.config
-    items = [it for s in input_units(dn) for it in read_items(s, dn.schema, cfg.validation)]
+    splits = [sp for s in input_units(dn) for sp in split_unit(s, cfg.output, 0)[1]]
+    items = [it for s in splits for it in read_items(s, dn.schema, cfg.validation)]
     return [v for k, v in items if k == "record"]
 
 
-def our_dedup(dn: Datanet, records: list[dict[str, Any]]) -> dict[tuple[str, int], str]:
-    """Sketch, band and decide as the pipeline does; returns (file, line) -> cluster (kept record id)."""
-    from pipelines.dedup.clusters import Prior
-    from pipelines.dedup.transforms import merge_and_decide, sketch_batch, summarise
+def sketch_and_hash(dn: Datanet, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sketch records as the pipeline does and give them the record hash of their (unanonymised) fields."""
+    from pipelines.dedup.transforms import sketch_batch
+    from pipelines.records import record_hash
 
-    cfg, batch = dn.config.dedup, dn.config.runner.batch_size
-    parts = []
+    cfg, batch, names = dn.config.dedup, dn.config.runner.batch_size, [f.name for f in dn.schema.fields]
+    out: list[dict[str, Any]] = []
     for i in range(0, len(records), batch):
-        parts.append(summarise(sketch_batch(records[i : i + batch], dn.schema.text_fields, cfg)))
-    decisions = merge_and_decide(parts, Prior(), cfg)
-    by_id = {r["id"]: (Path(r["file"]).name, r["line"]) for r in records}
-    clusters = {by_id[i]: d["of_id"] for i, d in decisions.items() if d["of_id"] is not None}
-    clusters.update({by_id[k]: k for k in set(clusters.values())})
+        out += sketch_batch(records[i : i + batch], dn.schema.text_fields, cfg, BENCH_SALT)
+    return [{**r, "record_hash": record_hash({n: r["fields"].get(n) for n in names})} for r in out]
+
+
+def our_dedup(dn: Datanet, records: list[dict[str, Any]]) -> dict[tuple[str, int], Any]:
+    """Sketch, band and decide as the pipeline does; returns (file, line) -> cluster (the kept record)."""
+    from pipelines.dedup.local import drop_duplicates_local
+
+    kept, dups = drop_duplicates_local(sketch_and_hash(dn, records), [], dn.config.dedup)
+    where = {r["record_hash"]: (Path(r["file"]).name, r["line"]) for r in kept}
+    clusters: dict[tuple[str, int], Any] = {(Path(d["file"]).name, d["line"]): where[d["duplicate_of"]] for d in dups}
+    clusters.update({k: k for k in set(clusters.values())})
     return clusters
 
 
@@ -107,7 +116,7 @@ def our_pii(dn: Datanet, texts: list[str]) -> dict[str, Any]:
     """Our PII stage in one process: analysis and anonymisation; seconds (engines built first) and spans."""
     from pipelines.anonymise.engines import analyse_texts, apply_operators, build_engines
 
-    eng = build_engines(dn.config.pii, b"bench-salt-0123456789abcdef")
+    eng = build_engines(dn.config.pii, BENCH_SALT)
     analyse_texts(["Warm up with John Smith at 212-555-0147."], eng)
     t = time.perf_counter()
     found: list[list[Any]] = []
@@ -130,11 +139,12 @@ def our_pii_beam(dn: Datanet, records: list[dict[str, Any]]) -> int:
     batch = dn.config.runner.batch_size
     batches = [records[i : i + batch] for i in range(0, len(records), batch)]
     with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "salt").write_bytes(BENCH_SALT)
         with beam.Pipeline(options=pipeline_options(dn)) as p:
             _ = (
                 p
                 | beam.Create(batches, reshuffle=True)
-                | AnonymisePII(dn, b"bench-salt-0123456789abcdef")
+                | AnonymisePII(dn.config.pii, dn.schema.text_fields, str(Path(tmp, "salt")))
                 | beam.Map(len)
                 | beam.CombineGlobally(sum)
                 | beam.Map(lambda n: Path(tmp, "n").write_text(str(n)))

@@ -20,15 +20,16 @@ from typing import Any
 
 from pipelines.anonymise import anonymise_batch, build_engines
 from pipelines.config import Datanet, load_datanet
-from pipelines.dedup.clusters import Prior
-from pipelines.dedup.transforms import merge_and_decide, sketch_batch, summarise
+from pipelines.dedup.local import drop_duplicates_local
+from pipelines.dedup.transforms import sketch_batch
 from pipelines.ingest import read_items
-from pipelines.plan import input_units
-from pipelines.records import order_key, record_hash
+from pipelines.plan import input_units, split_unit
+from pipelines.records import record_hash
 from pipelines.run import ingest
 from pipelines.validate import Validator, is_row_level, validate_batch
 
 REPO = Path(__file__).resolve().parents[2]
+SALT = b"bench-salt-0123456789abcdef"
 
 
 def _time(label: str, results: dict[str, Any], n: int, nbytes: int, fn: Any, *args: Any) -> Any:
@@ -45,69 +46,55 @@ def _time(label: str, results: dict[str, Any], n: int, nbytes: int, fn: Any, *ar
 
 
 def stages(dn: Datanet) -> dict[str, Any]:
-    """Time each stage's pure function on the Datanet's inputs."""
+    """Time each stage's pure function on the Datanet's inputs, in pipeline order."""
     specs = input_units(dn)
+    splits = [sp for s in specs for sp in split_unit(s, dn.config.output, 0)[1]]
     nbytes = sum(
         sum(p.stat().st_size for p in Path(s.path).rglob("*")) if s.format == "textdir" else Path(s.path).stat().st_size
         for s in specs
     )
     cfg, res = dn.config, dict[str, Any]()
     items = _time(
-        "ingest", res, 0, nbytes, lambda: [it for s in specs for it in read_items(s, dn.schema, cfg.validation)]
+        "ingest", res, 0, nbytes, lambda: [it for s in splits for it in read_items(s, dn.schema, cfg.validation)]
     )
     records = [v for k, v in items if k == "record"]
     read = sum(1 for k, _ in items if k != "blank")
     res["ingest"].update(records=read, records_per_s=round(read / res["ingest"]["seconds"], 1))
-    n = len(records)
-    batch = cfg.runner.batch_size
+    n, batch = len(records), cfg.runner.batch_size
+    fields = dn.schema.text_fields
     sketched = _time(
         "dedup_sketch",
         res,
         n,
         nbytes,
-        lambda: [
-            r
-            for i in range(0, n, batch)
-            for r in sketch_batch(records[i : i + batch], dn.schema.text_fields, cfg.dedup)
-        ],
+        lambda: [r for i in range(0, n, batch) for r in sketch_batch(records[i : i + batch], fields, cfg.dedup, SALT)],
     )
-    decisions = _time(
-        "dedup_decide",
-        res,
-        n,
-        nbytes,
-        lambda: merge_and_decide([summarise(sketched[i : i + batch]) for i in range(0, n, batch)], Prior(), cfg.dedup),
-    )
-    kept = [r for r in sketched if r["id"] not in decisions]
-    engines = build_engines(cfg.pii, b"bench-salt-0123456789abcdef")
+    engines = build_engines(cfg.pii, SALT)
     clean = _time(
         "anonymise",
         res,
-        len(kept),
+        n,
         nbytes,
-        lambda: [
-            r
-            for i in range(0, len(kept), batch)
-            for r in anonymise_batch(kept[i : i + batch], dn.schema.text_fields, engines)
-        ],
+        lambda: [r for i in range(0, n, batch) for r in anonymise_batch(sketched[i : i + batch], fields, engines)],
     )
     validator = Validator([s for s in cfg.validation.expectations if is_row_level(s)])
     cols = [f.name for f in dn.schema.fields]
-    _time(
+    checked = _time(
         "validate",
         res,
         len(clean),
         nbytes,
         lambda: [validate_batch(clean[i : i + batch], validator, cols) for i in range(0, len(clean), batch)],
     )
-    names = [f.name for f in dn.schema.fields]
-    _time(
-        "hash_and_order",
+    valid = [r for ok, _ in checked for r in ok]
+    hashed = _time(
+        "record_hash",
         res,
-        len(clean),
+        len(valid),
         nbytes,
-        lambda: [record_hash({k: r["fields"].get(k) for k in names}) for r in sorted(clean, key=order_key)],
+        lambda: [{**r, "record_hash": record_hash({k: r["fields"].get(k) for k in cols})} for r in valid],
     )
+    _time("dedup_decide", res, len(hashed), nbytes, lambda: drop_duplicates_local(hashed, [], cfg.dedup))
     return {"input_bytes": nbytes, "stages": res}
 
 

@@ -1,172 +1,125 @@
-"""The duplicate decision: which records survive, and what each duplicate duplicates.
+"""The duplicate decision inside one connected component of the candidate graph.
 
-``decide`` is a pure function over compact summaries of the whole run plus
-the persisted state of earlier runs. Guarantees:
+``decide_cluster`` is a pure function. Members are records of this run
+(valid, anonymised, with ``key``, ``content_key``, ``record_hash`` and
+``shingles``) and records earlier runs accepted (``prior: True``). It walks
+members in priority order (earlier runs, then ``submitted_at``, then source
+order) and keeps or drops each one greedily:
 
-* Exact: records with the same normalised content key form a group; the
-  earliest (``submitted_at``, then source order) is kept, unless an earlier
-  run already accepted that content, in which case every member is a
-  duplicate of the accepted record.
-* Near: MinHash LSH band collisions give candidate pairs, optionally
-  verified by estimated Jaccard >= threshold; connected components are
-  clusters. A cluster touching earlier runs keeps the earliest accepted
-  record (lowest ledger order); otherwise its earliest record is kept.
-* The result depends only on the inputs, never on batch order or workers.
+1. an earlier run's record is always kept (it is on the ledger);
+2. a record with the same normalised text as a kept record is an ``exact``
+   duplicate of it;
+3. one whose stored fields hash to a kept record's ``record_hash`` is an
+   ``exact_after_anonymisation`` duplicate of it;
+4. one whose exact shingle Jaccard with a kept LSH neighbour is >= the
+   threshold is a ``near`` duplicate of the most similar such record;
+5. anything else is kept.
+
+Guarantees: every ``duplicate_of`` is the ``record_hash`` of a kept record
+(never null, never a dropped one, so no chains); the stored ``similarity``
+is the exact Jaccard of the two dedup texts' shingles, and for ``near`` it
+is >= the threshold. Members that failed validation never reach this step,
+so a group's first *valid* member is the one kept. The result depends only
+on the members and edges, never on their order.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
-from pipelines.config import DedupConfig
-from pipelines.dedup.minhash import band_keys, band_params, jaccard
+from pipelines.dedup.minhash import exact_jaccard
+from pipelines.reasons import DuplicateKind
 
-MAX_BUCKET_PAIRS = 64  # buckets larger than this link every member to the bucket's first member
-
-
-@dataclass
-class Summary:
-    """What dedup needs of the current run's records (parallel lists)."""
-
-    ids: list[str] = field(default_factory=list)
-    order: list[tuple[str, int, int, int]] = field(default_factory=list)
-    keys: list[str] = field(default_factory=list)
-    sigs: list[np.ndarray] = field(default_factory=list)
+Member = dict[str, Any]
 
 
-@dataclass
-class Prior:
-    """Accepted records of earlier runs: content keys and signatures, in ledger order."""
-
-    key_to_hash: dict[str, str] = field(default_factory=dict)
-    hashes: list[str] = field(default_factory=list)
-    sigs: np.ndarray = field(default_factory=lambda: np.empty((0, 0), dtype=np.uint32))
+def _sh(m: Member) -> np.ndarray:
+    return np.frombuffer(m["shingles"], dtype=np.uint64)
 
 
-Decision = dict[str, Any]  # {"kind", "of_id", "of_hash", "similarity"}
-
-
-def _find(parent: dict[int, int], x: int) -> int:
-    while parent.setdefault(x, x) != x:
-        parent[x] = parent[parent[x]]
-        x = parent[x]
-    return x
-
-
-def _union(parent: dict[int, int], a: int, b: int) -> None:
-    ra, rb = _find(parent, a), _find(parent, b)
-    if ra != rb:
-        parent[max(ra, rb)] = min(ra, rb)
-
-
-def _exact(s: Summary, prior: Prior, ranked: list[int]) -> dict[str, Decision]:
-    out: dict[str, Decision] = {}
-    first: dict[str, int] = {}
-    for i in ranked:
-        k = s.keys[i]
-        if k in prior.key_to_hash:
-            out[s.ids[i]] = {"kind": "exact", "of_id": None, "of_hash": prior.key_to_hash[k], "similarity": 1.0}
-        elif k in first:
-            out[s.ids[i]] = {"kind": "exact", "of_id": s.ids[first[k]], "of_hash": None, "similarity": 1.0}
-        else:
-            first[k] = i
+def neighbours(edges: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
+    """neighbours turns LSH pairs of content keys into an undirected adjacency map."""
+    out: dict[str, set[str]] = {}
+    for a, b in edges:
+        out.setdefault(a, set()).add(b)
+        out.setdefault(b, set()).add(a)
     return out
 
 
-def candidate_pairs(sigs: np.ndarray, cfg: DedupConfig) -> set[tuple[int, int]]:
-    """candidate_pairs returns node pairs (i < j) sharing an LSH band, verified if configured."""
-    near = cfg.near
-    bands, rows = band_params(near.threshold, near.num_perm, near.false_positive_weight, near.false_negative_weight)
-    keys = band_keys(sigs, bands, rows)
-    pairs: set[tuple[int, int]] = set()
-    for j in range(bands):
-        col = keys[:, j]
-        idx = np.argsort(col, kind="stable")
-        vals = col[idx]
-        cuts = np.flatnonzero(np.diff(vals)) + 1
-        for group in np.split(idx, cuts):
-            if len(group) < 2:
-                continue
-            g = sorted(int(x) for x in group)
-            links = (
-                [(a, b) for k, a in enumerate(g) for b in g[k + 1 :]]
-                if len(g) <= MAX_BUCKET_PAIRS
-                else [(g[0], b) for b in g[1:]]
-            )
-            pairs.update(links)
-    if near.verify_pairs:
-        pairs = {(a, b) for a, b in pairs if jaccard(sigs[a], sigs[b]) >= near.threshold}
-    return pairs
+def _nearest(
+    m: Member, groups: set[str], kept: dict[str, list[Member]], threshold: float
+) -> tuple[Member, float] | None:
+    best: tuple[Member, float] | None = None
+    for g in sorted(groups):
+        for k in kept.get(g, []):
+            j = exact_jaccard(_sh(m), _sh(k))
+            if j >= threshold and (best is None or j > best[1] or (j == best[1] and k["key"] < best[0]["key"])):
+                best = (k, j)
+    return best
 
 
-def _near(s: Summary, prior: Prior, survivors: list[int], cfg: DedupConfig) -> dict[str, Decision]:
-    n_cur = len(survivors)
-    parts = [np.stack([s.sigs[i] for i in survivors])] if survivors else []
-    if len(prior.hashes):
-        parts.append(prior.sigs)
-    if not parts:
-        return {}
-    sigs = np.concatenate(parts).astype(np.uint32)
-    parent: dict[int, int] = {}
-    for a, b in candidate_pairs(sigs, cfg):
-        _union(parent, a, b)
-    clusters: dict[int, list[int]] = {}
-    for node in parent:
-        clusters.setdefault(_find(parent, node), []).append(node)
-    out: dict[str, Decision] = {}
-    for members in clusters.values():
-        priors = [m for m in members if m >= n_cur]
-        current = [m for m in members if m < n_cur]
-        winner = min(priors) if priors else min(current, key=lambda m: s.order[survivors[m]])
-        for m in current:
-            if m == winner:
-                continue
-            of_id = None if winner >= n_cur else s.ids[survivors[winner]]
-            of_hash = prior.hashes[winner - n_cur] if winner >= n_cur else None
-            out[s.ids[survivors[m]]] = {
-                "kind": "near",
-                "of_id": of_id,
-                "of_hash": of_hash,
-                "similarity": round(jaccard(sigs[m], sigs[winner]), 6),
-            }
-    return out
+def decide_cluster(
+    members: Iterable[Member], edges: Iterable[tuple[str, str]], threshold: float, exact: bool = True
+) -> Iterator[tuple[str, Member, dict[str, Any] | None]]:
+    """decide_cluster yields ("kept", member, None) or ("duplicate", member, decision) for this run's members.
+
+    A decision is ``{"kind", "duplicate_of", "similarity"}``. Earlier runs'
+    members are used, never yielded. With ``exact`` off, rule 2 is skipped
+    (identical texts are then near duplicates at similarity 1.0, if near
+    dedup is on); a threshold above 1 switches rule 4 off.
+    """
+    nbr = neighbours(edges)
+    by_ck: dict[str, Member] = {}
+    by_rh: dict[str, Member] = {}
+    kept: dict[str, list[Member]] = {}
+    for m in sorted(members, key=lambda m: m["key"]):
+        decision = None if m.get("prior") else _decide(m, by_ck if exact else {}, by_rh, kept, nbr, threshold)
+        if decision is not None:
+            yield "duplicate", m, decision
+            continue
+        by_ck.setdefault(m["content_key"], m)
+        by_rh.setdefault(m["record_hash"], m)
+        kept.setdefault(m["content_key"], []).append(m)
+        if not m.get("prior"):
+            yield "kept", m, None
 
 
-def decide(s: Summary, prior: Prior, cfg: DedupConfig) -> dict[str, Decision]:
-    """decide maps each duplicate record id to its decision; ids not in the result are kept."""
-    ranked = sorted(range(len(s.ids)), key=lambda i: s.order[i])
-    out = _exact(s, prior, ranked) if cfg.exact else {}
-    if cfg.near.enabled:
-        survivors = [i for i in ranked if s.ids[i] not in out]
-        out.update(_near(s, prior, survivors, cfg))
-    return _resolve_chains(out)
+def _decide(
+    m: Member,
+    by_ck: dict[str, Member],
+    by_rh: dict[str, Member],
+    kept: dict[str, list[Member]],
+    nbr: dict[str, set[str]],
+    threshold: float,
+) -> dict[str, Any] | None:
+    if m["content_key"] in by_ck:
+        return _dup(DuplicateKind.EXACT, m, by_ck[m["content_key"]])
+    if m["record_hash"] in by_rh:
+        return _dup(DuplicateKind.EXACT_AFTER_ANONYMISATION, m, by_rh[m["record_hash"]])
+    near = _nearest(m, nbr.get(m["content_key"], set()) | {m["content_key"]}, kept, threshold)
+    if near is not None:
+        return {"kind": str(DuplicateKind.NEAR), "duplicate_of": near[0]["record_hash"], "similarity": near[1]}
+    return None
 
 
-def _resolve_chains(out: dict[str, Decision]) -> dict[str, Decision]:
-    """Point every duplicate at a kept record: an exact copy of a near-duplicate follows it."""
-    for d in out.values():
-        seen = 0
-        while d["of_id"] in out and seen < len(out):
-            target = out[d["of_id"]]
-            d["of_id"], d["of_hash"] = target["of_id"], target["of_hash"]
-            seen += 1
-    return out
+def _dup(kind: DuplicateKind, m: Member, of: Member) -> dict[str, Any]:
+    return {"kind": str(kind), "duplicate_of": of["record_hash"], "similarity": exact_jaccard(_sh(m), _sh(of))}
 
 
-def duplicate_row(r: dict[str, Any], d: Decision) -> dict[str, Any]:
+def duplicate_row(r: Member, d: dict[str, Any]) -> dict[str, Any]:
     """duplicate_row is what is kept of a dropped duplicate (no payload: it may hold PII)."""
     return {
-        "id": r["id"],
+        "split": r["split"],
+        "order": r["order"],
         "file": r["file"],
         "line": r["line"],
         "contributor_id": r["contributor_id"],
         "submitted_at": r["submitted_at"],
         "content_key": r["content_key"],
         "kind": d["kind"],
-        "duplicate_of_id": d["of_id"],
-        "duplicate_of": d["of_hash"],
-        "similarity": d["similarity"],
+        "duplicate_of": d["duplicate_of"],
+        "similarity": float(d["similarity"]),
     }

@@ -1,13 +1,19 @@
-"""MinHash signatures (datasketch) and LSH band keys for near-duplicate detection.
+"""Shingles, MinHash signatures (datasketch) and LSH band keys for near-duplicate detection.
 
 Signatures use datasketch's ``MinHash.bulk`` with the configured
 ``num_perm`` and ``seed``, over word shingles of the normalised dedup text,
 so they are deterministic on every machine. Bands and rows per band come from
 datasketch's own optimiser for the configured threshold.
+
+``shingle_hashes`` keeps each shingle as a keyed 64-bit hash (BLAKE2b with
+the Datanet's secret salt), so the exact Jaccard similarity of two records
+can be computed later, from the dedup state, without storing their text and
+without letting anyone who lacks the salt test guesses against it.
 """
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 
 import numpy as np
@@ -27,6 +33,23 @@ def shingles(text: str, size: int) -> set[bytes]:
     return {" ".join(words[i : i + size]).encode("utf-8") for i in range(len(words) - size + 1)}
 
 
+def shingle_hashes(text: str, size: int, salt: bytes) -> np.ndarray:
+    """shingle_hashes returns the sorted, distinct keyed 64-bit hashes of ``text``'s shingles."""
+    key = salt[:64]
+    values = {
+        int.from_bytes(hashlib.blake2b(s, digest_size=8, key=key).digest(), "little") for s in shingles(text, size)
+    }
+    return np.array(sorted(values), dtype=np.uint64)
+
+
+def exact_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """exact_jaccard is |A ∩ B| / |A ∪ B| of two sorted distinct shingle-hash arrays (rounded to 6 places)."""
+    if len(a) == 0 and len(b) == 0:
+        return 1.0
+    inter = len(np.intersect1d(a, b, assume_unique=True))
+    return round(inter / (len(a) + len(b) - inter), 6)
+
+
 def signatures(texts: list[str], cfg: NearDupConfig) -> np.ndarray:
     """signatures returns an (n, num_perm) uint32 array of datasketch MinHash values."""
     if not texts:
@@ -40,6 +63,11 @@ def band_params(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weig
     """band_params returns (bands, rows) minimising weighted FP/FN error, as datasketch's MinHashLSH does."""
     b, r = _optimal_param(threshold, num_perm, fp_weight, fn_weight)
     return int(b), int(r)
+
+
+def near_bands(cfg: NearDupConfig) -> tuple[int, int]:
+    """near_bands is (bands, rows) for a near-dup config."""
+    return band_params(cfg.threshold, cfg.num_perm, cfg.false_positive_weight, cfg.false_negative_weight)
 
 
 def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:

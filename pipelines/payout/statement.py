@@ -29,10 +29,10 @@ from ledger.entries import canonical_json
 from ledger.log import Ledger
 from ledger.storage import write_atomic
 from pipelines.config import Datanet
+from pipelines.keys import signer_for
 from pipelines.payout.split import allocate, split_parties
-from pipelines.plan import committed_runs
 from pipelines.read import connect
-from pipelines.run import signer_for
+from pipelines.registry import run_files
 
 FORMAT = "datanets-payout-statement/1"
 ID = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
@@ -85,8 +85,7 @@ def _credits(dn: Datanet, model: str, upto: int) -> list[dict[str, Any]]:
 def _copies(dn: Datanet) -> dict[str, set[str]]:
     """Contributors of dropped duplicates, by the record hash they duplicate."""
     out: dict[str, set[str]] = defaultdict(set)
-    for run in committed_runs(dn):
-        path = dn.out_dir / "duplicates" / f"{run['run_id']}.parquet"
+    for path in run_files(dn, "duplicates"):
         for row in pq.read_table(path, columns=["duplicate_of", "contributor_id"]).to_pylist():
             if row["duplicate_of"]:
                 out[row["duplicate_of"]].add(row["contributor_id"])

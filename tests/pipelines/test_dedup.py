@@ -1,19 +1,31 @@
-"""Dedup decisions: exact and near, earliest kept, earlier runs win, order-independent."""
+"""Dedup decisions: exact and near, earliest kept, earlier runs win, no chains, order-independent."""
 
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.config import DedupConfig
-from pipelines.dedup.clusters import Prior, Summary, decide
-from pipelines.dedup.minhash import band_keys, band_params, jaccard, shingles, signatures
-from pipelines.records import content_key, normalise
+from pipelines.dedup.graph import MAX_BUCKET, bucket_pairs, components, prior_key
+from pipelines.dedup.local import drop_duplicates_local
+from pipelines.dedup.minhash import (
+    band_keys,
+    band_params,
+    exact_jaccard,
+    jaccard,
+    shingle_hashes,
+    shingles,
+    signatures,
+)
+from pipelines.dedup.transforms import sketch_batch
+from pipelines.records import dedup_text, record_hash
 
 CFG = DedupConfig()
+SALT = b"test-salt-0123456789"
 BASE = (
     "The patient reports intermittent chest pain radiating to the left arm over the past two weeks, "
     "worse on exertion and relieved by rest, with no fever, cough or weight loss noted at this visit. "
@@ -21,15 +33,38 @@ BASE = (
 )
 
 
-def _summary(texts: list[str], times: list[str]) -> Summary:
-    norm = [normalise(t, CFG.normalise) for t in texts]
-    sigs = signatures(norm, CFG.near)
-    return Summary(
-        [f"0/0/{i + 1}" for i in range(len(texts))],
-        [(times[i], 0, 0, i + 1) for i in range(len(texts))],
-        [content_key(t) for t in norm],
-        list(sigs),
-    )
+def _records(texts: list[str], times: list[str] | None = None, cfg: DedupConfig = CFG) -> list[dict[str, Any]]:
+    raw = [
+        {
+            "id": f"0/{i + 1}",
+            "order": [(times or ["~"] * len(texts))[i], 0, 0, i + 1],
+            "split": 0,
+            "file": "f.jsonl",
+            "line": i + 1,
+            "contributor_id": f"c{i}",
+            "submitted_at": None,
+            "fields": {"text": t},
+        }
+        for i, t in enumerate(texts)
+    ]
+    return [{**r, "record_hash": record_hash(r["fields"])} for r in sketch_batch(raw, ["text"], cfg, SALT)]
+
+
+def _prior(texts: list[str], first_index: int = 0) -> list[dict[str, Any]]:
+    return [
+        {**r, "key": prior_key(first_index + i), "prior": True, "ledger_index": first_index + i}
+        for i, r in enumerate(_records(texts))
+    ]
+
+
+def _outcome(kept: list[dict[str, Any]], dups: list[dict[str, Any]]) -> tuple[list[int], list[tuple[Any, ...]]]:
+    return [r["line"] for r in kept], [(d["line"], d["kind"], d["duplicate_of"], d["similarity"]) for d in dups]
+
+
+def _exact_j(a: str, b: str) -> float:
+    norm = [dedup_text({"fields": {"text": t}}, ["text"], CFG.normalise) for t in (a, b)]
+    sa, sb = (shingles(t, CFG.near.shingle_size) for t in norm)
+    return round(len(sa & sb) / len(sa | sb), 6)
 
 
 def test_shingles_and_signature_basics() -> None:
@@ -42,57 +77,117 @@ def test_shingles_and_signature_basics() -> None:
     assert keys.shape == (2, 16) and (keys[0] == keys[1]).all()
 
 
+def test_keyed_shingle_hashes_give_the_exact_jaccard_and_depend_on_the_salt() -> None:
+    other = BASE.replace("two weeks", "three weeks").replace("next month", "in six weeks")
+    a, b = (shingle_hashes(t.lower(), 5, SALT) for t in (BASE, other))
+    assert exact_jaccard(a, b) == _exact_j(BASE, other)
+    assert exact_jaccard(a, a) == 1.0
+    assert not np.array_equal(a, shingle_hashes(BASE.lower(), 5, b"another-salt-xxxxxxx"))
+
+
 def test_exact_copy_keeps_the_earliest_submission() -> None:
-    s = _summary([BASE, BASE.upper(), "  " + BASE.replace(" ", "   ")], ["2026-05-01", "2026-01-01", "~"])
-    d = decide(s, Prior(), CFG)
-    assert set(d) == {"0/0/1", "0/0/3"}
-    assert all(x["kind"] == "exact" and x["of_id"] == "0/0/2" for x in d.values())
+    recs = _records([BASE, BASE.upper(), "  " + BASE.replace(" ", "   ")], ["2026-05-01", "2026-01-01", "~"])
+    kept, dups = drop_duplicates_local(recs, [], CFG)
+    assert [r["line"] for r in kept] == [2]
+    assert {(d["line"], d["kind"], d["duplicate_of"], d["similarity"]) for d in dups} == {
+        (1, "exact", recs[1]["record_hash"], 1.0),
+        (3, "exact", recs[1]["record_hash"], 1.0),
+    }
 
 
-def test_near_copy_joins_the_cluster_and_unrelated_text_does_not() -> None:
+def test_near_copy_is_dropped_with_its_exact_similarity_and_unrelated_text_is_kept() -> None:
     near = BASE.replace("two weeks", "three weeks")
     other = "Routine dermatology review of a stable psoriasis plaque on the left elbow treated with emollients."
-    s = _summary([near, BASE, other], ["2026-02-01", "2026-01-01", "2026-01-01"])
-    d = decide(s, Prior(), CFG)
-    assert list(d) == ["0/0/1"] and d["0/0/1"]["kind"] == "near" and d["0/0/1"]["of_id"] == "0/0/2"
-    assert 0.8 <= d["0/0/1"]["similarity"] < 1.0
+    recs = _records([near, BASE, other], ["2026-02-01", "2026-01-01", "2026-01-01"])
+    kept, dups = drop_duplicates_local(recs, [], CFG)
+    assert sorted(r["line"] for r in kept) == [2, 3]
+    assert _outcome([], dups)[1] == [(1, "near", recs[1]["record_hash"], _exact_j(near, BASE))]
+    assert dups[0]["similarity"] >= CFG.near.threshold
+
+
+def _chain() -> tuple[str, str, str]:
+    """A~B and B~C at >= 0.8 exact Jaccard, but A and C below it."""
+    words = (BASE + " " + BASE.replace("chest", "thoracic").replace("arm", "shoulder")).split()
+    a = " ".join(words[:60])
+    b = " ".join(words[:60] + ["extra", "words", "here"])
+    c = " ".join(words[:60] + ["extra", "words", "here", "and", "then", "some", "more", "text", "added"])
+    return a, b, c
+
+
+def test_chain_keeps_the_record_similar_only_to_a_dropped_one() -> None:
+    a, b, c = _chain()
+    cfg = DedupConfig.model_validate({"near": {"threshold": 0.88}})
+    assert _exact_j(a, b) >= 0.88 and _exact_j(b, c) >= 0.88 and _exact_j(a, c) < 0.88
+    recs = _records([a, b, c], ["2026-01-01", "2026-01-02", "2026-01-03"], cfg)
+    kept, dups = drop_duplicates_local(recs, [], cfg)
+    assert [r["line"] for r in kept] == [1, 3]
+    assert [(d["line"], d["duplicate_of"]) for d in dups] == [(2, recs[0]["record_hash"])]
 
 
 def test_records_from_earlier_runs_always_win() -> None:
-    s = _summary([BASE, BASE.replace("two weeks", "three weeks")], ["2020-01-01", "2020-01-01"])
-    prior_norm = normalise(BASE, CFG.normalise)
-    prior = Prior({content_key(prior_norm): "ab" * 32}, ["ab" * 32], signatures([prior_norm], CFG.near))
-    d = decide(s, prior, CFG)
-    assert d["0/0/1"] == {"kind": "exact", "of_id": None, "of_hash": "ab" * 32, "similarity": 1.0}
-    assert d["0/0/2"]["kind"] == "near" and d["0/0/2"]["of_hash"] == "ab" * 32
+    prior = _prior([BASE], first_index=7)
+    recs = _records([BASE, BASE.replace("two weeks", "three weeks")], ["2020-01-01", "2020-01-01"])
+    kept, dups = drop_duplicates_local(recs, prior, CFG)
+    assert kept == []
+    assert [(d["kind"], d["duplicate_of"]) for d in dups] == [
+        ("exact", prior[0]["record_hash"]),
+        ("near", prior[0]["record_hash"]),
+    ]
 
 
 def test_exact_copy_of_a_near_duplicate_points_at_the_kept_record() -> None:
     near = BASE.replace("two weeks", "three weeks")
-    s = _summary([BASE, near, near.upper()], ["2026-01-01", "2026-02-01", "2026-03-01"])
-    d = decide(s, Prior(), CFG)
-    assert d["0/0/2"]["of_id"] == "0/0/1" and d["0/0/3"]["of_id"] == "0/0/1"
+    recs = _records([BASE, near, near.upper()], ["2026-01-01", "2026-02-01", "2026-03-01"])
+    kept, dups = drop_duplicates_local(recs, [], CFG)
+    assert [r["line"] for r in kept] == [1]
+    assert [(d["line"], d["kind"], d["duplicate_of"]) for d in dups] == [
+        (2, "near", recs[0]["record_hash"]),
+        (3, "near", recs[0]["record_hash"]),
+    ]
+    assert dups[0]["similarity"] == dups[1]["similarity"] >= CFG.near.threshold
 
 
-def test_disabled_stages_keep_everything() -> None:
+def test_identical_stored_fields_are_never_both_kept() -> None:
     cfg = DedupConfig.model_validate({"exact": False, "near": {"enabled": False}})
-    s = _summary([BASE, BASE], ["~", "~"])
-    assert decide(s, Prior(), cfg) == {}
+    recs = _records([BASE, BASE, BASE.upper()], ["~", "~", "~"], cfg)
+    kept, dups = drop_duplicates_local(recs, [], cfg)
+    assert [r["line"] for r in kept] == [1, 3]
+    assert [(d["line"], d["kind"]) for d in dups] == [(2, "exact_after_anonymisation")]
+
+
+def test_large_buckets_give_linear_pairs() -> None:
+    members = [((1, 0, "~", 0, 0, i), f"ck{i}") for i in range(3 * MAX_BUCKET)]
+    pairs = bucket_pairs(members)
+    assert len(pairs) < 3 * MAX_BUCKET * MAX_BUCKET
+    assert len(bucket_pairs([((1, 0, "~", 0, 0, i), "same") for i in range(500)])) == 0
+    prior_only = [(prior_key(i), f"p{i}") for i in range(5)]
+    assert bucket_pairs(prior_only) == []
+
+
+def test_components_root_is_the_earliest_member_whatever_the_edge_order() -> None:
+    edges = [((1, 0, "b", 0, 0, 2), (1, 0, "c", 0, 0, 3)), ((1, 0, "a", 0, 0, 1), (1, 0, "c", 0, 0, 3))]
+    assert set(components(edges).values()) == {(1, 0, "a", 0, 0, 1)}
+    assert components(list(reversed(edges))) == components(edges)
 
 
 @settings(max_examples=25, deadline=None)
 @given(st.randoms(use_true_random=False))
 def test_decision_does_not_depend_on_input_order(rng: random.Random) -> None:
     words = BASE.split()
-    texts = [BASE, BASE.upper(), BASE.replace("chest", "thoracic")] + [
-        " ".join(rng.sample(words, len(words))) for _ in range(5)
+    a, b, c = _chain()
+    texts = [BASE, BASE.upper(), BASE.replace("chest", "thoracic"), a, b, c] + [
+        " ".join(rng.sample(words, len(words))) for _ in range(4)
     ]
     times = [f"2026-0{rng.randint(1, 9)}-01" for _ in texts]
-    s = _summary(texts, times)
-    perm = list(range(len(texts)))
-    rng.shuffle(perm)
-    shuffled = Summary(
-        [s.ids[i] for i in perm], [s.order[i] for i in perm], [s.keys[i] for i in perm], [s.sigs[i] for i in perm]
-    )
-    assert decide(s, Prior(), CFG) == decide(shuffled, Prior(), CFG)
-    assert np.array_equal(np.stack(s.sigs), signatures([normalise(t, CFG.normalise) for t in texts], CFG.near))
+    recs = _records(texts, times)
+    shuffled = list(recs)
+    rng.shuffle(shuffled)
+    prior = _prior([texts[rng.randrange(len(texts))]], 3)
+    assert _outcome(*drop_duplicates_local(recs, prior, CFG)) == _outcome(*drop_duplicates_local(shuffled, prior, CFG))
+    kept, dups = drop_duplicates_local(shuffled, prior, CFG)
+    kept_hashes = {r["record_hash"] for r in kept} | {p["record_hash"] for p in prior}
+    assert len(kept) + len(dups) == len(texts)
+    for d in dups:
+        assert d["duplicate_of"] in kept_hashes
+        if d["kind"] == "near":
+            assert d["similarity"] >= CFG.near.threshold

@@ -9,8 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.config import SchemaConfig, ValidationConfig
-from pipelines.ingest import FileSpec, batched, read_items
+from pipelines.config import OutputConfig, SchemaConfig, ValidationConfig
+from pipelines.ingest import batched, read_items, whole
+from pipelines.plan import FileSpec, split_unit
 
 SCHEMA = SchemaConfig.model_validate(
     {
@@ -29,7 +30,7 @@ GOOD = {"contributor_id": "c1", "text": "a perfectly ordinary note"}
 def _items(tmp_path: Path, data: bytes, fmt: str = "jsonl", name: str = "f") -> list[tuple[str, dict]]:
     path = tmp_path / f"{name}.{fmt}"
     path.write_bytes(data)
-    return list(read_items(FileSpec(0, 0, str(path), f"{name}.{fmt}", fmt), SCHEMA, V))
+    return list(read_items(whole(FileSpec(0, 0, str(path), f"{name}.{fmt}", fmt)), SCHEMA, V))
 
 
 def _one(tmp_path: Path, line: bytes) -> tuple[str, dict]:
@@ -81,8 +82,8 @@ def test_bom_crlf_and_blank_lines(tmp_path: Path) -> None:
     assert [k for k, _ in items] == ["record", "blank", "record"]
     assert [v["line"] for k, v in items if k == "record"] == [1, 3]
     assert items[0][1]["fields"]["text"] == "a perfectly ordinary note"
-    tally = [b for tag, b in batched(iter(items), 10, "f.jsonl") if tag == "tally"]
-    assert tally == [[{"unit": "f.jsonl", "items": 2, "blank": 1}]]
+    tally = [b for tag, b in batched(iter(items), 10, 0) if tag == "tally"]
+    assert tally == [{"split": 0, "items": 2, "blank": 1}]
 
 
 def test_submitted_at_is_normalised_to_utc(tmp_path: Path) -> None:
@@ -121,7 +122,7 @@ def test_parquet_rows(tmp_path: Path) -> None:
     )
     path = tmp_path / "f.parquet"
     pq.write_table(typed, path)
-    items = list(read_items(FileSpec(0, 0, str(path), "f.parquet", "parquet"), SCHEMA, V))
+    items = list(read_items(whole(FileSpec(0, 0, str(path), "f.parquet", "parquet")), SCHEMA, V))
     assert [(k, v["line"], v.get("reason")) for k, v in items] == [
         ("record", 1, None),
         ("record", 2, None),
@@ -129,13 +130,13 @@ def test_parquet_rows(tmp_path: Path) -> None:
     ]
     assert items[0][1]["fields"] == {"text": "a perfectly ordinary note", "n": 1}
     pq.write_table(pa.Table.from_pylist([{**GOOD, "n": "7"}]), path)  # a string column for an integer field
-    [(kind, value)] = list(read_items(FileSpec(0, 0, str(path), "f.parquet", "parquet"), SCHEMA, V))
+    [(kind, value)] = list(read_items(whole(FileSpec(0, 0, str(path), "f.parquet", "parquet")), SCHEMA, V))
     assert kind == "rejection" and value["reason"] == "wrong_type"
 
 
 def test_unreadable_and_corrupt_files_become_one_rejection(tmp_path: Path) -> None:
     missing = FileSpec(0, 0, str(tmp_path / "gone.jsonl"), "gone.jsonl", "jsonl")
-    [(kind, value)] = list(read_items(missing, SCHEMA, V))
+    [(kind, value)] = list(read_items(whole(missing), SCHEMA, V))
     assert kind == "rejection" and value["reason"] == "unreadable_file" and value["line"] == 0
     [(kind, value)] = _items(tmp_path, b"PAR1 definitely not parquet", "parquet")
     assert kind == "rejection" and value["reason"] == "unreadable_file"
@@ -149,10 +150,36 @@ def test_textdir_with_manifest(tmp_path: Path) -> None:
     (folder / "stray.txt").write_text("nobody listed me")
     (folder / "manifest.csv").write_text("file,contributor_id,n\na.txt,c1,4\nb.txt,c2,\nghost.txt,c3,\n")
     spec = FileSpec(0, 0, str(folder), "texts", "textdir", str(folder / "manifest.csv"), "texts/manifest.csv")
-    got = [(k, v["file"], v["line"], v.get("reason")) for k, v in read_items(spec, SCHEMA, V)]
+    _, splits, _ = split_unit(spec, OutputConfig(textdir_split_files=2), 0)
+    got = [(k, v["file"], v["line"], v.get("reason")) for s in splits for k, v in read_items(s, SCHEMA, V)]
     assert got == [
         ("record", "texts/a.txt", 1, None),
         ("rejection", "texts/b.txt", 1, "invalid_utf8"),
         ("rejection", "texts/stray.txt", 1, "not_in_manifest"),
         ("rejection", "texts/manifest.csv", 4, "missing_file"),
     ]
+
+
+@pytest.mark.parametrize("every", [1, 7, 64, 10_000])
+def test_byte_range_splits_read_every_line_once_with_its_number(tmp_path: Path, every: int) -> None:
+    lines = [json.dumps({**GOOD, "text": f"note number {i} " + "x" * (i % 13)}).encode() for i in range(1, 60)]
+    lines[10] = b""  # a blank line
+    lines[20] = b"{broken"
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(lines) + b"\r\n")
+    spec = FileSpec(0, 3, str(path), "big.jsonl", "jsonl")
+    digest, splits, size = split_unit(spec, OutputConfig(split_bytes=every), 0)
+    assert size == path.stat().st_size and len(splits) >= min(10, size // every)
+    got = [(k, v["line"]) for s in splits for k, v in read_items(s, SCHEMA, V) if k != "blank"]
+    assert got == [("rejection" if n == 21 else "record", n) for n in range(1, 60) if n != 11]
+    assert [s.index for s in splits] == list(range(len(splits)))
+    assert digest == split_unit(spec, OutputConfig(), 0)[0]
+
+
+def test_parquet_row_group_splits(tmp_path: Path) -> None:
+    path = tmp_path / "f.parquet"
+    pq.write_table(pa.Table.from_pylist([{**GOOD, "n": i} for i in range(100)]), path, row_group_size=7)
+    _, splits, _ = split_unit(FileSpec(0, 0, str(path), "f.parquet", "parquet"), OutputConfig(split_bytes=1), 0)
+    assert len(splits) == 15
+    got = [(v["line"], v["fields"]["n"]) for s in splits for _, v in read_items(s, SCHEMA, V)]
+    assert got == [(i + 1, i) for i in range(100)]

@@ -63,7 +63,7 @@ def test_new_file_is_a_new_run_deduplicated_against_earlier_runs(project: Path) 
     second = ingest(dn, progress=_quiet)
     assert second["run_id"] != first["run_id"] and second["read"] == 2 and second["accepted"] == 1
     dup = duckdb.sql(
-        f"select duplicate_of, kind from '{project}/out/tiny/duplicates/{second['run_id']}.parquet'"
+        f"select duplicate_of, kind from '{project}/out/tiny/duplicates/{second['run_id']}/*.parquet'"
     ).fetchall()
     original = duckdb.sql(
         f"select record_hash from '{project}/out/tiny/shards/{first['run_id']}/*.parquet' "
@@ -82,6 +82,8 @@ def test_same_inputs_give_identical_outputs_in_another_folder(project: Path, tmp
     other.mkdir()
     for sub in ("schemas", "datanets", "data"):
         subprocess.run(["cp", "-r", str(project / sub), str(other / sub)], check=True)
+    (other / "out").mkdir()  # the same curator: the same key and salt (dedup state keys shingles with the salt)
+    subprocess.run(["cp", "-r", str(project / "out" / "keys"), str(other / "out" / "keys")], check=True)
     ingest(load_datanet("tiny", root=other), progress=_quiet)
     assert _outputs(other) == a
 
@@ -105,26 +107,33 @@ SMALL_BATCHES = "ledger: {batch_size: 3}\n"
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     ref = make_project(tmp_path_factory.mktemp("ref"), SMALL_BATCHES)
     run = _ingest_subprocess(ref, None)
     assert run.returncode == 0, run.stderr[-2000:]
-    return _outputs(ref)
+    return ref, _outputs(ref)
+
+
+def _same_keys(ref: Path, root: Path) -> None:
+    """The same curator: copy the signing key and salt (dedup state keys shingles with the salt)."""
+    (root / "out").mkdir(exist_ok=True)
+    subprocess.run(["cp", "-r", str(ref / "out" / "keys"), str(root / "out" / "keys")], check=True)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point", POINTS)
 def test_sigkill_at_any_commit_point_then_rerun_gives_the_uninterrupted_result(
-    tmp_path: Path, uninterrupted: dict[str, str], point: str
+    tmp_path: Path, uninterrupted: tuple[Path, dict[str, str]], point: str
 ) -> None:
     root = make_project(tmp_path / "p", SMALL_BATCHES)
+    _same_keys(uninterrupted[0], root)
     crashed = _ingest_subprocess(root, point)
     assert crashed.returncode == -9, crashed.stderr[-2000:]
     resumed = _ingest_subprocess(root, None)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert _outputs(root) == uninterrupted
+    assert _outputs(root) == uninterrupted[1]
     audit(root / "out" / "tiny" / "ledger")
-    assert not list((root / "out" / "tiny" / "runs").glob("*/staging"))
+    assert not list((root / "out" / "tiny").rglob("*.tmp-*"))
 
 
 def test_second_concurrent_ingest_is_refused(project: Path) -> None:

@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.anonymise import AnonymisePII
-from pipelines.config import load_datanet
-from pipelines.dedup.clusters import Prior
-from pipelines.dedup.transforms import DropDuplicates
-from pipelines.ingest import FileSpec, ReadContributions
+from pipelines.config import DedupConfig, load_datanet
+from pipelines.dedup.graph import prior_key
+from pipelines.dedup.local import drop_duplicates_local
+from pipelines.dedup.transforms import DropDuplicates, sketch_batch
+from pipelines.ingest import ReadContributions, select, whole
+from pipelines.plan import FileSpec, Split
+from pipelines.records import record_hash
 from pipelines.validate import ValidateRecords
+
+SALT = b"transform-test-salt"
 
 from ..conftest import tiny_records
 
 
-def _spec(project: Path) -> FileSpec:
-    return FileSpec(0, 0, str(project / "data" / "a.jsonl"), "data/a.jsonl", "jsonl")
+def _split(project: Path) -> Split:
+    return whole(FileSpec(0, 0, str(project / "data" / "a.jsonl"), "data/a.jsonl", "jsonl"))
 
 
 def test_read_contributions(project: Path) -> None:
@@ -28,48 +34,111 @@ def test_read_contributions(project: Path) -> None:
         f.write("{bad\n\n")
     dn = load_datanet("tiny")
     with TestPipeline() as p:
-        out = p | beam.Create([_spec(project)]) | ReadContributions(dn)
-        ids = out.records | "Ids" >> beam.FlatMap(lambda b: [r["id"] for r in b])
-        reasons = out.quarantine | "Reasons" >> beam.FlatMap(lambda b: [(q["line"], q["reason"]) for q in b])
-        assert_that(ids, equal_to([f"0/0/{i}" for i in range(1, 11)]), label="records")
-        assert_that(reasons, equal_to([(11, "malformed_json")]), label="quarantine")
-        assert_that(out.tally, equal_to([[{"unit": "data/a.jsonl", "items": 11, "blank": 1}]]), label="tally")
-
-
-def test_drop_duplicates(project: Path) -> None:
-    recs = tiny_records()
-    with open(project / "data" / "a.jsonl", "a") as f:
-        f.write(json.dumps({**recs[3], "contributor_id": "late", "submitted_at": "2027-01-01T00:00:00Z"}) + "\n")
-    dn = load_datanet("tiny")
-    with TestPipeline() as p:
-        batches = (p | beam.Create([_spec(project)]) | ReadContributions(dn)).records
-        out = batches | DropDuplicates(dn, Prior())
-        kept = out.kept | "Kept" >> beam.Map(len) | beam.CombineGlobally(sum)
-        dups = out.duplicates | "Dups" >> beam.FlatMap(
-            lambda b: [(d["line"], d["kind"], d["duplicate_of_id"]) for d in b]
+        out = p | beam.Create([_split(project)]) | ReadContributions(dn.schema, dn.config.validation, 4)
+        ids = out | "Recs" >> select("records") | "Ids" >> beam.FlatMap(lambda b: [r["id"] for r in b])
+        reasons = (
+            out
+            | "Rejs" >> select("quarantine")
+            | "Reasons" >> beam.FlatMap(lambda b: [(q["line"], q["reason"]) for q in b])
         )
-        assert_that(kept, equal_to([10]), label="kept")
-        assert_that(dups, equal_to([(11, "exact", "0/0/4")]), label="dups")
+        assert_that(ids, equal_to([f"0/{i}" for i in range(1, 11)]), label="records")
+        assert_that(reasons, equal_to([(11, "malformed_json")]), label="quarantine")
+        assert_that(out | select("tally"), equal_to([{"split": 0, "items": 11, "blank": 1}]), label="tally")
 
 
-def test_anonymise_and_validate(project: Path) -> None:
+def _sketched(texts: list[str]) -> list[dict]:
+    raw = [
+        {
+            "id": f"0/{i}",
+            "order": ["~", 0, 0, i],
+            "split": 0,
+            "file": "a",
+            "line": i,
+            "contributor_id": "c",
+            "submitted_at": None,
+            "fields": {"text": t},
+        }
+        for i, t in enumerate(texts, start=1)
+    ]
+    return sketch_batch(raw, ["text"], DedupConfig(), SALT)
+
+
+def test_drop_duplicates_matches_the_local_decision(tmp_path: Path) -> None:
+    recs = tiny_records()
+    texts = [r["text"] for r in recs] + [recs[3]["text"], recs[4]["text"].replace("weeks", "weeks.")]
+    sketched = _sketched(texts)
+    prior = [
+        {**r, "key": prior_key(i), "prior": True, "record_hash": record_hash(r["fields"])}
+        for i, r in enumerate(_sketched([recs[7]["text"]]))
+    ]
+    (tmp_path / "salt").write_bytes(SALT)
+    hashed = [{**r, "record_hash": record_hash(r["fields"])} for r in sketched]
+    want_kept, want_dups = drop_duplicates_local(hashed, prior, DedupConfig())
+    state = tmp_path / "state.parquet"
+    pq.write_table(
+        pa.Table.from_pylist(
+            [
+                {k: p[k] for k in ("content_key", "record_hash", "minhash", "shingles")} | {"ledger_index": 0}
+                for p in prior
+            ]
+        ),
+        state,
+    )
+    with TestPipeline() as p:
+        batches = p | "Batches" >> beam.Create([sketched[:5], sketched[5:]])
+        sources = p | "Sources" >> beam.Create([("none", ""), ("state", str(state))])
+        out = (batches, sources) | DropDuplicates(["text"], ["text"], DedupConfig(), str(tmp_path / "salt"))
+        kept = out | "Kept" >> select("kept") | "KeptLines" >> beam.Map(lambda r: r["line"])
+        dups = (
+            out
+            | "Dups" >> select("duplicate")
+            | "DupRows" >> beam.Map(lambda d: (d["line"], d["kind"], d["duplicate_of"], d["similarity"]))
+        )
+        assert_that(kept, equal_to([r["line"] for r in want_kept]), label="kept")
+        assert_that(
+            dups,
+            equal_to([(d["line"], d["kind"], d["duplicate_of"], d["similarity"]) for d in want_dups]),
+            label="dups",
+        )
+    assert len(want_dups) == 3 and len(want_kept) == len(texts) - 3
+
+
+def test_anonymise_and_validate(project: Path, tmp_path: Path) -> None:
     dn = load_datanet("tiny")
+    (tmp_path / "salt").write_bytes(b"s" * 32)
     batch = [
         {
-            "id": "0/0/1",
+            "id": "0/1",
+            "split": 0,
             "file": "f",
             "line": 1,
             "contributor_id": "c",
             "submitted_at": None,
             "fields": {"text": "Call Maria Garcia on 212-555-0147 about her asthma review."},
         },
-        {"id": "0/0/2", "file": "f", "line": 2, "contributor_id": "c", "submitted_at": None, "fields": {"text": "ok"}},
+        {
+            "id": "0/2",
+            "split": 0,
+            "file": "f",
+            "line": 2,
+            "contributor_id": "c",
+            "submitted_at": None,
+            "fields": {"text": "ok"},
+        },
     ]
     with TestPipeline() as p:
-        clean = p | beam.Create([batch]) | AnonymisePII(dn, b"s" * 32)
-        checked = clean | ValidateRecords(dn)
-        texts = checked.valid | "Texts" >> beam.FlatMap(lambda b: [(r["fields"]["text"], r["pii"]) for r in b])
-        bad = checked.quarantine | "Bad" >> beam.FlatMap(lambda b: [(q["line"], q["reason"]) for q in b])
+        clean = p | beam.Create([batch]) | AnonymisePII(dn.config.pii, ["text"], str(tmp_path / "salt"))
+        checked = clean | ValidateRecords(dn.config.validation.expectations, ["text", "specialty"])
+        texts = (
+            checked
+            | "Valid" >> select("valid")
+            | "Texts" >> beam.FlatMap(lambda b: [(r["fields"]["text"], r["pii"]) for r in b])
+        )
+        bad = (
+            checked
+            | "Invalid" >> select("quarantine")
+            | "Bad" >> beam.FlatMap(lambda b: [(q["line"], q["reason"]) for q in b])
+        )
         assert_that(
             texts,
             equal_to([("Call <PERSON> on <PHONE_NUMBER> about her asthma review.", {"PERSON": 1, "PHONE_NUMBER": 1})]),

@@ -1,0 +1,67 @@
+"""The dedup decision in one process: the same steps as ``DropDuplicates``, without a runner.
+
+For benchmarks, tests and tools that hold a small collection in memory.
+``DropDuplicates`` and ``drop_duplicates_local`` must agree on every input
+(``tests/pipelines/test_transforms.py`` checks it on a TestPipeline).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from pipelines.config import DedupConfig
+from pipelines.dedup.clusters import decide_cluster, duplicate_row
+from pipelines.dedup.graph import bucket_pairs, route, star
+from pipelines.dedup.minhash import band_keys, near_bands
+
+Record = dict[str, Any]
+
+
+def drop_duplicates_local(
+    records: list[Record], prior: list[Record], cfg: DedupConfig
+) -> tuple[list[Record], list[dict[str, Any]]]:
+    """drop_duplicates_local returns (kept records, duplicate rows) for sketched, hashed records.
+
+    ``records`` carry ``key``, ``content_key``, ``record_hash``, ``minhash``
+    and ``shingles`` (see ``SketchRecords``); ``prior`` are earlier-run nodes.
+    Both outputs are in priority order.
+    """
+    nodes = [*records, *prior]
+    by_ck: dict[str, list[Any]] = defaultdict(list)
+    by_rh: dict[str, list[Any]] = defaultdict(list)
+    buckets: dict[tuple[int, int], list[Any]] = defaultdict(list)
+    bands, rows = near_bands(cfg.near) if cfg.near.enabled else (0, 1)
+    sigs = np.stack([np.frombuffer(n["minhash"], dtype=np.uint32) for n in nodes]) if nodes else None
+    keys = band_keys(sigs, bands, rows).view(np.int64) if sigs is not None else None
+    for i, n in enumerate(nodes):
+        by_ck[n["content_key"]].append(n["key"])
+        by_rh[n["record_hash"]].append(n["key"])
+        for j in range(bands):
+            buckets[(j, int(keys[i, j]))].append((n["key"], n["content_key"]))  # type: ignore[index]
+    edges: list[tuple[str, Any]] = [("link", e) for g in [*by_ck.values(), *by_rh.values()] for e in star(g)]
+    edges += [("lsh", p) for b in buckets.values() for p in bucket_pairs(b)]
+    roots: dict[Any, Any] = {}
+    lsh: dict[Any, list[tuple[str, str]]] = defaultdict(list)
+    for tag, v in route(edges):
+        if tag == "root":
+            roots[v[0]] = v[1]
+        else:
+            lsh[v[0]].append(v[1])
+    clusters: dict[Any, list[Record]] = defaultdict(list)
+    kept, dups = [], []
+    for n in nodes:
+        if n["key"] in roots:
+            clusters[roots[n["key"]]].append(n)
+        elif not n.get("prior"):
+            kept.append(n)
+    threshold = cfg.near.threshold if cfg.near.enabled else 2.0
+    for root, members in clusters.items():
+        for _, m, d in decide_cluster(members, lsh[root], threshold, exact=cfg.exact):
+            if d is None:
+                kept.append(m)
+            else:
+                dups.append(duplicate_row(m, d))
+    return sorted(kept, key=lambda r: r["key"]), sorted(dups, key=lambda d: d["order"])

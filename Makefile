@@ -4,12 +4,12 @@ PY      := $(VENV)/bin/python
 DATANET ?= clinical-notes
 STAMP   := $(VENV)/.installed
 
-.PHONY: install ingest test test-fast lint bench payout-demo clean
+.PHONY: install ingest test test-fast lint bench payout-demo cluster cluster-stop clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev,dask]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -40,6 +40,16 @@ bench: install
 	$(PY) -m pipelines.bench.ledger
 	$(PY) -m pipelines.bench.stages
 	$(PY) -m pipelines.bench.payout
+
+# A local dask.distributed cluster on 127.0.0.1 (scheduler + DASK_WORKERS single-threaded workers).
+# Then: .venv/bin/datanet ingest NAME --runner DaskRunner --option dask_client_address=tcp://127.0.0.1:8786
+DASK_WORKERS ?= 2
+DASK_PORT    ?= 8786
+cluster: install
+	$(PY) -m pipelines.cluster start --workers $(DASK_WORKERS) --port $(DASK_PORT)
+
+cluster-stop:
+	$(PY) -m pipelines.cluster stop --port $(DASK_PORT)
 
 clean:
 	rm -rf out bench-out

@@ -10,7 +10,10 @@ analytics and progress bars off, so nothing is written or sent anywhere.
 
 from __future__ import annotations
 
+import functools
+import json
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -178,13 +181,20 @@ def _payload(r: Record) -> bytes:
     ).encode("utf-8")
 
 
+@functools.lru_cache(maxsize=8)
+def _validator(specs_json: str, thread: int) -> Validator | None:
+    """One GX validator per expectation list and thread in a worker process (setup may run per partition)."""
+    specs = [ExpectationSpec.model_validate(s) for s in json.loads(specs_json)]
+    return Validator(specs) if specs else None
+
+
 class _Validate(beam.DoFn):
     def __init__(self, specs: list[ExpectationSpec], columns: list[str]) -> None:
         self.specs, self.columns = specs, columns
         self.validator: Validator | None = None
 
     def setup(self) -> None:
-        self.validator = Validator(self.specs) if self.specs else None
+        self.validator = _validator(json.dumps([s.model_dump(mode="json") for s in self.specs]), threading.get_ident())
 
     def process(self, batch: list[Record]) -> Iterator[tuple[str, list[Any]]]:
         if self.validator is None:

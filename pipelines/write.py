@@ -14,8 +14,12 @@ split order, then source order within a split.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import logging
+import os
+import socket
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -126,8 +130,6 @@ def shard_row(r: Record, names: list[str], run_id: str, index: int) -> dict[str,
 def _write(spec: WriteSpec, rel: str, rows: list[dict[str, Any]], schema: pa.Schema, kind: str) -> dict[str, Any]:
     data = parquet_bytes(rows, schema, spec.output.compression)
     fs.write_bytes(fs.join(spec.out_dir, rel), data)
-    import hashlib
-
     return {
         "path": rel,
         "kind": kind,
@@ -176,8 +178,11 @@ def write_split(spec: WriteSpec, split: int, parts: list[tuple[str, Any]]) -> di
     pii: Counter[str] = Counter()
     for r in acc:
         pii.update(r.get("pii", {}))
+    writer = f"{socket.gethostname()}/{os.getpid()}"
+    logging.getLogger(__name__).info("split %d: %d accepted, written by %s", split, len(acc), writer)
     return {
         "split": split,
+        "writer": writer,
         "tallies": len(tallies),
         "read": sum(int(t["items"]) for t in tallies),
         "blank": sum(int(t["blank"]) for t in tallies),

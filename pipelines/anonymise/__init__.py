@@ -7,6 +7,8 @@ type, never values; nothing here logs text.
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Iterator
 
 import apache_beam as beam
@@ -54,6 +56,16 @@ def anonymise_batch(batch: list[Record], text_fields: list[str], eng: Engines) -
     return out
 
 
+@functools.lru_cache(maxsize=8)
+def _engines(cfg_json: str, salt: bytes, thread: int) -> Engines:
+    """One set of engines per config, salt and thread in a worker process.
+
+    Some runners (Dask) call ``DoFn.setup`` once per partition; loading spaCy
+    and Presidio that often would dominate the run.
+    """
+    return build_engines(PIIConfig.model_validate_json(cfg_json), salt)
+
+
 class _Anonymise(beam.DoFn):
     def __init__(self, cfg: PIIConfig, text_fields: list[str], salt_path: str) -> None:
         self.cfg, self.text_fields, self.salt_path = cfg, text_fields, salt_path
@@ -62,7 +74,7 @@ class _Anonymise(beam.DoFn):
     def setup(self) -> None:
         from pipelines.keys import read_salt
 
-        self.engines = build_engines(self.cfg, read_salt(self.salt_path))
+        self.engines = _engines(self.cfg.model_dump_json(), read_salt(self.salt_path), threading.get_ident())
 
     def process(self, batch: list[Record]) -> Iterator[list[Record]]:
         assert self.engines is not None

@@ -64,8 +64,20 @@ def start(workers: int, port: int, folder: Path, timeout: float = 120.0) -> list
     for i in range(workers):
         procs.append(
             _spawn(
-                [_dask(), "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-dashboard",
-                 "--name", f"worker-{i}", "--memory-limit", "0"],
+                [
+                    _dask(),
+                    "worker",
+                    address,
+                    "--host",
+                    "127.0.0.1",
+                    "--nthreads",
+                    "1",
+                    "--no-dashboard",
+                    "--name",
+                    f"worker-{i}",
+                    "--memory-limit",
+                    "0",
+                ],
                 folder / f"worker-{i}.log",
             )
         )

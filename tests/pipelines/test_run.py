@@ -144,3 +144,74 @@ def test_second_concurrent_ingest_is_refused(project: Path) -> None:
             ingest(dn, progress=_quiet)
     finally:
         os.close(fd)
+
+
+HANDOVER = """\
+name: tiny
+schema: schemas/note.yaml
+sources:
+  - {path: data/*.jsonl, format: jsonl}
+validation:
+  expectations:
+    - type: expect_column_values_to_be_in_set
+      kwargs: {column: specialty, value_set: [asthma, copd]}
+runner:
+  options: {direct_running_mode: in_memory, direct_num_workers: 1}
+"""
+
+
+def test_a_kept_record_that_fails_validation_hands_over_to_the_next_valid_copy(project: Path) -> None:
+    (project / "datanets" / "tiny.yaml").write_text(HANDOVER)
+    text = " ".join(r["text"] for r in tiny_records()[:4])
+    near = text + " Reviewed."
+    rows = [
+        {"contributor_id": "a", "text": text, "specialty": "zzz", "submitted_at": "2026-01-01T00:00:00Z"},
+        {"contributor_id": "b", "text": text, "specialty": "asthma", "submitted_at": "2026-01-02T00:00:00Z"},
+        {"contributor_id": "c", "text": text, "specialty": "copd", "submitted_at": "2026-01-03T00:00:00Z"},
+        {"contributor_id": "d", "text": near, "specialty": "asthma", "submitted_at": "2026-01-04T00:00:00Z"},
+    ]
+    _write(project / "data" / "a.jsonl", rows)
+    report = ingest(load_datanet("tiny"), progress=_quiet)
+    assert (report["accepted"], report["duplicates"]["total"], report["quarantined"]["total"]) == (1, 2, 1)
+    out = project / "out" / "tiny"
+    [(kept_hash, kept_by)] = duckdb.sql(
+        f"select record_hash, contributor_id from '{out}/shards/*/*.parquet'"
+    ).fetchall()
+    assert kept_by == "b"
+    dups = duckdb.sql(
+        f"select contributor_id, kind, duplicate_of, similarity from '{out}/duplicates/*/*.parquet' order by 1"
+    ).fetchall()
+    assert [(c, k, d) for c, k, d, _ in dups] == [("c", "exact", kept_hash), ("d", "near", kept_hash)]
+    assert dups[0][3] == 1.0 and 0.8 <= dups[1][3] < 1.0
+
+
+def test_changed_dedup_parameters_re_sketch_earlier_runs(project: Path) -> None:
+    from pipelines.dedup.state import read_params
+
+    first = ingest(load_datanet("tiny"), progress=_quiet)
+    with open(project / "datanets" / "tiny.yaml", "a") as f:
+        f.write("dedup: {near: {num_perm: 64, shingle_size: 4}}\n")
+    old = tiny_records()
+    near = old[5]["text"] + " Reviewed."
+    _write(project / "data" / "b.jsonl", [{**old[2], "contributor_id": "x"}, {**old[5], "text": near}])
+    said: list[str] = []
+    second = ingest(load_datanet("tiny"), progress=said.append)
+    assert any("re-sketching" in m for m in said)
+    assert (second["read"], second["accepted"], second["duplicates"]["total"]) == (2, 0, 2)
+    assert set(second["duplicates"]) == {"total", "exact", "near"}
+    dup_of = duckdb.sql(
+        f"select duplicate_of from '{project}/out/tiny/duplicates/{second['run_id']}/*.parquet'"
+    ).fetchall()
+    first_hashes = {
+        h
+        for (h,) in duckdb.sql(
+            f"select record_hash from '{project}/out/tiny/shards/{first['run_id']}/*.parquet'"
+        ).fetchall()
+    }
+    assert {h for (h,) in dup_of} <= first_hashes
+    third_input = project / "data" / "c.jsonl"
+    _write(third_input, [{**old[7], "contributor_id": "y"}])
+    third = ingest(load_datanet("tiny"), progress=said.append)
+    assert third["duplicates"] == {"total": 1, "exact": 1}
+    params = [read_params(str(p)) for p in (project / "out" / "tiny" / "state").rglob("*.parquet")]
+    assert {(p or {}).get("num_perm") for p in params} == {128}  # run 1's state; runs 2-3 accepted nothing

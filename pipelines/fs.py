@@ -28,7 +28,7 @@ def join(base: str, *parts: str) -> str:
 
 def open_read(path: str) -> BinaryIO:
     """open_read opens a file for reading, bytes as stored (no decompression by extension)."""
-    return FileSystems.open(path, compression_type=RAW)  # type: ignore[no-any-return]
+    return FileSystems.open(path, compression_type=RAW)
 
 
 def read_bytes(path: str) -> bytes:

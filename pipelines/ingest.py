@@ -272,8 +272,12 @@ def parse_parquet(split: Split, schema: SchemaConfig, vcfg: ValidationConfig) ->
             for row in batch.to_pylist():
                 raw = json.dumps(row, sort_keys=True, default=str, ensure_ascii=False).encode("utf-8")
                 at = Where(spec.rel, n, split.index, spec.source, spec.file_no, n)
-                yield _item(lambda row=row: row, raw, schema, vcfg, at)
+                yield _item(_given(row), raw, schema, vcfg, at)
                 n += 1
+
+
+def _given(obj: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    return lambda: obj
 
 
 def _manifest(spec: FileSpec) -> dict[str, tuple[int, dict[str, Any], bytes]]:

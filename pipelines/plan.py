@@ -200,7 +200,10 @@ def plan_run(dn: Datanet) -> RunPlan:
     """plan_run decides which units are new, splits them and names the run."""
     prior = committed_runs(dn)
     seen = {d for r in prior for d in r["inputs"].values()}
-    todo, digests, splits, total = [], {}, [], 0
+    todo: list[FileSpec] = []
+    digests: dict[str, str] = {}
+    splits: list[Split] = []
+    total = 0
     for spec in input_units(dn):
         d, parts, n = split_unit(spec, dn.config.output, len(splits))
         if d not in seen:

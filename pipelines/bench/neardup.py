@@ -136,7 +136,7 @@ def measure(n: int, threshold: float, seed: int) -> dict[str, Any]:
     cfg = DedupConfig.model_validate({"near": {"threshold": threshold}})
     records = _records(corpus(n, seed), cfg)
     t = time.perf_counter()
-    kept, dups = drop_duplicates_local(records, [], cfg)
+    _, dups = drop_duplicates_local(records, [], cfg)
     seconds = time.perf_counter() - t
     ours = {d["line"] for d in dups}
     truth = ideal(records, threshold)

@@ -20,9 +20,9 @@ from pipelines.plan import FileSpec, Split
 from pipelines.records import record_hash
 from pipelines.validate import ValidateRecords
 
-SALT = b"transform-test-salt"
-
 from ..conftest import tiny_records
+
+SALT = b"transform-test-salt"
 
 
 def _split(project: Path) -> Split:

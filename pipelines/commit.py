@@ -53,7 +53,13 @@ def check_accounting(manifests: list[dict[str, Any]], n_splits: int) -> None:
     for m in manifests:
         if m["tallies"] != 1:
             raise AccountingError(f"split {m['split']}: {m['tallies']} reader tallies, expected 1")
-        if m["read"] != m["accepted"] + m["duplicates"] + m["quarantined"]:
+        outcomes = m["accepted"] + m["duplicates"] + m["quarantined"]
+        if m["distinct_places"] != outcomes:
+            raise AccountingError(
+                f"split {m['split']}: {outcomes - m['distinct_places']} input line(s) ended in more than one "
+                "place (the runner duplicated work); nothing was published"
+            )
+        if m["read"] != outcomes:
             raise AccountingError(
                 f"split {m['split']}: read {m['read']} != accepted {m['accepted']} + duplicates "
                 f"{m['duplicates']} + quarantined {m['quarantined']}; nothing was published"
@@ -115,6 +121,8 @@ def append_contributions(
     done = led.size - base
     if done < 0 or done > total:
         raise CommitError(f"ledger size {led.size} is outside this run's range {base}..{base + total}")
+    if done == 0:
+        _none_on_ledger(dn, run_id, shards, led)
     batch: list[dict[str, Any]] = []
     for i, entry in enumerate(contributions(dn, run_id, shards)):
         if i < done:
@@ -131,6 +139,24 @@ def append_contributions(
     if led.size != base + total:
         raise CommitError(f"ledger size {led.size} after appending, expected {base + total}")
     return led.sign(signer)
+
+
+def _none_on_ledger(dn: Datanet, run_id: str, shards: list[str], led: Ledger) -> None:
+    """Before the first append: no record of the run may already be on the ledger (streamed, one batch at a time)."""
+    batch: list[str] = []
+    for entry in contributions(dn, run_id, shards):
+        batch.append(entry["record_hash"])
+        if len(batch) >= dn.config.ledger.batch_size:
+            _check_new(led, batch)
+            batch = []
+    _check_new(led, batch)
+
+
+def _check_new(led: Ledger, hashes: list[str]) -> None:
+    found = led.find_many(hashes) if hashes else {}
+    if found or len(set(hashes)) != len(hashes):
+        h = next(iter(found), None) or next(h for h in hashes if hashes.count(h) > 1)
+        raise CommitError(f"record {h} is already on the ledger or twice in this run; nothing was appended")
 
 
 def write_json(path: str, body: dict[str, Any]) -> None:

@@ -95,15 +95,16 @@ def runner_name(dn: Datanet, overrides: dict[str, Any] | None) -> str:
 def pipeline_options(dn: Datanet, overrides: dict[str, Any] | None = None, n_splits: int = 1) -> PipelineOptions:
     """pipeline_options merges defaults, the declaration's runner options and CLI overrides.
 
-    On Dask, ``dask_npartitions`` defaults to the number of splits, so each
-    split is its own partition and the work spreads over every worker.
+    The DirectRunner defaults to one in-process worker: its multi-worker
+    modes lost records at 400 k input lines (``docs/benchmarks.md``, "Scale";
+    ``python -m pipelines.bench.scale`` reproduces it), while one worker lost
+    none. On Dask, ``dask_npartitions`` defaults to the number of splits, so
+    each split is its own partition and the work spreads over every worker.
     """
     runner = runner_name(dn, overrides)
     opts: dict[str, Any] = {"runner": runner}
     if runner == "DirectRunner":
-        opts.update(
-            direct_num_workers=0, direct_running_mode="multi_processing", default_sdk_harness_log_level="WARNING"
-        )
+        opts.update(direct_num_workers=1, direct_running_mode="in_memory", default_sdk_harness_log_level="WARNING")
     if runner.endswith("DaskRunner"):
         opts["dask_npartitions"] = max(1, n_splits)
     opts.update(dn.config.runner.options)

@@ -178,12 +178,15 @@ def write_split(spec: WriteSpec, split: int, parts: list[tuple[str, Any]]) -> di
     pii: Counter[str] = Counter()
     for r in acc:
         pii.update(r.get("pii", {}))
+    places = [(r["file"], r["line"]) for r in acc] + [(d["file"], d["line"]) for d in dups]
+    places += [(q["file"], q["line"]) for q in rej]
     writer = f"{socket.gethostname()}/{os.getpid()}"
     logging.getLogger(__name__).info("split %d: %d accepted, written by %s", split, len(acc), writer)
     return {
         "split": split,
         "writer": writer,
         "tallies": len(tallies),
+        "distinct_places": len(set(places)),
         "read": sum(int(t["items"]) for t in tallies),
         "blank": sum(int(t["blank"]) for t in tallies),
         "accepted": len(acc),

@@ -157,7 +157,7 @@ def test_other_runner_mode_gives_identical_bytes_and_rerun_adds_nothing(
     ingested: tuple[str, Datanet, dict], tmp_path: Path
 ) -> None:
     name, dn, report = ingested
-    other = _isolated(name, tmp_path, runner={"direct_running_mode": "in_memory", "direct_num_workers": 1})
+    other = _isolated(name, tmp_path, runner={"direct_running_mode": "multi_processing", "direct_num_workers": 2})
     _same_keys(dn, other)
     again = ingest(other, progress=_quiet)
     assert again["ledger"]["root"] == report["ledger"]["root"]

@@ -8,7 +8,8 @@ from pipelines.validate import Validator, is_row_level, to_frame, validate_batch
 
 def _rec(i: int, text: str, specialty: str | None = "general") -> dict:
     return {
-        "id": f"0/0/{i}",
+        "id": f"0/{i}",
+        "split": 0,
         "file": "f.jsonl",
         "line": i,
         "contributor_id": "c",
@@ -35,7 +36,7 @@ def test_row_level_and_table_level_are_told_apart() -> None:
 def test_failing_rows_are_quarantined_naming_the_expectation() -> None:
     batch = [_rec(1, "long enough"), _rec(2, "no"), _rec(3, "fine text", "astrology"), _rec(4, "x", "astrology")]
     ok, bad = validate_batch(batch, Validator(SPECS[:2]), ["text", "specialty"])
-    assert [r["id"] for r in ok] == ["0/0/1"]
+    assert [r["id"] for r in ok] == ["0/1"]
     assert [(b["line"], b["reason"], b["detail"]) for b in bad] == [
         (2, "validation_failed", "expect_column_value_lengths_to_be_between(text)"),
         (3, "validation_failed", "expect_column_values_to_be_in_set(specialty)"),

@@ -316,20 +316,12 @@ def render_table(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipelines.cli import quiet_logs
+    from pipelines.cli import bench_arguments, quiet_logs
 
     quiet_logs()
     ap = argparse.ArgumentParser(prog="datanet bench", description=__doc__.split("\n")[0])
-    add_arguments(ap)
+    bench_arguments(ap)
     return execute(ap.parse_args(argv))
-
-
-def add_arguments(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--size-mb", type=float, default=10.0, help="corpus size in MB (10 and 100 are documented)")
-    ap.add_argument("--sample", type=int, default=1000, help="texts given to stock Presidio and our 1-process run")
-    ap.add_argument("--ledger-entries", type=int, default=100_000)
-    ap.add_argument("--dir", default="bench-out", help="where corpora and results go")
-    ap.add_argument("--out", help="JSON result file (default DIR/bench-<size>mb.json)")
 
 
 def execute(args: argparse.Namespace) -> int:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -63,7 +65,8 @@ def _sketched(texts: list[str]) -> list[dict]:
     return sketch_batch(raw, ["text"], DedupConfig(), SALT)
 
 
-def test_drop_duplicates_matches_the_local_decision(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cuts", [[], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], [6]])
+def test_drop_duplicates_matches_the_local_decision(tmp_path: Path, cuts: list[int]) -> None:
     recs = tiny_records()
     texts = [r["text"] for r in recs] + [recs[3]["text"], recs[4]["text"].replace("weeks", "weeks.")]
     sketched = _sketched(texts)
@@ -85,7 +88,9 @@ def test_drop_duplicates_matches_the_local_decision(tmp_path: Path) -> None:
         state,
     )
     with TestPipeline() as p:
-        batches = p | "Batches" >> beam.Create([sketched[:5], sketched[5:]])
+        edges = [0, *cuts, len(sketched)]
+        parts = [sketched[a:b] for a, b in itertools.pairwise(edges) if b > a]
+        batches = p | "Batches" >> beam.Create(parts[::-1])
         sources = p | "Sources" >> beam.Create([("none", ""), ("state", str(state))])
         out = (batches, sources) | DropDuplicates(["text"], ["text"], DedupConfig(), str(tmp_path / "salt"))
         kept = out | "Kept" >> select("kept") | "KeptLines" >> beam.Map(lambda r: r["line"])

@@ -215,3 +215,32 @@ def test_changed_dedup_parameters_re_sketch_earlier_runs(project: Path) -> None:
     assert third["duplicates"] == {"total": 1, "exact": 1}
     params = [read_params(str(p)) for p in (project / "out" / "tiny" / "state").rglob("*.parquet")]
     assert {(p or {}).get("num_perm") for p in params} == {128}  # run 1's state; runs 2-3 accepted nothing
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["published", "ledger-batch"])
+def test_crash_then_new_input_then_rerun_gives_the_uninterrupted_result(tmp_path: Path, point: str) -> None:
+    """Appends had begun (ledger-batch): the run is finished first; they had not (published): it is planned afresh."""
+    extra = [{"contributor_id": "c9", "text": "A completely new note about eczema treated with emollients daily."}]
+    ref = make_project(tmp_path / "ref", SMALL_BATCHES)
+    assert _ingest_subprocess(ref, None).returncode == 0
+    if point == "ledger-batch":  # uninterrupted: run 1 committed, then run 2 over the new file
+        _write(ref / "data" / "b.jsonl", extra)
+        assert _ingest_subprocess(ref, None).returncode == 0
+    root = make_project(tmp_path / "p", SMALL_BATCHES)
+    _same_keys(ref, root)
+    crashed = _ingest_subprocess(root, point)
+    assert crashed.returncode == -9, crashed.stderr[-2000:]
+    _write(root / "data" / "b.jsonl", extra)
+    if point == "published":  # uninterrupted: one run over the final inputs
+        ref2 = make_project(tmp_path / "ref2", SMALL_BATCHES)
+        _same_keys(ref, ref2)
+        _write(ref2 / "data" / "b.jsonl", extra)
+        assert _ingest_subprocess(ref2, None).returncode == 0
+        ref = ref2
+    resumed = _ingest_subprocess(root, None)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    if point == "ledger-batch":
+        assert _ingest_subprocess(root, None).returncode == 0  # (the resumed call already ran the new file too)
+    assert _outputs(root) == _outputs(ref)
+    audit(root / "out" / "tiny" / "ledger")

@@ -106,11 +106,31 @@ def _pipeline(
     """Run the pipeline (or reuse a checked, uncommitted result of the same run) and record PIPELINE.json."""
     path = run_dir(dn, plan.run_id) / PIPELINE
     if path.exists():
-        done = json_load(str(path))
+        done: dict[str, Any] = json_load(str(path))
         if done["base"] == base:
             check_files(dn, plan.run_id, done["splits"])
             progress("  the pipeline of an interrupted attempt finished and checks out; reusing it")
             return done
+    manifests, attempt = _attempt(dn, plan, base, overrides, progress)
+    done = {
+        "run_id": plan.run_id,
+        "seq": plan.seq,
+        "base": base,
+        "inputs": plan.digests,
+        "input_bytes": plan.input_bytes,
+        "attempt": attempt,
+        "splits": manifests,
+        "table_checks": _table_checks(dn, shards_in_order(manifests)),
+    }
+    write_json(str(path), done)
+    crash_point("published")
+    return done
+
+
+def _attempt(
+    dn: Datanet, plan: RunPlan, base: int, overrides: dict[str, Any] | None, progress: Progress
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One attempt at the pipeline on clean output folders; returns its checked split manifests and identity."""
     from pipelines.curate import RunInputs, run_beam, runner_name
     from pipelines.dedup.state import prior_sources, state_params
     from pipelines.write import WriteSpec
@@ -121,42 +141,20 @@ def _pipeline(
     salt = salt_path(dn)
     params = state_params(dn.config.dedup, salt_fingerprint(read_salt(salt)))
     sources = list(prior_sources(dn, plan.prior_runs, params))
-    resketch = sum(1 for kind, _ in sources if kind == "shards")
-    if resketch:
+    if resketch := sum(1 for kind, _ in sources if kind == "shards"):
         progress(f"  dedup state of earlier runs has other parameters: re-sketching {resketch} published shard(s)")
     manifest_path = str(run_dir(dn, plan.run_id) / "attempts" / attempt / "manifest.json")
-    inputs = RunInputs(
-        plan.splits,
-        sources,
-        salt,
-        WriteSpec(str(dn.out_dir), plan.run_id, dn.schema, dn.config.output, params),
-        base,
-        manifest_path,
-    )
+    write = WriteSpec(str(dn.out_dir), plan.run_id, dn.schema, dn.config.output, params)
     runner = runner_name(dn, overrides)
     progress(f"  beam: {runner.rsplit('.', 1)[-1]}, attempt {attempt}, {len(sources)} earlier-run source(s)")
-    run_beam(dn, inputs, overrides)
+    run_beam(dn, RunInputs(plan.splits, sources, salt, write, base, manifest_path), overrides)
     crash_point("staged")
     if not fs.exists(manifest_path):
-        raise AccountingError(
-            f"the runner reported success but wrote no run manifest ({manifest_path}); nothing was published"
-        )
-    manifests = json_load(manifest_path)["splits"]
+        raise AccountingError(f"the runner reported success but wrote no run manifest ({manifest_path})")
+    manifests: list[dict[str, Any]] = json_load(manifest_path)["splits"]
     check_accounting(manifests, len(plan.splits))
     check_files(dn, plan.run_id, manifests)
-    done = {
-        "run_id": plan.run_id,
-        "seq": plan.seq,
-        "base": base,
-        "inputs": plan.digests,
-        "input_bytes": plan.input_bytes,
-        "attempt": {"id": attempt, "runner": runner, "options": {k: str(v) for k, v in (overrides or {}).items()}},
-        "splits": manifests,
-        "table_checks": _table_checks(dn, shards_in_order(manifests)),
-    }
-    write_json(str(path), done)
-    crash_point("published")
-    return done
+    return manifests, {"id": attempt, "runner": runner, "options": {k: str(v) for k, v in (overrides or {}).items()}}
 
 
 def _commit(

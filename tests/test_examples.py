@@ -113,6 +113,9 @@ def test_exactly_the_planted_rows_are_dropped(ingested: tuple[str, Datanet, dict
         assert of in accepted
         assert hash_of_original.setdefault(of_by_loc[(f, line)], of) == of
     assert len(set(hash_of_original.values())) == len(hash_of_original)
+    for kind, similarity in _sql(dn, "duplicates", "select kind, similarity from T"):
+        assert similarity >= dn.config.dedup.near.threshold if kind == "near" else similarity <= 1.0
+        assert kind != "exact" or similarity == 1.0
     quarantine = _sql(dn, "quarantine", "select file, line, reason from T")
     assert sorted(quarantine) == sorted((q["file"], q["line"], q["reason"]) for q in want["planted_quarantine"])
 

@@ -75,13 +75,15 @@ def generate(root: Path, n: int, files: int = 8, seed: int = 7) -> dict[str, int
 
 
 class _PeakSampler(threading.Thread):
-    """Samples the RSS of this process and of its largest descendant every 0.2 s (Linux /proc)."""
+    """Samples every 0.2 s (Linux /proc) the RSS of this process, and the largest of its descendants
+    or, for a cluster, of each worker's process tree (``worker_pids``: a Dask nanny and its worker)."""
 
-    def __init__(self) -> None:
+    def __init__(self, worker_pids: list[int] | None = None) -> None:
         super().__init__(daemon=True)
         self.driver = 0
         self.worker = 0
         self.stop = False
+        self.worker_pids = worker_pids or []
 
     def run(self) -> None:
         me = os.getpid()
@@ -91,6 +93,8 @@ class _PeakSampler(threading.Thread):
                     self.driver = max(self.driver, rss)
                 else:
                     self.worker = max(self.worker, rss)
+            for pid in self.worker_pids:
+                self.worker = max(self.worker, sum(_tree_rss(pid).values()))
             time.sleep(0.2)
 
 
@@ -115,7 +119,7 @@ def _tree_rss(root: int) -> dict[int, int]:
     return out
 
 
-def run_one(root: Path, n: int, overrides: dict[str, Any]) -> dict[str, Any]:
+def run_one(root: Path, n: int, overrides: dict[str, Any], worker_pids: list[int] | None = None) -> dict[str, Any]:
     """run_one generates (if needed) and ingests one size; returns the measured row."""
     from pipelines.config import load_datanet
     from pipelines.run import ingest
@@ -125,7 +129,7 @@ def run_one(root: Path, n: int, overrides: dict[str, Any]) -> dict[str, Any]:
         marker.write_text(json.dumps(generate(root, n)))
     planted = json.loads(marker.read_text())
     dn = load_datanet("scale", root=root)
-    sampler = _PeakSampler()
+    sampler = _PeakSampler(worker_pids)
     sampler.start()
     t0 = time.perf_counter()
     error = None
@@ -158,10 +162,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--runner", default=None)
     ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--fresh", action="store_true", help="remove earlier outputs (keeps generated inputs)")
+    ap.add_argument("--cluster-dir", help="a pipelines.cluster folder: sample its workers' memory too")
     args = ap.parse_args(argv)
     overrides: dict[str, Any] = dict(o.split("=", 1) for o in args.option)
     if args.runner:
         overrides["runner"] = args.runner
+    pids = [int(p) for p in Path(args.cluster_dir, "pids").read_text().split()[1:]] if args.cluster_dir else None
     rows = []
     for n in args.sizes:
         root = Path(args.out) / f"n{n}"
@@ -169,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
             import shutil
 
             shutil.rmtree(root / "out", ignore_errors=True)
-        rows.append(run_one(root, n, overrides))
+        rows.append({**run_one(root, n, overrides, pids), "runner": args.runner or "DirectRunner"})
         print(json.dumps(rows[-1]), flush=True)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "scale.json").write_text(json.dumps(rows, indent=2) + "\n")

@@ -28,10 +28,8 @@ from typing import Any
 import numpy as np
 
 from pipelines.config import DedupConfig
-from pipelines.dedup.local import drop_duplicates_local
+from pipelines.dedup.local import drop_duplicates_local, sketched_texts
 from pipelines.dedup.minhash import exact_jaccard
-from pipelines.dedup.transforms import sketch_batch
-from pipelines.records import record_hash
 
 SALT = b"neardup-bench-salt"
 PROSE = re.compile(r"^(copyright|readme.*|licen[cs]e.*|notice.*)$", re.I)
@@ -83,26 +81,6 @@ def corpus(n: int, seed: int) -> list[str]:
     return texts[:n]
 
 
-def _records(texts: list[str], cfg: DedupConfig) -> list[dict[str, Any]]:
-    raw = [
-        {
-            "id": f"0/{i}",
-            "order": ["~", 0, 0, i],
-            "split": 0,
-            "file": "bench",
-            "line": i,
-            "contributor_id": "c",
-            "submitted_at": None,
-            "fields": {"text": t},
-        }
-        for i, t in enumerate(texts, start=1)
-    ]
-    out = []
-    for i in range(0, len(raw), 500):
-        out += sketch_batch(raw[i : i + 500], ["text"], cfg, SALT)
-    return [{**r, "record_hash": record_hash(r["fields"])} for r in out]
-
-
 def ideal(records: list[dict[str, Any]], threshold: float) -> set[int]:
     """ideal is the brute-force greedy: lines dropped when compared with every earlier kept record."""
     by_shingle: dict[int, list[int]] = defaultdict(list)
@@ -134,7 +112,7 @@ def ideal(records: list[dict[str, Any]], threshold: float) -> set[int]:
 def measure(n: int, threshold: float, seed: int) -> dict[str, Any]:
     """measure scores the pipeline's decision against the ideal greedy on one seeded corpus."""
     cfg = DedupConfig.model_validate({"near": {"threshold": threshold}})
-    records = _records(corpus(n, seed), cfg)
+    records = sketched_texts(corpus(n, seed), cfg, SALT)
     t = time.perf_counter()
     _, dups = drop_duplicates_local(records, [], cfg)
     seconds = time.perf_counter() - t

@@ -65,3 +65,29 @@ def drop_duplicates_local(
             else:
                 dups.append(duplicate_row(m, d))
     return sorted(kept, key=lambda r: r["key"]), sorted(dups, key=lambda d: d["order"])
+
+
+def sketched_texts(texts: list[str], cfg: DedupConfig, salt: bytes, times: list[str] | None = None) -> list[Record]:
+    """sketched_texts turns plain texts into sketched, hashed records (one field, ``text``) for tools and tests.
+
+    Record ``i`` (from 1) is line ``i`` of file ``f``; ``times`` are its
+    ``submitted_at`` order keys (default: none, so source order decides).
+    """
+    from pipelines.dedup.transforms import sketch_batch
+    from pipelines.records import record_hash
+
+    raw = [
+        {
+            "id": f"0/{i}",
+            "order": [(times or [])[i - 1] if times else "~", 0, 0, i],
+            "split": 0,
+            "file": "f",
+            "line": i,
+            "contributor_id": f"c{i}",
+            "submitted_at": None,
+            "fields": {"text": t},
+        }
+        for i, t in enumerate(texts, start=1)
+    ]
+    out = [r for k in range(0, len(raw), 500) for r in sketch_batch(raw[k : k + 500], ["text"], cfg, salt)]
+    return [{**r, "record_hash": record_hash(r["fields"])} for r in out]

@@ -49,7 +49,9 @@ def sketch_batch(batch: list[Record], text_fields: list[str], cfg: DedupConfig, 
     ]
 
 
-class _Sketch(beam.DoFn):
+class _Salted(beam.DoFn):
+    """A DoFn that sketches with the Datanet's salt, read from its path on each worker."""
+
     def __init__(self, text_fields: list[str], cfg: DedupConfig, salt_path: str) -> None:
         self.text_fields, self.cfg, self.salt_path = text_fields, cfg, salt_path
         self.salt = b""
@@ -57,6 +59,8 @@ class _Sketch(beam.DoFn):
     def setup(self) -> None:
         self.salt = read_salt(self.salt_path)
 
+
+class _Sketch(_Salted):
     def process(self, batch: list[Record]) -> Iterator[list[Record]]:
         yield sketch_batch(batch, self.text_fields, self.cfg, self.salt)
 
@@ -106,14 +110,7 @@ def prior_nodes(source: tuple[str, str], dn_fields: list[str], cfg: DedupConfig,
                 }
 
 
-class _ReadPrior(beam.DoFn):
-    def __init__(self, text_fields: list[str], cfg: DedupConfig, salt_path: str) -> None:
-        self.text_fields, self.cfg, self.salt_path = text_fields, cfg, salt_path
-        self.salt = b""
-
-    def setup(self) -> None:
-        self.salt = read_salt(self.salt_path)
-
+class _ReadPrior(_Salted):
     def process(self, source: tuple[str, str]) -> Iterator[Record]:
         yield from prior_nodes(source, self.text_fields, self.cfg, self.salt)
 

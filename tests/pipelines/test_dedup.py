@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from pipelines.config import DedupConfig
 from pipelines.dedup.graph import MAX_BUCKET, bucket_pairs, components, prior_key
-from pipelines.dedup.local import drop_duplicates_local
+from pipelines.dedup.local import drop_duplicates_local, sketched_texts
 from pipelines.dedup.minhash import (
     band_keys,
     band_params,
@@ -21,8 +21,7 @@ from pipelines.dedup.minhash import (
     shingles,
     signatures,
 )
-from pipelines.dedup.transforms import sketch_batch
-from pipelines.records import dedup_text, record_hash
+from pipelines.records import dedup_text
 
 CFG = DedupConfig()
 SALT = b"test-salt-0123456789"
@@ -34,20 +33,7 @@ BASE = (
 
 
 def _records(texts: list[str], times: list[str] | None = None, cfg: DedupConfig = CFG) -> list[dict[str, Any]]:
-    raw = [
-        {
-            "id": f"0/{i + 1}",
-            "order": [(times or ["~"] * len(texts))[i], 0, 0, i + 1],
-            "split": 0,
-            "file": "f.jsonl",
-            "line": i + 1,
-            "contributor_id": f"c{i}",
-            "submitted_at": None,
-            "fields": {"text": t},
-        }
-        for i, t in enumerate(texts)
-    ]
-    return [{**r, "record_hash": record_hash(r["fields"])} for r in sketch_batch(raw, ["text"], cfg, SALT)]
+    return sketched_texts(texts, cfg, SALT, times)
 
 
 def _prior(texts: list[str], first_index: int = 0) -> list[dict[str, Any]]:

@@ -15,8 +15,8 @@ from apache_beam.testing.util import assert_that, equal_to
 from pipelines.anonymise import AnonymisePII
 from pipelines.config import DedupConfig, load_datanet
 from pipelines.dedup.graph import prior_key
-from pipelines.dedup.local import drop_duplicates_local
-from pipelines.dedup.transforms import DropDuplicates, sketch_batch
+from pipelines.dedup.local import drop_duplicates_local, sketched_texts
+from pipelines.dedup.transforms import DropDuplicates
 from pipelines.ingest import ReadContributions, select, whole
 from pipelines.plan import FileSpec, Split
 from pipelines.records import record_hash
@@ -49,20 +49,7 @@ def test_read_contributions(project: Path) -> None:
 
 
 def _sketched(texts: list[str]) -> list[dict]:
-    raw = [
-        {
-            "id": f"0/{i}",
-            "order": ["~", 0, 0, i],
-            "split": 0,
-            "file": "a",
-            "line": i,
-            "contributor_id": "c",
-            "submitted_at": None,
-            "fields": {"text": t},
-        }
-        for i, t in enumerate(texts, start=1)
-    ]
-    return sketch_batch(raw, ["text"], DedupConfig(), SALT)
+    return sketched_texts(texts, DedupConfig(), SALT)
 
 
 @pytest.mark.parametrize("cuts", [[], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], [6]])

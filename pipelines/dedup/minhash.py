@@ -50,12 +50,22 @@ def exact_jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return round(inter / (len(a) + len(b) - inter), 6)
 
 
-def signatures(texts: list[str], cfg: NearDupConfig) -> np.ndarray:
-    """signatures returns an (n, num_perm) uint32 array of datasketch MinHash values."""
+def _low32(value: int) -> int:
+    return value & 0xFFFFFFFF
+
+
+def sketches(texts: list[str], cfg: NearDupConfig, salt: bytes) -> tuple[np.ndarray, list[np.ndarray]]:
+    """sketches returns (an (n, num_perm) uint32 array of MinHash signatures, each text's shingle hashes).
+
+    Each shingle is hashed once (keyed BLAKE2b); datasketch's ``MinHash``
+    takes the low 32 bits of that hash as its input hash, so a signature
+    and the exact-Jaccard shingle set always describe the same shingles.
+    """
+    hashed = [shingle_hashes(t, cfg.shingle_size, salt) for t in texts]
     if not texts:
-        return np.empty((0, cfg.num_perm), dtype=np.uint32)
-    mhs = MinHash.bulk([sorted(shingles(t, cfg.shingle_size)) for t in texts], num_perm=cfg.num_perm, seed=cfg.seed)
-    return np.stack([m.hashvalues for m in mhs]).astype(np.uint32)
+        return np.empty((0, cfg.num_perm), dtype=np.uint32), hashed
+    mhs = MinHash.bulk([h.tolist() for h in hashed], num_perm=cfg.num_perm, seed=cfg.seed, hashfunc=_low32)
+    return np.stack([m.hashvalues for m in mhs]).astype(np.uint32), hashed
 
 
 @lru_cache(maxsize=32)

@@ -27,7 +27,7 @@ import numpy as np
 from pipelines.config import DedupConfig
 from pipelines.dedup.clusters import decide_cluster, duplicate_row
 from pipelines.dedup.graph import bucket_pairs, current_key, prior_key, route, star
-from pipelines.dedup.minhash import band_keys, near_bands, shingle_hashes, signatures
+from pipelines.dedup.minhash import band_keys, near_bands, sketches
 from pipelines.ingest import select
 from pipelines.keys import read_salt
 from pipelines.records import Record, content_key, dedup_text, record_hash
@@ -36,14 +36,14 @@ from pipelines.records import Record, content_key, dedup_text, record_hash
 def sketch_batch(batch: list[Record], text_fields: list[str], cfg: DedupConfig, salt: bytes) -> list[Record]:
     """sketch_batch adds ``key``, ``content_key``, ``minhash`` (uint32 bytes) and ``shingles`` (uint64 bytes)."""
     texts = [dedup_text(r, text_fields, cfg.normalise) for r in batch]
-    sigs = signatures(texts, cfg.near)
+    sigs, hashed = sketches(texts, cfg.near, salt)
     return [
         {
             **r,
             "key": current_key(r["order"]),
             "content_key": content_key(t),
             "minhash": sigs[i].tobytes(),
-            "shingles": shingle_hashes(t, cfg.near.shingle_size, salt).tobytes(),
+            "shingles": hashed[i].tobytes(),
         }
         for i, (r, t) in enumerate(zip(batch, texts, strict=True))
     ]

@@ -19,7 +19,7 @@ from pipelines.dedup.minhash import (
     jaccard,
     shingle_hashes,
     shingles,
-    signatures,
+    sketches,
 )
 from pipelines.records import dedup_text
 
@@ -56,7 +56,8 @@ def _exact_j(a: str, b: str) -> float:
 def test_shingles_and_signature_basics() -> None:
     assert shingles("a b c", 5) == {b"a b c"}
     assert len(shingles("a b c d e f g", 5)) == 3
-    sig = signatures([BASE, BASE], CFG.near)
+    sig, hashed = sketches([BASE, BASE], CFG.near, SALT)
+    assert np.array_equal(hashed[0], shingle_hashes(BASE, CFG.near.shingle_size, SALT))
     assert sig.shape == (2, 128) and jaccard(sig[0], sig[1]) == 1.0
     assert band_params(0.8, 128, 0.05, 0.95) == (16, 8)
     keys = band_keys(sig, 16, 8)

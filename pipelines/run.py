@@ -196,8 +196,10 @@ def _finish_started(dn: Datanet, led: Ledger, progress: Progress) -> None:
     """Finish any run whose ledger appends had begun (they cannot be undone); others are left to planning."""
     committed = {r["run_id"] for r in committed_runs(dn)}
     for path in sorted((dn.out_dir / "runs").glob(f"*/{PIPELINE}")):
+        if path.parent.name in committed:
+            continue
         done = json_load(str(path))
-        if done["run_id"] in committed or led.size <= done["base"]:
+        if led.size <= done["base"]:
             continue
         progress(f"  finishing run {done['run_id']}: its ledger entries had begun when it was interrupted")
         check_files(dn, done["run_id"], done["splits"])

@@ -3,10 +3,11 @@
 Order (each step idempotent, so a rerun after a crash at any point gives
 exactly the outputs of an uninterrupted run):
 
-1. ``check_outputs``: every planned split has exactly one manifest, each
-   split's counts add up (read = accepted + duplicates + quarantined), and
-   every file the manifests name exists with its recorded SHA-256 and
-   nothing else sits in the run's folders. Nothing irreversible happens
+1. ``check_accounting``: every planned split has exactly one manifest, and
+   each split's counts add up (read = accepted + duplicates + quarantined)
+   with no input line in two places; ``check_files``: every file the
+   manifests name exists with its recorded SHA-256 and nothing else sits in
+   the run's folders. Nothing irreversible happens
    before this passes; a failure raises ``AccountingError`` or ``CommitError``;
 2. ``PIPELINE.json`` records the checked manifests, the ledger base and the
    attempt (runner and options);
@@ -43,9 +44,9 @@ class CommitError(RuntimeError):
 
 def check_accounting(manifests: list[dict[str, Any]], n_splits: int) -> None:
     """check_accounting raises AccountingError unless every split reported once and its counts add up."""
-    seen = [m["split"] for m in manifests]
-    missing = sorted(set(range(n_splits)) - set(seen))
-    if missing or len(seen) != n_splits or sorted(seen) != list(range(n_splits)):
+    seen = sorted(m["split"] for m in manifests)
+    if seen != list(range(n_splits)):
+        missing = sorted(set(range(n_splits)) - set(seen))
         raise AccountingError(
             f"{len(seen)} split manifests for {n_splits} planned splits (missing {missing[:10]}): "
             "the runner lost work; nothing was published"
@@ -72,7 +73,7 @@ def check_files(dn: Datanet, run_id: str, manifests: list[dict[str, Any]]) -> No
     present = set()
     for folder in output_dirs(dn, run_id):
         for path in fs.list_files(str(folder / "*")):
-            present.add(str(fs_relative(dn, path)))
+            present.add(fs_relative(dn, path))
     extra = sorted(present - set(expected))
     if extra:
         raise CommitError(f"{len(extra)} file(s) not in the run manifest, e.g. {extra[0]}")

@@ -24,7 +24,7 @@ import apache_beam as beam
 
 from pipelines import fs
 from pipelines.config import SchemaConfig, ValidationConfig
-from pipelines.plan import FileSpec, Split
+from pipelines.plan import FileSpec, Split, text_files
 from pipelines.reasons import Reason, Stage
 from pipelines.records import LAST, Record, Rejection, rejection
 
@@ -326,8 +326,6 @@ def parse_textdir(split: Split, schema: SchemaConfig, vcfg: ValidationConfig) ->
 
 
 def _missing_files(split: Split, rows: dict[str, tuple[int, dict[str, Any], bytes]]) -> Iterator[Item]:
-    from pipelines.plan import text_files
-
     spec = split.unit
     present = set(text_files(spec))
     for name, (line, _, raw) in sorted(rows.items(), key=lambda kv: kv[1][0]):
@@ -359,8 +357,6 @@ def whole(spec: FileSpec) -> Split:
     """whole is a split covering a whole unit (for tests and tools that read one file)."""
     if spec.format != "textdir":
         return Split(0, spec)
-    from pipelines.plan import text_files
-
     return Split(0, spec, 0, -1, 1, tuple(text_files(spec)))
 
 

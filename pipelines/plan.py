@@ -110,6 +110,16 @@ def text_files(spec: FileSpec) -> list[str]:
     return sorted(Path(p).relative_to(spec.path).as_posix() for p in found)
 
 
+def _hash_file(path: str, h: Any) -> int:
+    """Feed a file's bytes to ``h`` in 1 MiB chunks; returns its size."""
+    n = 0
+    with fs.open_read(path) as f:
+        for chunk in fs.chunks(f):
+            h.update(chunk)
+            n += len(chunk)
+    return n
+
+
 def _line_splits(spec: FileSpec, h: Any, every: int) -> tuple[list[tuple[int, int, int]], int]:
     """Digest a line-oriented file and cut it after newlines every ``every`` bytes: (start, end, first_line)."""
     cuts: list[tuple[int, int]] = [(0, 1)]  # (byte offset, line number there)
@@ -133,11 +143,7 @@ def _parquet_splits(spec: FileSpec, h: Any, every: int) -> tuple[list[tuple[int,
     """Digest a Parquet file and group its row groups into runs of about ``every`` bytes."""
     import pyarrow.parquet as pq
 
-    n = 0
-    with fs.open_read(spec.path) as f:
-        for chunk in fs.chunks(f):
-            h.update(chunk)
-            n += len(chunk)
+    n = _hash_file(spec.path, h)
     try:
         with fs.open_read(spec.path) as f:
             meta = pq.ParquetFile(f).metadata
@@ -155,18 +161,11 @@ def _parquet_splits(spec: FileSpec, h: Any, every: int) -> tuple[list[tuple[int,
 
 
 def _textdir_splits(spec: FileSpec, h: Any, per: int) -> tuple[list[tuple[int, int, tuple[str, ...]]], int]:
-    n = 0
-    with fs.open_read(str(spec.manifest)) as f:
-        for chunk in fs.chunks(f):
-            h.update(chunk)
-            n += len(chunk)
+    n = _hash_file(str(spec.manifest), h)
     names = text_files(spec)
     for rel in names:
         h.update(rel.encode() + b"\0")
-        with fs.open_read(os.path.join(spec.path, rel)) as f:
-            for chunk in fs.chunks(f):
-                h.update(chunk)
-                n += len(chunk)
+        n += _hash_file(os.path.join(spec.path, rel), h)
     parts = [(i, min(i + per, len(names)), tuple(names[i : i + per])) for i in range(0, len(names), per)]
     return [*parts, (-1, -1, ())], n
 
@@ -184,8 +183,7 @@ def split_unit(spec: FileSpec, out: OutputConfig, first_index: int) -> tuple[str
             splits = [Split(first_index + i, spec, s, e, s + 1, files) for i, (s, e, files) in enumerate(parts)]
             return h.hexdigest(), splits, n
         if spec.format == "csv":
-            ranges, n = _line_splits(spec, h, 2**62)
-            ranges = [(0, -1, 1)]
+            ranges, n = [(0, -1, 1)], _hash_file(spec.path, h)
         elif spec.format == "parquet":
             ranges, n = _parquet_splits(spec, h, out.split_bytes)
         else:

@@ -62,6 +62,9 @@ DUPLICATES_SCHEMA = pa.schema(
 )
 
 
+STATE_KEYS = ("content_key", "record_hash", "minhash", "shingles")  # from a kept record; ledger_index is added
+
+
 def shard_schema(schema: SchemaConfig) -> pa.Schema:
     """shard_schema is the Arrow schema of a shard: schema fields, then provenance columns."""
     cols = [(f.name, ARROW_TYPES[f.type]) for f in schema.fields]
@@ -139,6 +142,32 @@ def _write(spec: WriteSpec, rel: str, rows: list[dict[str, Any]], schema: pa.Sch
     }
 
 
+def _with_run(rows: list[dict[str, Any]], schema: pa.Schema, run_id: str) -> list[dict[str, Any]]:
+    """The schema's columns of each row, ``run_id`` filled in."""
+    return [{**{k: r[k] for k in schema.names if k != "run_id"}, "run_id": run_id} for r in rows]
+
+
+def _write_files(
+    spec: WriteSpec, split: int, acc: list[Record], dups: list[dict[str, Any]], rej: list[dict[str, Any]], base: int
+) -> list[dict[str, Any]]:
+    """Write a split's shards (``shard_rows`` each), dedup state, duplicates and quarantine; return their entries."""
+    names, run_id, files = [f.name for f in spec.schema.fields], spec.run_id, []
+    for k, start in enumerate(range(0, len(acc), spec.output.shard_rows)):
+        chunk = acc[start : start + spec.output.shard_rows]
+        rows = [shard_row(r, names, run_id, base + start + i) for i, r in enumerate(chunk)]
+        files.append(_write(spec, shard_name(run_id, split, k), rows, shard_schema(spec.schema), "shard"))
+    if acc:
+        state = [{**{k: r[k] for k in STATE_KEYS}, "ledger_index": base + i} for i, r in enumerate(acc)]
+        files.append(_write(spec, part_name("state", run_id, split), state, state_schema(spec.state_params), "state"))
+    if dups:
+        rows = _with_run(dups, DUPLICATES_SCHEMA, run_id)
+        files.append(_write(spec, part_name("duplicates", run_id, split), rows, DUPLICATES_SCHEMA, "duplicates"))
+    if rej:
+        rows = _with_run(rej, QUARANTINE_SCHEMA, run_id)
+        files.append(_write(spec, part_name("quarantine", run_id, split), rows, QUARANTINE_SCHEMA, "quarantine"))
+    return files
+
+
 def write_split(spec: WriteSpec, split: int, parts: list[tuple[str, Any]]) -> dict[str, Any]:
     """write_split writes one split's outputs and returns its manifest."""
     acc = sorted((v for t, v in parts if t == "acc"), key=_position)
@@ -147,46 +176,19 @@ def write_split(spec: WriteSpec, split: int, parts: list[tuple[str, Any]]) -> di
         (v for t, v in parts if t == "rej"), key=lambda q: (q["file"], q["line"], q["stage"], q["reason"], q["detail"])
     )
     tallies = [v for t, v in parts if t == "tally"]
-    offsets = [v for t, v in parts if t == "offset"]
-    base = offsets[0] if offsets else 0
-    names = [f.name for f in spec.schema.fields]
-    files = []
-    for k, start in enumerate(range(0, len(acc), spec.output.shard_rows)):
-        chunk = acc[start : start + spec.output.shard_rows]
-        rows = [shard_row(r, names, spec.run_id, base + start + i) for i, r in enumerate(chunk)]
-        files.append(_write(spec, shard_name(spec.run_id, split, k), rows, shard_schema(spec.schema), "shard"))
-    if acc:
-        state = [
-            {
-                "content_key": r["content_key"],
-                "record_hash": r["record_hash"],
-                "ledger_index": base + i,
-                "minhash": r["minhash"],
-                "shingles": r["shingles"],
-            }
-            for i, r in enumerate(acc)
-        ]
-        files.append(
-            _write(spec, part_name("state", spec.run_id, split), state, state_schema(spec.state_params), "state")
-        )
-    if dups:
-        rows = [{**{k: d[k] for k in DUPLICATES_SCHEMA.names if k != "run_id"}, "run_id": spec.run_id} for d in dups]
-        files.append(_write(spec, part_name("duplicates", spec.run_id, split), rows, DUPLICATES_SCHEMA, "duplicates"))
-    if rej:
-        rows = [{**{k: q[k] for k in QUARANTINE_SCHEMA.names if k != "run_id"}, "run_id": spec.run_id} for q in rej]
-        files.append(_write(spec, part_name("quarantine", spec.run_id, split), rows, QUARANTINE_SCHEMA, "quarantine"))
+    base = next((v for t, v in parts if t == "offset"), 0)
+    files = _write_files(spec, split, acc, dups, rej, base)
     pii: Counter[str] = Counter()
     for r in acc:
         pii.update(r.get("pii", {}))
-    places = [(r["file"], r["line"]) for r in acc] + [(d["file"], d["line"]) for d in dups]
-    places += [(q["file"], q["line"]) for q in rej]
+    places = {(x["file"], x["line"]) for x in [*acc, *dups, *rej]}
     writer = f"{socket.gethostname()}/{os.getpid()}"
     logging.getLogger(__name__).info("split %d: %d accepted, written by %s", split, len(acc), writer)
     return {
         "split": split,
         "writer": writer,
         "tallies": len(tallies),
-        "distinct_places": len(set(places)),
+        "distinct_places": len(places),
         "read": sum(int(t["items"]) for t in tallies),
         "blank": sum(int(t["blank"]) for t in tallies),
         "accepted": len(acc),

@@ -62,11 +62,6 @@ def list_files(pattern: str) -> list[str]:
     return sorted(m.path for m in found)
 
 
-def size(path: str) -> int:
-    """size is a file's length in bytes."""
-    return int(FileSystems.match([path])[0].metadata_list[0].size_in_bytes)
-
-
 def chunks(f: BinaryIO, start: int = 0, end: int | None = None) -> Iterator[bytes]:
     """chunks yields the bytes of ``f`` in [start, end) in pieces of at most 1 MiB."""
     f.seek(start)

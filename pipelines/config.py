@@ -302,12 +302,19 @@ class Datanet:
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
     def source_files(self, index: int) -> list[Path]:
-        """source_files lists the files of source ``index`` in sorted order."""
+        """source_files lists every path matching source ``index`` in sorted order.
+
+        Directories, links and other paths that are not readable files are
+        listed too: ingest quarantines them (``pipelines.paths``), so nothing
+        matching a glob is skipped silently. A textdir lists its ``*.txt`` entries.
+        """
+        from pipelines.paths import text_entries
+
         src = self.config.sources[index]
         pattern = str(self.root / src.path)
         if src.format == "textdir":
-            return sorted(Path(p) for p in glob.glob(str(Path(pattern) / "**" / "*.txt"), recursive=True))
-        return sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+            return [Path(pattern) / p for p in text_entries(pattern)] if Path(pattern).is_dir() else []
+        return sorted(Path(p) for p in glob.glob(pattern, recursive=True))
 
 
 def _format_errors(file: Path, exc: ValidationError) -> str:

@@ -37,10 +37,18 @@ def read_bytes(path: str) -> bytes:
         return f.read()
 
 
-def write_bytes(path: str, data: bytes) -> None:
-    """write_bytes writes ``data`` so that readers see either nothing or the whole file."""
+def write_bytes(path: str, data: bytes, private: bool = False) -> None:
+    """write_bytes writes ``data`` so that readers see either nothing or the whole file.
+
+    ``private`` (quarantine rows hold raw input, PII included): on a local
+    filesystem the file is mode 0600, made so before any byte is written, in
+    a folder of mode 0700. Remote filesystems are governed by their own ACLs.
+    """
     tmp = f"{path}.tmp-{os.getpid()}"
     with FileSystems.create(tmp, compression_type=RAW) as f:
+        if private and "://" not in path:
+            os.chmod(tmp, 0o600)
+            os.chmod(os.path.dirname(os.path.abspath(path)), 0o700)
         f.write(data)
     FileSystems.rename([tmp], [path])
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,13 +24,15 @@ from typing import Any
 
 import apache_beam as beam
 
-from pipelines import fs
+from ledger.entries import MAX_SAFE_INT
+from pipelines import fs, paths
 from pipelines.config import SchemaConfig, ValidationConfig
 from pipelines.plan import FileSpec, Split, text_files
 from pipelines.reasons import Reason, Stage
 from pipelines.records import LAST, Record, Rejection, rejection
 
 BOM = b"\xef\xbb\xbf"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 Item = tuple[str, Any]  # ("record", Record) | ("rejection", Rejection) | ("blank", 1)
 
 
@@ -70,14 +74,20 @@ def _submitted_at(value: Any) -> str | None:
         raise _Reject(Reason.INVALID_SUBMITTED_AT, "submitted_at is not ISO-8601") from None
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=UTC)
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except OverflowError:
+        raise _Reject(Reason.INVALID_SUBMITTED_AT, "submitted_at falls outside years 1-9999 in UTC") from None
 
 
 def _coerce(name: str, ftype: str, value: Any, from_text: bool) -> Any:
     if from_text and isinstance(value, str):
         if ftype == "integer":
+            digits = value.strip()
+            if len(digits.lstrip("+-")) > 16 and digits.lstrip("+-").isdigit():
+                raise _Reject(Reason.NUMBER_OUT_OF_RANGE, f"field {name} is outside +/-(2**53-1)")
             try:
-                return int(value.strip())
+                return int(digits)
             except ValueError:
                 raise _Reject(Reason.WRONG_TYPE, f"field {name} must be an integer") from None
         if ftype == "boolean":
@@ -91,6 +101,8 @@ def _coerce(name: str, ftype: str, value: Any, from_text: bool) -> Any:
     }[ftype]
     if not ok:
         raise _Reject(Reason.WRONG_TYPE, f"field {name} must be a {ftype}, got {type(value).__name__}")
+    if ftype == "integer" and abs(value) > MAX_SAFE_INT:
+        raise _Reject(Reason.NUMBER_OUT_OF_RANGE, f"field {name} is outside +/-(2**53-1)")
     return value
 
 
@@ -147,9 +159,45 @@ def _item(
     try:
         if len(raw) > vcfg.max_record_bytes:
             raise _Reject(Reason.RECORD_TOO_LARGE, f"{len(raw)} bytes is over max_record_bytes {vcfg.max_record_bytes}")
-        return "record", build_record(obj_fn(), schema, vcfg, at, from_text)
+        obj = obj_fn()
+        _check_strings(obj)
+        return "record", build_record(obj, schema, vcfg, at, from_text)
     except _Reject as r:
         return _reject(at, r.reason, r.detail, raw)
+    except RecursionError:
+        return _reject(at, Reason.TOO_DEEPLY_NESTED, "nested deeper than the parser allows", raw)
+    except Exception as exc:  # one line's failure, whatever it is, costs that line only
+        return _reject(at, Reason.UNREADABLE_RECORD, f"cannot parse this line: {type(exc).__name__}", raw)
+
+
+def _check_strings(obj: Any) -> None:
+    """Reject a parsed value holding a lone surrogate in any string or key, or a non-I-JSON number.
+
+    Iterative, so a deeply nested value cannot exhaust the stack here.
+    """
+    stack = [obj]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if _SURROGATE.search(v):
+                raise _Reject(Reason.INVALID_UNICODE, "a string holds a lone UTF-16 surrogate")
+        elif isinstance(v, bool) or v is None:
+            continue
+        elif isinstance(v, int):
+            if abs(v) > MAX_SAFE_INT:
+                raise _Reject(Reason.NUMBER_OUT_OF_RANGE, "an integer is outside +/-(2**53-1)")
+        elif isinstance(v, float):
+            if not math.isfinite(v):
+                raise _Reject(Reason.NUMBER_OUT_OF_RANGE, "a number is not finite")
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+
+
+def _no_constant(name: str) -> Any:
+    raise _Reject(Reason.NUMBER_OUT_OF_RANGE, f"{name} is not a JSON number")
 
 
 def _json_object(raw: bytes) -> Callable[[], dict[str, Any]]:
@@ -159,9 +207,11 @@ def _json_object(raw: bytes) -> Callable[[], dict[str, Any]]:
         except UnicodeDecodeError as exc:
             raise _Reject(Reason.INVALID_UTF8, f"invalid UTF-8 at byte {exc.start}") from None
         try:
-            obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+            obj = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
             raise _Reject(Reason.MALFORMED_JSON, f"{exc.msg} at column {exc.colno}") from None
+        except ValueError as exc:  # Python refuses integers of more than 4,300 digits
+            raise _Reject(Reason.NUMBER_OUT_OF_RANGE, f"a number is too long: {str(exc)[:80]}") from None
         if not isinstance(obj, dict):
             raise _Reject(Reason.NOT_AN_OBJECT, "a line must hold one JSON object")
         return obj
@@ -269,11 +319,37 @@ def parse_parquet(split: Split, schema: SchemaConfig, vcfg: ValidationConfig) ->
         groups = list(range(split.start, pf.num_row_groups if split.end < 0 else split.end))
         n = split.first_line
         for batch in pf.iter_batches(batch_size=1024, row_groups=groups):
-            for row in batch.to_pylist():
-                raw = json.dumps(row, sort_keys=True, default=str, ensure_ascii=False).encode("utf-8")
+            for row in _rows(batch):
                 at = Where(spec.rel, n, split.index, spec.source, spec.file_no, n)
-                yield _item(_given(row), raw, schema, vcfg, at)
+                if isinstance(row, Exception):
+                    yield _reject(at, Reason.UNREADABLE_RECORD, f"cannot convert this row: {type(row).__name__}", b"")
+                else:
+                    yield _item(_given(row), _row_bytes(row), schema, vcfg, at)
                 n += 1
+
+
+def _rows(batch: Any) -> Iterator[dict[str, Any] | Exception]:
+    """The rows of an Arrow batch as dicts; a row Arrow cannot convert (a timestamp past year 9999,
+    say) comes out as its exception, so only that row is lost to quarantine."""
+    try:
+        yield from batch.to_pylist()
+        return
+    except Exception:
+        pass
+    for i in range(batch.num_rows):
+        try:
+            yield batch.slice(i, 1).to_pylist()[0]
+        except Exception as exc:
+            yield exc
+
+
+def _row_bytes(row: dict[str, Any]) -> bytes:
+    """A Parquet row as JSON, the payload kept in quarantine."""
+    try:
+        text = json.dumps(row, sort_keys=True, default=str, ensure_ascii=False)
+    except Exception:  # a value json cannot show (nested too deep, say): keep no payload
+        return b""
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _given(obj: dict[str, Any]) -> Callable[[], dict[str, Any]]:
@@ -308,6 +384,11 @@ def parse_textdir(split: Split, schema: SchemaConfig, vcfg: ValidationConfig) ->
         return
     text_field = schema.text_fields[0]
     for n, rel in enumerate(split.files, start=split.first_line):
+        bad = paths.problem(os.path.join(spec.path, rel), spec.path)
+        if bad:
+            at = Where(f"{spec.rel}/{paths.printable(rel)}", 0, split.index, spec.source, spec.file_no, n)
+            yield _reject(at, bad[0], bad[1], b"")
+            continue
         at = Where(f"{spec.rel}/{rel}", 1, split.index, spec.source, spec.file_no, n)
         body = fs.read_bytes(os.path.join(spec.path, rel))
         if rel not in rows:
@@ -345,6 +426,9 @@ def read_items(split: Split, schema: SchemaConfig, vcfg: ValidationConfig) -> It
     """
     spec = split.unit
     at = Where(spec.rel, 0, split.index, spec.source, spec.file_no, 0)
+    if spec.problem:
+        yield _reject(at, Reason(spec.problem[0]), spec.problem[1], b"")
+        return
     try:
         yield from PARSERS[spec.format](split, schema, vcfg)
     except OSError as exc:

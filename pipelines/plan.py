@@ -18,15 +18,13 @@ whatever the file size; the cut points depend only on the bytes and the
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from pipelines import fs
+from pipelines import fs, paths
 from pipelines.config import Datanet, OutputConfig
 from pipelines.registry import committed_runs
 
@@ -42,6 +40,7 @@ class FileSpec:
     format: str
     manifest: str | None = None
     manifest_rel: str | None = None
+    problem: tuple[str, str] | None = None  # (reason, detail): not read, quarantined at line 0
 
 
 @dataclass(frozen=True)
@@ -86,12 +85,11 @@ def input_units(dn: Datanet) -> list[FileSpec]:
     specs: list[FileSpec] = []
     for i, src in enumerate(dn.config.sources):
         if src.format == "textdir":
-            folder = dn.root / src.path
             specs.append(
                 FileSpec(
                     i,
                     len(specs),
-                    str(folder),
+                    str(dn.root / src.path),
                     src.path.rstrip("/"),
                     "textdir",
                     str(dn.root / str(src.manifest)),
@@ -99,15 +97,17 @@ def input_units(dn: Datanet) -> list[FileSpec]:
                 )
             )
             continue
+        base = str(dn.root / paths.glob_folder(src.path))
         for path in dn.source_files(i):
-            specs.append(FileSpec(i, len(specs), str(path), os.path.relpath(path, dn.root), src.format))
+            rel = paths.printable(os.path.relpath(path, dn.root))
+            bad = paths.problem(str(path), base)
+            specs.append(FileSpec(i, len(specs), str(path), rel, src.format, problem=bad))
     return specs
 
 
 def text_files(spec: FileSpec) -> list[str]:
-    """text_files lists a textdir's ``*.txt`` files relative to its folder, sorted."""
-    found = glob.glob(os.path.join(glob.escape(spec.path), "**", "*.txt"), recursive=True)
-    return sorted(Path(p).relative_to(spec.path).as_posix() for p in found)
+    """text_files lists a textdir's ``*.txt`` entries relative to its folder, sorted (``paths.text_entries``)."""
+    return paths.text_entries(spec.path)
 
 
 def _hash_file(path: str, h: Any) -> int:
@@ -164,8 +164,12 @@ def _textdir_splits(spec: FileSpec, h: Any, per: int) -> tuple[list[tuple[int, i
     n = _hash_file(str(spec.manifest), h)
     names = text_files(spec)
     for rel in names:
-        h.update(rel.encode() + b"\0")
-        n += _hash_file(os.path.join(spec.path, rel), h)
+        h.update(paths.printable(rel).encode() + b"\0")
+        bad = paths.problem(os.path.join(spec.path, rel), spec.path)
+        if bad:
+            h.update(f"{bad[0]}:{bad[1]}".encode() + b"\0")
+        else:
+            n += _hash_file(os.path.join(spec.path, rel), h)
     parts = [(i, min(i + per, len(names)), tuple(names[i : i + per])) for i in range(0, len(names), per)]
     return [*parts, (-1, -1, ())], n
 
@@ -177,6 +181,9 @@ def split_unit(spec: FileSpec, out: OutputConfig, first_index: int) -> tuple[str
     split: the reader turns it into an ``unreadable_file`` rejection.
     """
     h = hashlib.sha256()
+    if spec.problem:
+        h.update(f"{spec.problem[0]}:{spec.problem[1]}:{spec.rel}".encode())
+        return h.hexdigest(), [Split(first_index, spec)], 0
     try:
         if spec.format == "textdir":
             parts, n = _textdir_splits(spec, h, out.textdir_split_files)

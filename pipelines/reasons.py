@@ -22,6 +22,16 @@ class Reason(StrEnum):
     NOT_AN_OBJECT = "not_an_object"
     DUPLICATE_KEY = "duplicate_key"
     RECORD_TOO_LARGE = "record_too_large"
+    INVALID_UNICODE = "invalid_unicode"  # a lone surrogate (e.g. "\\ud800") in a string or key
+    TOO_DEEPLY_NESTED = "too_deeply_nested"
+    NUMBER_OUT_OF_RANGE = "number_out_of_range"  # outside I-JSON's +/-(2**53-1), or not finite
+    UNREADABLE_RECORD = "unreadable_record"  # the parser failed on this line only, for any other reason
+    # ingest: a path matching a source glob is not a regular file inside its source folder
+    NOT_A_FILE = "not_a_file"
+    DANGLING_LINK = "dangling_link"
+    LINK_LOOP = "link_loop"
+    LINK_OUTSIDE_SOURCE = "link_outside_source"
+    INVALID_FILE_NAME = "invalid_file_name"
     # ingest: the record does not fit the schema
     MISSING_CONTRIBUTOR_ID = "missing_contributor_id"
     EMPTY_CONTRIBUTOR_ID = "empty_contributor_id"

@@ -56,6 +56,8 @@ def _stderr(msg: str) -> None:
 
 def _lock(dn: Datanet) -> int:
     dn.out_dir.mkdir(parents=True, exist_ok=True)
+    (dn.out_dir / "quarantine").mkdir(mode=0o700, exist_ok=True)
+    os.chmod(dn.out_dir / "quarantine", 0o700)  # raw input, PII included: only the curator reads it
     fd = os.open(dn.out_dir / "INGEST.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

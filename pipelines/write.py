@@ -132,7 +132,7 @@ def shard_row(r: Record, names: list[str], run_id: str, index: int) -> dict[str,
 
 def _write(spec: WriteSpec, rel: str, rows: list[dict[str, Any]], schema: pa.Schema, kind: str) -> dict[str, Any]:
     data = parquet_bytes(rows, schema, spec.output.compression)
-    fs.write_bytes(fs.join(spec.out_dir, rel), data)
+    fs.write_bytes(fs.join(spec.out_dir, rel), data, private=kind == "quarantine")
     return {
         "path": rel,
         "kind": kind,

@@ -15,6 +15,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import re
 from collections import defaultdict
 from decimal import Decimal, InvalidOperation
@@ -181,7 +182,8 @@ def find_payout(dn: Datanet, model: str, period: str, upto: int | None = None) -
 def write_statement(dn: Datanet, statement: dict[str, Any]) -> Path:
     """write_statement writes statement.json (canonical), lines.parquet, lines.csv and summary.txt."""
     d = statement_dir(dn, statement["model"], statement["period"])
-    d.mkdir(parents=True, exist_ok=True)
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(d, 0o700)  # who was paid what: for the curator and each payee, not every reader of out/
     write_atomic(d / "statement.json", statement_bytes(statement) + b"\n")
     cols = ["kind", "payee", "amount_minor", "records_used", "uses", "units", "contribution_indexes", "usage_indexes"]
     rows = [{c: line.get(c) for c in cols} for line in statement["lines"]]
@@ -209,6 +211,8 @@ def write_statement(dn: Datanet, statement: dict[str, Any]) -> Path:
     w.writerows([[r[c] if r[c] is not None else "" for c in cols[:6]] for r in rows])
     write_atomic(d / "lines.csv", buf.getvalue().encode())
     write_atomic(d / "summary.txt", summary(statement).encode())
+    for name in ("statement.json", "lines.parquet", "lines.csv", "summary.txt"):
+        os.chmod(d / name, 0o600)
     return d / "statement.json"
 
 

@@ -84,7 +84,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from pipelines.checks import check_runnable, schema_warnings
+
     dn = load_datanet(args.datanet)
+    check_runnable(dn, deep=True)
+    for warning in schema_warnings(dn):
+        print(f"warning: {warning}", file=sys.stderr)
     files = sum(len(dn.source_files(i)) for i in range(len(dn.config.sources)))
     print(
         f"OK: {dn.path} is valid ({len(dn.config.sources)} source(s), {files} file(s), "
@@ -130,7 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the full JSON report")
     p.set_defaults(fn=cmd_ingest)
-    p = sub.add_parser("check", help="validate a declaration without reading data")
+    p = sub.add_parser(
+        "check",
+        help="check a declaration without reading data: keys, types, PII entities, spaCy model, expectations, runner",
+    )
     p.add_argument("datanet")
     p.set_defaults(fn=cmd_check)
     p = sub.add_parser("new", help="scaffold datanets/NAME.yaml and schemas/NAME.yaml")

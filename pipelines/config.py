@@ -27,15 +27,19 @@ class ConfigError(ValueError):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys are errors, and so is every coercion (``'7'`` for an integer, ``1`` for a boolean)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class FieldSpec(Strict):
-    """One record field: name, type, and whether it is free text to dedup and scrub."""
+    """One record field: name, type, whether it is free text (deduplicated and scrubbed), and
+    whether it holds personal data to scrub though it is not text (``pii: true``, strings only)."""
 
     name: str
     type: Literal["string", "integer", "boolean"] = "string"
     text: bool = False
+    pii: bool | None = None  # None: not said; ``datanet check`` warns for an unsaid string field
     required: bool = True
     description: str = ""
 
@@ -59,11 +63,23 @@ class SchemaConfig(Strict):
             raise ValueError("at least one field must be marked text: true")
         if any(f.text and f.type != "string" for f in self.fields):
             raise ValueError("text fields must have type string")
+        if any(f.pii and f.type != "string" for f in self.fields):
+            raise ValueError("pii: true is for string fields (Presidio scrubs text)")
         return self
 
     @property
     def text_fields(self) -> list[str]:
         return [f.name for f in self.fields if f.text]
+
+    @property
+    def scrub_fields(self) -> list[str]:
+        """scrub_fields are the fields the PII stage scrubs: text fields, then ``pii: true`` fields."""
+        return [f.name for f in self.fields if f.text] + [f.name for f in self.fields if f.pii and not f.text]
+
+    @property
+    def unmarked_strings(self) -> list[str]:
+        """unmarked_strings are string fields not text and without a ``pii:`` either way: never scrubbed."""
+        return [f.name for f in self.fields if f.type == "string" and not f.text and f.pii is None]
 
 
 class SourceConfig(Strict):
@@ -246,7 +262,7 @@ class DatanetConfig(Strict):
     runner: RunnerConfig = RunnerConfig()
     payout: PayoutConfig = PayoutConfig()
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
 
     @field_validator("name")
     @classmethod
@@ -326,9 +342,22 @@ def _format_errors(file: Path, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a mapping with the same key twice (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
@@ -346,6 +375,8 @@ def parse_datanet(path: Path, root: Path) -> Datanet:
         config = DatanetConfig.model_validate(_read_yaml(path))
     except ValidationError as exc:
         raise ConfigError(_format_errors(path, exc)) from None
+    if config.name != path.stem:
+        raise ConfigError(f"{path}: name: {config.name!r} must match the file name {path.stem!r}")
     schema_path = root / config.schema_
     try:
         schema = SchemaConfig.model_validate(_read_yaml(schema_path))

@@ -71,7 +71,7 @@ class CurateContributions(beam.PTransform):
             | "Records" >> select("records")
             | "SketchRecords" >> SketchRecords(schema.text_fields, cfg.dedup, ins.salt_path)
         )
-        cleaned = sketched | "AnonymisePII" >> AnonymisePII(cfg.pii, schema.text_fields, ins.salt_path)
+        cleaned = sketched | "AnonymisePII" >> AnonymisePII(cfg.pii, schema.scrub_fields, ins.salt_path)
         checked = cleaned | "ValidateRecords" >> ValidateRecords(cfg.validation.expectations, names)
         outcomes = (checked | "Valid" >> select("valid"), sources) | "DropDuplicates" >> DropDuplicates(
             names, schema.text_fields, cfg.dedup, ins.salt_path

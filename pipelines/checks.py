@@ -1,0 +1,195 @@
+"""Deep checks of a declaration: everything ``ingest`` would otherwise find out half-way.
+
+``load_datanet`` checks shapes and types. These check what only the
+libraries can say, and each problem names the YAML key:
+
+* ``pii_problems``: every ``pii.entities`` name and ``pii.operators`` key
+  is an entity a loaded recognizer supports, in ``pii.language``; the spaCy
+  model is installed (``deep=True`` loads it and builds the engines);
+* ``expectation_problems``: every expectation builds from its kwargs and
+  runs on a one-row frame of the schema's columns without raising;
+* ``runner_problems``: the runner resolves and every runner option is a
+  known Beam pipeline option that parses.
+
+``datanet check`` runs all of them with ``deep=True``; ``ingest`` runs them
+with ``deep=False`` (no spaCy load on the driver) before planning.
+``schema_warnings`` lists what is legal but probably a mistake.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from pipelines.config import Datanet
+
+
+class CheckError(ValueError):
+    """A declaration is well-formed but cannot run; the message lists every problem, by key."""
+
+
+def _registry_entities(language: str, extra: bool) -> set[str]:
+    import logging
+
+    from presidio_analyzer import RecognizerRegistry
+
+    from pipelines.anonymise.engines import extra_recognizers
+
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)  # it warns of every other language's recognizer
+    registry = RecognizerRegistry(supported_languages=[language])
+    registry.load_predefined_recognizers(languages=[language])
+    found = set(registry.get_supported_entities([language]))
+    if extra:
+        found |= {e for r in extra_recognizers(language) for e in r.supported_entities}
+    return found
+
+
+def _model_language(model: str) -> str | None:
+    """The language in an installed spaCy model's meta.json, read without loading the model."""
+    import json
+
+    spec = importlib.util.find_spec(model)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    from pathlib import Path
+
+    for folder in spec.submodule_search_locations:
+        for meta in sorted(Path(folder).glob("**/meta.json")):
+            lang = json.loads(meta.read_text(encoding="utf-8")).get("lang")
+            return str(lang) if lang else None
+    return None
+
+
+def pii_problems(dn: Datanet, deep: bool = False) -> list[str]:
+    """pii_problems checks entity names, operator keys, language and model against what Presidio loads."""
+    cfg = dn.config.pii
+    if not cfg.enabled:
+        return []
+    problems: list[str] = []
+    lang = _model_language(cfg.spacy_model)
+    if lang is not None and lang != cfg.language:
+        problems.append(f"pii.language: {cfg.language!r}, but spaCy model {cfg.spacy_model!r} is for {lang!r}")
+    if importlib.util.find_spec(cfg.spacy_model) is None:
+        problems.append(
+            f"pii.spacy_model: {cfg.spacy_model!r} is not installed (pip install it; it is never downloaded)"
+        )
+    known = _registry_entities(cfg.language, cfg.extra_recognizers)
+    if not known:
+        problems.append(f"pii.language: no Presidio recognizer supports {cfg.language!r}")
+    for i, name in enumerate(cfg.entities):
+        if known and name not in known:
+            problems.append(f"pii.entities.{i}: unknown entity {name!r} (known: {', '.join(sorted(known))})")
+    for key in cfg.operators:
+        if key != "DEFAULT" and key not in cfg.entities:
+            problems.append(f"pii.operators.{key}: {key!r} is not one of pii.entities")
+    if deep and not problems:
+        from pipelines.anonymise.engines import PIIEngineError, build_engines
+
+        try:
+            eng = build_engines(cfg, b"check")
+            loaded = set(eng.batch.analyzer_engine.get_supported_entities(cfg.language))
+        except (PIIEngineError, ValueError, OSError) as exc:
+            return [f"pii: the engines do not build: {exc}"]
+        problems += [
+            f"pii.entities.{i}: no loaded recognizer finds {n!r}" for i, n in enumerate(cfg.entities) if n not in loaded
+        ]
+    return problems
+
+
+def _sample_frame(dn: Datanet) -> Any:
+    import pandas as pd
+
+    sample = {"string": "A sample value of ten words or so, for the check.", "integer": 1, "boolean": True}
+    row = {f.name: sample[f.type] for f in dn.schema.fields}
+    row |= {"contributor_id": "c-check", "submitted_at": "2026-01-01T00:00:00Z"}
+    return pd.DataFrame([row])
+
+
+def _first_error(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors())
+        except Exception:
+            pass
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def expectation_problems(dn: Datanet) -> list[str]:
+    """expectation_problems builds each expectation from its kwargs and runs it once on a one-row frame."""
+    from pipelines.validate import Validator, expectation_class
+
+    problems: list[str] = []
+    good = []
+    for i, spec in enumerate(dn.config.validation.expectations):
+        try:
+            expectation_class(spec.type)(**spec.kwargs)
+            good.append((i, spec))
+        except Exception as exc:  # GX raises pydantic and its own errors for bad kwargs
+            problems.append(f"validation.expectations.{i}: {spec.type} does not build: {_first_error(exc)}")
+    if not good:
+        return problems
+    validator = Validator([spec for _, spec in good])
+    batch = validator.batch_definition.get_batch(batch_parameters={"dataframe": _sample_frame(dn)})
+    for (i, spec), exp in zip(good, validator.expectations, strict=True):
+        try:
+            result = batch.validate(exp, result_format="COMPLETE")
+        except Exception as exc:
+            problems.append(f"validation.expectations.{i}: {spec.type} fails on a sample row: {_first_error(exc)}")
+            continue
+        infos = [result.exception_info or {}]
+        infos += [v for v in infos[0].values() if isinstance(v, dict)]
+        raised = [x for x in infos if x.get("raised_exception")]
+        if raised:
+            msg = str(raised[0].get("exception_message") or "an exception").splitlines()[0]
+            problems.append(f"validation.expectations.{i}: {spec.type} raises on a sample row: {msg}")
+    return problems
+
+
+def runner_problems(dn: Datanet, overrides: dict[str, Any] | None = None) -> list[str]:
+    """runner_problems resolves the runner and checks every option against Beam's option parsers."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.runners.runner import create_runner
+
+    from pipelines.curate import pipeline_options, runner_name
+
+    problems: list[str] = []
+    name = runner_name(dn, overrides)
+    try:
+        create_runner(name)
+    except (ValueError, ImportError) as exc:
+        problems.append(f"runner.runner: {name!r} is not a Beam runner here: {str(exc).splitlines()[0]}")
+    given = {**dn.config.runner.options, **{k: v for k, v in (overrides or {}).items() if k != "runner"}}
+    try:
+        import apache_beam.runners.dask.dask_runner  # noqa: F401 - registers the dask_* options
+    except ImportError:
+        pass
+    known = set(PipelineOptions([]).get_all_options(drop_default=False, retain_unknown_options=False))
+    for key in sorted(given):
+        if key not in known:
+            problems.append(f"runner.options.{key}: not a Beam pipeline option")
+    if not problems:
+        try:
+            pipeline_options(dn, overrides).get_all_options()
+        except SystemExit:
+            problems.append("runner.options: a value does not parse (Beam printed which above)")
+    return problems
+
+
+def check_runnable(dn: Datanet, overrides: dict[str, Any] | None = None, deep: bool = False) -> None:
+    """check_runnable raises CheckError listing every problem the deep checks find, by YAML key."""
+    problems = pii_problems(dn, deep) + expectation_problems(dn) + runner_problems(dn, overrides)
+    if problems:
+        raise CheckError("\n".join([f"{dn.path}: cannot run", *(f"  {dn.path}: {p}" for p in problems)]))
+
+
+def schema_warnings(dn: Datanet) -> list[str]:
+    """schema_warnings lists legal but risky choices: string fields that nothing scrubs."""
+    if not dn.config.pii.enabled:
+        return []
+    return [
+        f"{dn.config.schema_}: field {name!r} is a string that is neither text nor marked pii: true/false;"
+        " nothing scrubs it (say pii: false if it can hold no personal data)"
+        for name in dn.schema.unmarked_strings
+    ]

@@ -114,6 +114,33 @@ def cmd_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_contributor(args: argparse.Namespace) -> int:
+    """cmd_contributor prints a contributor's pseudonym and opening, or the ID behind a pseudonym (curator only)."""
+    import duckdb
+
+    from ledger.pseudonym import is_pseudonym
+    from pipelines.contributors import own_id, pseudonym_and_opening
+    from pipelines.registry import shard_paths
+
+    dn = load_datanet(args.datanet)
+    if is_pseudonym(args.who):
+        cid = own_id(dn, args.who)
+        if cid is None:
+            print(f"error: no committed run of {dn.name} has pseudonym {args.who}", file=sys.stderr)
+            return 1
+        pseud, opening = pseudonym_and_opening(dn, cid)
+    else:
+        cid, (pseud, opening) = args.who, pseudonym_and_opening(dn, args.who)
+    shards = [str(p) for p in shard_paths(dn)]
+    n = 0
+    if shards:
+        con = duckdb.connect()
+        found = con.execute(f"select count(*) from read_parquet({shards}) where contributor_id = ?", [pseud]).fetchone()
+        n = int(found[0]) if found else 0
+    print(json.dumps({"contributor_id": cid, "pseudonym": pseud, "opening": opening, "records": n}, indent=1))
+    return 0
+
+
 def resolve_ledger(name: str) -> ledger_cli.LedgerTarget:
     """resolve_ledger maps a Datanet name to its ledger folder, key and origin."""
     dn = load_datanet(name)
@@ -141,6 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("datanet")
     p.set_defaults(fn=cmd_check)
+    p = sub.add_parser(
+        "contributor",
+        help="curator only: a contributor's pseudonym and opening (to hand them), or the ID behind a pseudonym",
+    )
+    p.add_argument("datanet")
+    p.add_argument("who", help="a contributor's own ID, or a pseudonym (cid1_...)")
+    p.set_defaults(fn=cmd_contributor)
     p = sub.add_parser("new", help="scaffold datanets/NAME.yaml and schemas/NAME.yaml")
     p.add_argument("name")
     p.set_defaults(fn=cmd_new)

@@ -112,7 +112,8 @@ def cmd_payout(args: argparse.Namespace) -> int:
         receipt: dict[str, Any] = json.loads(Path(a.receipt).read_text())
         out = verify_receipt(receipt, str(_vkey(a.vkey)), a.contributor)
         print(
-            f"OK: {out['contributor']} is owed {out['amount_minor']} (minor units, {out['currency']}) for "
+            f"OK: {out['contributor']} ({out['pseudonym']}) is owed {out['amount_minor']} "
+            f"(minor units, {out['currency']}) for "
             f"{out['records_used']} records; {out['entries_proven']} ledger entries proven"
         )
         return 0

@@ -173,7 +173,7 @@ def mark_committed(
 ) -> None:
     """mark_committed writes the run's report and its COMMITTED manifest (atomically, last).
 
-    ``files`` lists the run's ``duplicates`` and ``quarantine`` files.
+    ``files`` lists the run's ``duplicates``, ``quarantine`` and ``contributors`` files.
     """
     folder = run_dir(dn, run_id)
     write_json(str(folder / "report.json"), report)

@@ -1,9 +1,10 @@
-"""The curator's secrets: the ledger signing key and the Datanet's secret salt.
+"""The curator's secrets: the ledger signing key, the Datanet's secret salt and its contributor key.
 
-Both live beside each other under ``out/keys/`` by default (``ledger.key``
+All three live beside each other under ``out/keys/`` by default (``ledger.key``
 to move them), are created on first use with mode 0600, and are never put
 into a Beam pipeline graph: workers receive the salt's *path* and read it
-in ``DoFn.setup``, so a graph serialised to a remote runner holds no secret.
+in ``DoFn.setup`` (split writers read the contributor key's path the same
+way), so a graph serialised to a remote runner holds no secret.
 """
 
 from __future__ import annotations
@@ -35,6 +36,26 @@ def salt_path(dn: Datanet) -> str:
         with os.fdopen(fd, "wb") as f:
             f.write(os.urandom(32))
     return str(path)
+
+
+def contributor_key_path(dn: Datanet) -> str:
+    """contributor_key_path is where the key behind contributor pseudonyms lives (created 0600 on first call).
+
+    Lose it and no new run can give a returning contributor the same
+    pseudonym; leak it and anyone can test guessed IDs against the ledger.
+    """
+    path = dn.key_path.with_suffix(".idkey")
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(os.urandom(32))
+    return str(path)
+
+
+def contributor_key(dn: Datanet) -> bytes:
+    """contributor_key reads the Datanet's contributor key (see ``ledger.pseudonym``)."""
+    return read_salt(contributor_key_path(dn))
 
 
 def read_salt(path: str) -> bytes:

@@ -21,8 +21,8 @@ def run_dir(dn: Datanet, run_id: str) -> Path:
 
 
 def output_dirs(dn: Datanet, run_id: str) -> list[Path]:
-    """output_dirs are the folders a run's pipeline writes (shards, duplicates, quarantine, state)."""
-    return [dn.out_dir / kind / run_id for kind in ("shards", "duplicates", "quarantine", "state")]
+    """output_dirs are the folders a run's pipeline writes (shards, duplicates, quarantine, state, contributors)."""
+    return [dn.out_dir / kind / run_id for kind in ("shards", "duplicates", "quarantine", "state", "contributors")]
 
 
 def committed_runs(dn: Datanet) -> list[dict[str, Any]]:
@@ -37,7 +37,7 @@ def shard_paths(dn: Datanet) -> list[Path]:
 
 
 def run_files(dn: Datanet, kind: str) -> list[Path]:
-    """run_files lists committed runs' ``duplicates`` or ``quarantine`` files, in run order.
+    """run_files lists committed runs' ``duplicates``, ``quarantine`` or ``contributors`` files, in run order.
 
     Runs committed before these were listed in ``COMMITTED.json`` kept one
     file per run, ``<kind>/<run_id>.parquet``.

@@ -37,7 +37,7 @@ from pipelines.commit import (
 )
 from pipelines.config import Datanet
 from pipelines.faults import crash_point
-from pipelines.keys import read_salt, salt_fingerprint, salt_path, signer_for
+from pipelines.keys import contributor_key_path, read_salt, salt_fingerprint, salt_path, signer_for
 from pipelines.plan import RunPlan, plan_run
 from pipelines.registry import committed_runs, output_dirs, run_dir
 
@@ -57,8 +57,9 @@ def _stderr(msg: str) -> None:
 
 def _lock(dn: Datanet) -> int:
     dn.out_dir.mkdir(parents=True, exist_ok=True)
-    (dn.out_dir / "quarantine").mkdir(mode=0o700, exist_ok=True)
-    os.chmod(dn.out_dir / "quarantine", 0o700)  # raw input, PII included: only the curator reads it
+    for private in ("quarantine", "contributors"):  # raw input; who is behind each pseudonym: the curator's only
+        (dn.out_dir / private).mkdir(mode=0o700, exist_ok=True)
+        os.chmod(dn.out_dir / private, 0o700)
     fd = os.open(dn.out_dir / "INGEST.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -152,7 +153,7 @@ def _attempt(
     if resketch := sum(1 for kind, _ in sources if kind == "shards"):
         progress(f"  dedup state of earlier runs has other parameters: re-sketching {resketch} published shard(s)")
     manifest_path = str(run_dir(dn, plan.run_id) / "attempts" / attempt / "manifest.json")
-    write = WriteSpec(str(dn.out_dir), plan.run_id, dn.schema, dn.config.output, params)
+    write = WriteSpec(str(dn.out_dir), plan.run_id, dn.schema, dn.config.output, params, contributor_key_path(dn))
     runner = runner_name(dn, overrides)
     progress(f"  beam: {runner.rsplit('.', 1)[-1]}, attempt {attempt}, {len(sources)} earlier-run source(s)")
     run_beam(dn, RunInputs(plan.splits, sources, salt, write, base, manifest_path), overrides)
@@ -193,7 +194,7 @@ def _commit(
             "input_bytes": done["input_bytes"],
         },
     )
-    files = {kind: files_of(manifests, kind) for kind in ("duplicates", "quarantine")}
+    files = {kind: files_of(manifests, kind) for kind in ("duplicates", "quarantine", "contributors")}
     mark_committed(dn, run_id, done["seq"], done["inputs"], report, files)
     crash_point("reported")
     progress(f"[3/3] committed: {len(shards)} shard(s), ledger size {led.size}")

@@ -1,4 +1,4 @@
-"""Stage 7, write: each split's shards, duplicates, quarantine and dedup state, written by a worker.
+"""Stage 7, write: each split's shards, duplicates, quarantine, dedup state and contributor map, by a worker.
 
 ``write_split`` is pure but for the files it writes: given everything one
 input split produced, it writes deterministic Parquet (fixed Arrow schemas,
@@ -9,11 +9,15 @@ Beam wrapper; its single output, the run manifest, is the pipeline's last
 step, so runners that compute only the final sink (Dask) still run everything.
 
 Shard ``ledger_index`` is ``base + offset(split) + row``: ledger order is
-split order, then source order within a split.
+split order, then source order within a split. Shards and duplicates carry
+contributor *pseudonyms* (``ledger.pseudonym``), never contributors' own IDs;
+the pseudonym -> ID map goes to ``contributors/`` (0600 in 0700, like
+quarantine), for the curator only.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -29,6 +33,7 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ledger.pseudonym import pseudonym_for
 from pipelines import fs
 from pipelines.config import OutputConfig, SchemaConfig
 from pipelines.dedup.state import state_schema
@@ -62,6 +67,7 @@ DUPLICATES_SCHEMA = pa.schema(
 )
 
 
+CONTRIBUTORS_SCHEMA = pa.schema([("pseudonym", pa.string()), ("contributor_id", pa.string())])
 STATE_KEYS = ("content_key", "record_hash", "minhash", "shingles")  # from a kept record; ledger_index is added
 
 
@@ -104,13 +110,30 @@ def parquet_bytes(rows: list[dict[str, Any]], schema: pa.Schema, compression: st
 
 @dataclass(frozen=True)
 class WriteSpec:
-    """Everything a split writer needs, and nothing secret."""
+    """Everything a split writer needs, and nothing secret (the contributor key travels as its path)."""
 
     out_dir: str
     run_id: str
     schema: SchemaConfig
     output: OutputConfig
     state_params: dict[str, Any]
+    contributor_key_path: str = ""
+
+
+@functools.lru_cache(maxsize=4)
+def _contributor_key(path: str) -> bytes:
+    return fs.read_bytes(path)
+
+
+def pseudonymise(rows: list[dict[str, Any]], key: bytes, names: dict[str, str]) -> list[dict[str, Any]]:
+    """pseudonymise swaps each row's ``contributor_id`` for its pseudonym; ``names`` collects pseudonym -> ID."""
+    out = []
+    for r in rows:
+        cid = r["contributor_id"]
+        p = pseudonym_for(key, cid)
+        names[p] = cid
+        out.append({**r, "contributor_id": p})
+    return out
 
 
 def _position(r: dict[str, Any]) -> tuple[int, int]:
@@ -132,7 +155,7 @@ def shard_row(r: Record, names: list[str], run_id: str, index: int) -> dict[str,
 
 def _write(spec: WriteSpec, rel: str, rows: list[dict[str, Any]], schema: pa.Schema, kind: str) -> dict[str, Any]:
     data = parquet_bytes(rows, schema, spec.output.compression)
-    fs.write_bytes(fs.join(spec.out_dir, rel), data, private=kind == "quarantine")
+    fs.write_bytes(fs.join(spec.out_dir, rel), data, private=kind in ("quarantine", "contributors"))
     return {
         "path": rel,
         "kind": kind,
@@ -152,6 +175,10 @@ def _write_files(
 ) -> list[dict[str, Any]]:
     """Write a split's shards (``shard_rows`` each), dedup state, duplicates and quarantine; return their entries."""
     names, run_id, files = [f.name for f in spec.schema.fields], spec.run_id, []
+    ids: dict[str, str] = {}
+    if spec.contributor_key_path:
+        key = _contributor_key(spec.contributor_key_path)
+        acc, dups = pseudonymise(acc, key, ids), pseudonymise(dups, key, ids)
     for k, start in enumerate(range(0, len(acc), spec.output.shard_rows)):
         chunk = acc[start : start + spec.output.shard_rows]
         rows = [shard_row(r, names, run_id, base + start + i) for i, r in enumerate(chunk)]
@@ -165,6 +192,9 @@ def _write_files(
     if rej:
         rows = _with_run(rej, QUARANTINE_SCHEMA, run_id)
         files.append(_write(spec, part_name("quarantine", run_id, split), rows, QUARANTINE_SCHEMA, "quarantine"))
+    if ids:
+        rows = [{"pseudonym": p, "contributor_id": ids[p]} for p in sorted(ids)]
+        files.append(_write(spec, part_name("contributors", run_id, split), rows, CONTRIBUTORS_SCHEMA, "contributors"))
     return files
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from ledger.audit import AuditError, audit
 from ledger.entries import canonical_json
 from ledger.log import Ledger
+from ledger.pseudonym import is_pseudonym, proves
 from ledger.verify import ProofError, parse_inclusion_proof, parse_verifier_key, verify_inclusion_proof_text
 from pipelines.config import Datanet
 from pipelines.payout.statement import compute_statement, find_payout, statement_hash
@@ -78,7 +79,20 @@ def verify_statement(dn: Datanet, statement: dict[str, Any], vkey: str | None = 
 
 
 def make_receipt(dn: Datanet, statement: dict[str, Any], contributor: str) -> dict[str, Any]:
-    """make_receipt bundles a contributor's line with proofs against the latest checkpoint."""
+    """make_receipt bundles a contributor's line with proofs against the latest checkpoint.
+
+    ``contributor`` is the contributor's own ID (or their pseudonym). The
+    receipt names the pseudonym and carries the contributor's *opening*, with
+    which ``verify_receipt`` checks offline that the pseudonym is theirs.
+    """
+    from pipelines.contributors import own_id, pseudonym_and_opening
+
+    if is_pseudonym(contributor):
+        cid = own_id(dn, contributor)
+        pseud, opening = (contributor, None) if cid is None else pseudonym_and_opening(dn, cid)
+    else:
+        pseud, opening = pseudonym_and_opening(dn, contributor)
+    contributor = pseud
     line = next((x for x in statement["lines"] if x["kind"] == "contributor" and x["payee"] == contributor), None)
     if line is None:
         raise StatementMismatch(f"{contributor} has no line in this statement")
@@ -93,6 +107,7 @@ def make_receipt(dn: Datanet, statement: dict[str, Any], contributor: str) -> di
     return {
         "format": RECEIPT_FORMAT,
         "contributor": contributor,
+        "opening": opening,
         "statement": statement,
         "payout_index": found[0],
         "checkpoint": checkpoint,
@@ -116,14 +131,21 @@ def _entry(receipt: dict[str, Any], index: int, verifier: Any, checkpoint: str) 
 def verify_receipt(receipt: dict[str, Any], vkey: str, contributor: str) -> dict[str, Any]:
     """verify_receipt checks a receipt offline for ``contributor``; raises StatementMismatch or ProofError.
 
-    Checks: every proof verifies under ``vkey`` against the receipt's signed
+    ``contributor`` is the contributor's own ID, which the receipt's opening
+    must prove is the pseudonym it names (``ledger.pseudonym.proves``), or
+    the pseudonym itself. Then: every proof verifies under ``vkey`` against the receipt's signed
     checkpoint; the proven payout entry holds the hash of the included
     statement; the contributor's line exists, and every entry it rests on is
     proven: contributions of records the line credits and usage of those
     records by the statement's model.
     """
+    own = contributor
+    if not is_pseudonym(contributor):
+        if not proves(contributor, str(receipt.get("opening") or ""), str(receipt.get("contributor"))):
+            raise StatementMismatch(f"this receipt's opening does not prove it is for {contributor}")
+        contributor = str(receipt["contributor"])
     if receipt.get("format") != RECEIPT_FORMAT or receipt.get("contributor") != contributor:
-        raise StatementMismatch(f"this is not a receipt for {contributor}")
+        raise StatementMismatch(f"this is not a receipt for {own}")
     verifier = parse_verifier_key(vkey)
     statement, checkpoint = receipt["statement"], receipt["checkpoint"]
     payout = _entry(receipt, int(receipt["payout_index"]), verifier, checkpoint)
@@ -148,7 +170,8 @@ def verify_receipt(receipt: dict[str, Any], vkey: str, contributor: str) -> dict
         if e.get("kind") != "usage" or e.get("model") != statement["model"] or e.get("record_hash") not in records:
             raise StatementMismatch(f"entry {i} is not usage of a credited record by model {statement['model']}")
     return {
-        "contributor": contributor,
+        "contributor": own,
+        "pseudonym": contributor,
         "amount_minor": line["amount_minor"],
         "currency": statement["currency"],
         "records_used": line["records_used"],

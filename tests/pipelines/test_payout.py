@@ -9,6 +9,7 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.config import load_datanet
+from pipelines.contributors import pseudonym_and_opening
 from pipelines.payout.check import StatementMismatch, make_receipt, verify_receipt, verify_statement
 from pipelines.payout.statement import PayoutError, load_statement, run_payout, to_minor
 from pipelines.read import connect, open_dataset
@@ -16,6 +17,11 @@ from pipelines.run import ingest
 from pipelines.usage import UsageError, record_usage, select_records, usage_counts
 
 from ..conftest import tiny_records
+
+
+def P(contributor: str) -> str:
+    """The pseudonym the ledger, shards and statements carry for the 'tiny' contributor ``contributor``."""
+    return pseudonym_and_opening(load_datanet("tiny"), contributor)[0]
 
 
 @pytest.fixture
@@ -29,7 +35,7 @@ def paid(project: Path) -> Path:
     ingest(dn, progress=lambda m: None)
     all_records = select_records(dn)
     record_usage(dn, "m1", "tr1", all_records)
-    record_usage(dn, "m1", "tr2", select_records(dn, "contributor_id = 'c0'"))
+    record_usage(dn, "m1", "tr2", select_records(dn, f"contributor_id = '{P('c0')}'"))
     record_usage(dn, "m2", "tr1", all_records[:2])
     run_payout(dn, "m1", "2026-11", to_minor("100.00", "EUR"), "EUR")
     return project
@@ -48,7 +54,7 @@ def test_usage_is_idempotent_counted_and_checked(paid: Path) -> None:
     again = record_usage(dn, "m1", "tr1", select_records(dn))
     assert again["appended"] == 0 and again["already_recorded"] == 10
     by_contributor = {k: (uses, records) for k, uses, records in usage_counts(dn, "contributor", "m1")}
-    assert by_contributor == {"c0": (8, 4), "c1": (3, 3), "c2": (3, 3)}
+    assert by_contributor == {P("c0"): (8, 4), P("c1"): (3, 3), P("c2"): (3, 3)}
     with pytest.raises(UsageError, match="not contributions"):
         record_usage(dn, "m1", "tr3", ["ab" * 32])
 
@@ -60,8 +66,8 @@ def test_statement_sums_exactly_and_verifies(paid: Path) -> None:
     assert sum(amounts.values()) == 10_000
     assert amounts["platform"] == 1_000 and amounts["model-developer"] == 2_000
     # contributors' 7000 split by uses: c0 8/14, c1 3/14, c2 3/14 -> 4000, 1500, 1500
-    assert (amounts["c0"], amounts["c1"], amounts["c2"]) == (4_000, 1_500, 1_500)
-    assert "c9" not in amounts  # duplicates: kept -> credit stays with the kept record's contributor
+    assert (amounts[P("c0")], amounts[P("c1")], amounts[P("c2")]) == (4_000, 1_500, 1_500)
+    assert P("c9") not in amounts  # duplicates: kept -> credit stays with the kept record's contributor
     assert verify_statement(dn, statement)["lines"] == 5
     assert (dn.out_dir / "payouts" / "m1" / "2026-11" / "lines.parquet").exists()
 
@@ -106,7 +112,7 @@ def test_split_policy_credits_everyone_who_contributed_the_content(paid: Path) -
     s = load_statement(dn.out_dir / "payouts" / "m2" / "2026-11")
     lines = {x["payee"]: x for x in s["lines"] if x["kind"] == "contributor"}
     # m2 used records 0 (c0, duplicated by c9) and 1 (c1): c0 and c9 share record 0's unit
-    assert {k: v["units"] for k, v in lines.items()} == {"c0": "1/2", "c1": "1", "c9": "1/2"}
+    assert {k: v["units"] for k, v in lines.items()} == {P("c0"): "1/2", P("c1"): "1", P("c9"): "1/2"}
     assert sum(x["amount_minor"] for x in s["lines"]) == 700
     assert verify_statement(dn, s)["lines"] == 5
 
@@ -118,14 +124,18 @@ def test_receipts_verify_offline_only_for_their_contributor(paid: Path) -> None:
     vkey = (dn.ledger_dir / "vkey").read_text().strip()
     out = verify_receipt(receipt, vkey, "c1")
     assert out["amount_minor"] == 1_500 and out["entries_proven"] == 1 + 3 + 3
-    with pytest.raises(StatementMismatch, match="not a receipt for c2"):
+    assert out["pseudonym"] == receipt["contributor"] == P("c1")
+    assert verify_receipt(receipt, vkey, P("c1"))["amount_minor"] == 1_500
+    with pytest.raises(StatementMismatch, match="opening does not prove it is for c2"):
         verify_receipt(receipt, vkey, "c2")
     forged = json.loads(json.dumps(receipt))
-    forged["contributor"] = "c2"
+    forged["contributor"] = P("c2")
     with pytest.raises(StatementMismatch):
         verify_receipt(forged, vkey, "c2")
+    with pytest.raises(StatementMismatch):
+        verify_receipt(forged, vkey, P("c2"))
     forged = json.loads(json.dumps(receipt))
-    next(x for x in forged["statement"]["lines"] if x["payee"] == "c1")["amount_minor"] = 9_999
+    next(x for x in forged["statement"]["lines"] if x["payee"] == P("c1"))["amount_minor"] = 9_999
     with pytest.raises(StatementMismatch, match="statement's hash"):
         verify_receipt(forged, vkey, "c1")
 
@@ -154,7 +164,7 @@ def test_cli_round_trip(paid: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ledger", "vkey", "tiny"]) == 0
     (paid / "vkey.txt").write_text(capsys.readouterr().out)
     assert main(["payout", "check-receipt", "r.json", "--vkey", "vkey.txt", "--contributor", "c0"]) == 0
-    assert "c0 is owed" in capsys.readouterr().out
+    assert f"c0 ({P('c0')}) is owed" in capsys.readouterr().out
     assert main(["payout", "check-receipt", "r.json", "--vkey", "vkey.txt", "--contributor", "c1"]) == 1
     assert main(["payout", "tiny", "--model", "m2", "--revenue", "1", "--currency", "USD", "--period", "q4"]) == 2
     assert "already paid" in capsys.readouterr().err

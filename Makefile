@@ -16,6 +16,7 @@ install: $(STAMP)
 
 ingest: install
 	$(VENV)/bin/datanet ingest $(DATANET)
+	$(VENV)/bin/datanet verify $(DATANET)
 
 payout-demo: install
 	$(PY) -m examples.payable_ai $(DATANET)

@@ -22,6 +22,7 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "contribution": ("datanet", "record_hash", "contributor_id", "shard", "row", "run"),
     "usage": ("datanet", "record_hash", "model", "training_run"),
     "payout": ("datanet", "model", "period", "statement_hash"),
+    "run": ("datanet", "run", "seq", "first", "contributions", "files"),
 }
 HASH_FIELDS = ("record_hash", "statement_hash")
 
@@ -104,6 +105,26 @@ def contribution(datanet: str, record_hash: str, contributor_id: str, shard: str
         "shard": shard,
         "row": row,
         "run": run,
+        "v": ENTRY_VERSION,
+    }
+
+
+def run(datanet: str, run_id: str, seq: int, first: int, contributions: int, files: list[list[Any]]) -> dict[str, Any]:
+    """run builds a ``run`` entry: the manifest of one published ingest run, after its contributions.
+
+    ``first`` and ``contributions`` name the run's contribution entries
+    (``first .. first + contributions - 1``); ``files`` lists every published
+    shard, duplicates and quarantine file as ``[path, sha256, rows]``, sorted
+    by path, so a signed checkpoint commits to the exact bytes of each file.
+    """
+    return {
+        "kind": "run",
+        "datanet": datanet,
+        "run": run_id,
+        "seq": seq,
+        "first": first,
+        "contributions": contributions,
+        "files": files,
         "v": ENTRY_VERSION,
     }
 

@@ -114,6 +114,27 @@ def cmd_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """cmd_verify checks every published shard row, file and run against the signed ledger (see pipelines.verify)."""
+    from pipelines.verify import VerifyError, verify_datanet
+
+    dn = load_datanet(args.datanet)
+    vkey = None
+    if args.vkey:
+        vkey = args.vkey if "+" in args.vkey else Path(args.vkey).read_text(encoding="utf-8").strip()
+    try:
+        out = verify_datanet(dn, vkey, Path(args.witness) if args.witness else None)
+    except VerifyError as exc:
+        print(f"FAILED: {dn.name}: {exc}", file=sys.stderr)
+        return 1
+    key = "the given verifier key" if vkey else "the ledger's own vkey (integrity, not identity: pass --vkey)"
+    print(
+        f"OK: {dn.name}: {out.rows} shard rows in {out.runs} run(s) and {out.files} file(s) match the ledger "
+        f"({out.size} entries, signed under {key}); checkpoint {out.witnessed}; witness {out.witness}"
+    )
+    return 0
+
+
 def cmd_contributor(args: argparse.Namespace) -> int:
     """cmd_contributor prints a contributor's pseudonym and opening, or the ID behind a pseudonym (curator only)."""
     import duckdb
@@ -168,6 +189,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("datanet")
     p.set_defaults(fn=cmd_check)
+    p = sub.add_parser(
+        "verify",
+        help="auditor: check every shard row, file and run against the signed ledger, and no rollback since last time",
+    )
+    p.add_argument("datanet")
+    p.add_argument("--vkey", help="the verifier key you trust (text or file); default: the ledger's own")
+    p.add_argument(
+        "--witness", help="file keeping the last verified checkpoint (default: ~/.local/state/datanets/witness/)"
+    )
+    p.set_defaults(fn=cmd_verify)
     p = sub.add_parser(
         "contributor",
         help="curator only: a contributor's pseudonym and opening (to hand them), or the ID behind a pseudonym",

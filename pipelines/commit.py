@@ -13,17 +13,20 @@ exactly the outputs of an uninterrupted run):
    attempt (runner and options);
 3. ``append_contributions`` streams ``record_hash``/``contributor_id`` from
    the shards, split by split, into ledger batches (memory: one batch),
-   resuming after entries an interrupted attempt already appended, then
-   signs a checkpoint;
+   then the run's ``run`` entry (every published file's SHA-256), resuming
+   after entries an interrupted attempt already appended, then signs a
+   checkpoint, which so commits to every shard byte;
 4. ``mark_committed`` writes the report and ``COMMITTED.json`` last.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
 
+from ledger import entries
 from ledger.checkpoint import Signer
 from ledger.entries import contribution, encode_entry
 from ledger.log import Ledger
@@ -111,21 +114,43 @@ def contributions(dn: Datanet, run_id: str, shards: list[str]) -> Iterator[dict[
                     row += 1
 
 
+PUBLISHED_KINDS = ("shard", "duplicates", "quarantine")
+
+
+def run_entry(dn: Datanet, run_id: str, seq: int, base: int, manifests: list[dict[str, Any]]) -> dict[str, Any]:
+    """run_entry is the run's ``run`` ledger entry: its contribution range and every published file's SHA-256."""
+    files = sorted(
+        [f["path"], f["sha256"], int(f["rows"])] for m in manifests for f in m["files"] if f["kind"] in PUBLISHED_KINDS
+    )
+    return entries.run(dn.name, run_id, seq, base, sum(int(m["accepted"]) for m in manifests), files)
+
+
 def append_contributions(
-    dn: Datanet, run_id: str, shards: list[str], base: int, total: int, led: Ledger, signer: Signer
+    dn: Datanet,
+    run_id: str,
+    shards: list[str],
+    base: int,
+    total: int,
+    led: Ledger,
+    signer: Signer,
+    tail: dict[str, Any] | None = None,
 ) -> str:
     """append_contributions appends the run's missing entries after ``base`` and signs a checkpoint.
 
-    Entries an earlier attempt appended (``led.size - base`` of them) must be
-    exactly this run's first entries, byte for byte, or CommitError is raised.
+    The run's entries are its ``total`` contributions, then ``tail`` (its
+    ``run`` entry) if given. Entries an earlier attempt appended
+    (``led.size - base`` of them) must be exactly this run's first entries,
+    byte for byte, or CommitError is raised.
     """
+    stream = itertools.chain(contributions(dn, run_id, shards), [tail] if tail else [])
+    total += 1 if tail else 0
     done = led.size - base
     if done < 0 or done > total:
         raise CommitError(f"ledger size {led.size} is outside this run's range {base}..{base + total}")
     if done == 0:
         _none_on_ledger(dn, run_id, shards, led)
     batch: list[dict[str, Any]] = []
-    for i, entry in enumerate(contributions(dn, run_id, shards)):
+    for i, entry in enumerate(stream):
         if i < done:
             if led.entry(base + i) != encode_entry(entry):
                 raise CommitError(f"ledger entry {base + i} is not this run's entry {i}")

@@ -32,6 +32,7 @@ from pipelines.commit import (
     check_files,
     files_of,
     mark_committed,
+    run_entry,
     shards_in_order,
     write_json,
 )
@@ -172,7 +173,8 @@ def _commit(
     run_id, manifests = done["run_id"], done["splits"]
     shards = shards_in_order(manifests)
     accepted = sum(m["accepted"] for m in manifests)
-    note = append_contributions(dn, run_id, shards, done["base"], accepted, led, signer)
+    tail = run_entry(dn, run_id, done["seq"], done["base"], manifests)
+    note = append_contributions(dn, run_id, shards, done["base"], accepted, led, signer, tail)
     crash_point("signed")
     t2 = time.perf_counter()
     ledger_info = {

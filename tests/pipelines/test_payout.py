@@ -46,7 +46,7 @@ def test_read_api_sees_committed_records(paid: Path) -> None:
     assert open_dataset(dn).count_rows() == 10
     con = connect(dn)
     kinds = dict(con.sql("select kind, count(*) from ledger group by 1").fetchall())
-    assert kinds == {"contribution": 10, "usage": 10 + 4 + 2, "payout": 1}
+    assert kinds == {"contribution": 10, "run": 1, "usage": 10 + 4 + 2, "payout": 1}
 
 
 def test_usage_is_idempotent_counted_and_checked(paid: Path) -> None:

@@ -1,0 +1,234 @@
+"""``datanet verify NAME``: the one command an auditor runs on a published Datanet.
+
+It trusts only the verifier key it is given (``--vkey``; otherwise the
+ledger's own, which proves integrity but not identity) and the last
+checkpoint it saw before (the *witness* file), and checks, stopping at the
+first difference, which it names:
+
+1. the ledger: every stored hash, index entry and checkpoint signature
+   (``ledger.audit``); the latest checkpoint is signed, covers every entry,
+   and each published run's checkpoint still exists;
+2. no rollback or fork: the latest checkpoint extends the witness's
+   checkpoint (RFC 9162 consistency proof), then becomes the new witness;
+3. runs: every published run (``COMMITTED.json``) has exactly one ``run``
+   ledger entry, every ``run`` entry is published, and the files each lists
+   match it: same paths, SHA-256 and row counts; contribution entries sit
+   exactly in the runs' declared ranges;
+4. rows: every shard row's ``record_hash`` recomputes from its fields and
+   equals the contribution entry at its ``ledger_index``, which names that
+   shard, row, run and contributor, so contribution entries and shard rows
+   are one to one.
+
+Memory stays at one ledger batch and one shard batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ledger import tree
+from ledger.audit import AuditError, audit
+from ledger.log import Ledger
+from ledger.storage import write_atomic
+from ledger.verify import (
+    ProofError,
+    parse_checkpoint_text,
+    parse_verifier_key,
+    verify_checkpoint,
+    verify_consistency,
+    verify_note,
+)
+from pipelines import fs
+from pipelines.config import Datanet
+from pipelines.records import record_hash
+from pipelines.registry import committed_runs
+
+
+class VerifyError(ValueError):
+    """The published Datanet differs from what its ledger commits to; the message names the first difference."""
+
+
+@dataclass
+class Verified:
+    """What ``verify_datanet`` checked."""
+
+    size: int
+    runs: int
+    files: int
+    rows: int
+    witness: str
+    witnessed: str
+
+
+def default_witness(dn: Datanet) -> Path:
+    """default_witness is where this machine keeps the last checkpoint it verified for the Datanet's origin."""
+    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return base / "datanets" / "witness" / (dn.origin.replace("/", "_") + ".note")
+
+
+def _check_ledger(dn: Datanet, led: Ledger, vkey: str) -> Any:
+    try:
+        audit(dn.ledger_dir, vkey)
+    except AuditError as exc:
+        raise VerifyError(f"ledger: {exc}") from None
+    note = led.latest_checkpoint()
+    if note is None:
+        if led.size:
+            raise VerifyError(f"ledger: {led.size} entries but no signed checkpoint")
+        return None
+    try:
+        cp = verify_checkpoint(note, parse_verifier_key(vkey), dn.origin)
+    except ProofError as exc:
+        raise VerifyError(f"ledger: the latest checkpoint does not verify: {exc}") from None
+    if cp.size != led.size:
+        raise VerifyError(f"ledger: the latest checkpoint covers {cp.size} of {led.size} entries")
+    return cp
+
+
+def _check_witness(led: Ledger, cp: Any, vkey: str, witness: Path) -> str:
+    if cp is None:
+        return "no checkpoint yet"
+    if not witness.exists():
+        return "first seen"
+    try:
+        old = parse_checkpoint_text(verify_note(witness.read_text(encoding="utf-8"), parse_verifier_key(vkey)))
+    except ProofError as exc:
+        raise VerifyError(f"witness {witness}: its checkpoint does not verify under this key: {exc}") from None
+    if old.origin != cp.origin:
+        raise VerifyError(f"witness {witness}: it is for {old.origin}, not {cp.origin}")
+    if old.size > cp.size:
+        raise VerifyError(f"rollback: the ledger is at size {cp.size}, but size {old.size} was verified before")
+    try:
+        proof = tree.consistency_proof(led.store.node, old.size, cp.size) if old.size else []
+        if old.size == cp.size and old.root != cp.root:
+            raise ProofError("same size, different root")
+        if 0 < old.size < cp.size:
+            verify_consistency(old.size, cp.size, proof, old.root, cp.root)
+    except ProofError as exc:
+        raise VerifyError(
+            f"fork: the checkpoint at size {cp.size} does not extend the one at {old.size}: {exc}"
+        ) from None
+    return f"consistent with size {old.size}"
+
+
+def _run_entries(led: Ledger) -> tuple[dict[str, tuple[int, dict[str, Any]]], list[tuple[int, int, str]]]:
+    """One pass over the ledger: the run entries, and contribution runs as (first index, count, run id)."""
+    runs: dict[str, tuple[int, dict[str, Any]]] = {}
+    spans: list[tuple[int, int, str]] = []
+    for i, raw in enumerate(led.entries()):
+        e = json.loads(raw)
+        if e["kind"] == "run":
+            if e["run"] in runs:
+                raise VerifyError(f"ledger entry {i}: a second run entry for run {e['run']}")
+            runs[e["run"]] = (i, e)
+        elif e["kind"] == "contribution":
+            if spans and spans[-1][2] == e["run"] and spans[-1][0] + spans[-1][1] == i:
+                first, n, run = spans[-1]
+                spans[-1] = (first, n + 1, run)
+            else:
+                spans.append((i, 1, e["run"]))
+    return runs, spans
+
+
+def _check_runs(dn: Datanet, runs: dict[str, tuple[int, dict[str, Any]]], spans: list[tuple[int, int, str]]) -> None:
+    published = {r["run_id"]: r for r in committed_runs(dn)}
+    for run_id in sorted(set(published) - set(runs)):
+        raise VerifyError(f"run {run_id} is published but no run entry on the ledger commits to it")
+    for run_id in sorted(set(runs) - set(published)):
+        raise VerifyError(f"run {run_id} has a run entry (ledger entry {runs[run_id][0]}) but is not published")
+    for first, n, run_id in spans:
+        if run_id not in runs:
+            raise VerifyError(
+                f"ledger entries {first}..{first + n - 1}: contributions of run {run_id}, which has no run entry"
+            )
+        at, e = runs[run_id]
+        if (first, n) != (e["first"], e["contributions"]) or at != first + n:
+            raise VerifyError(
+                f"ledger entries {first}..{first + n - 1}: contributions of run {run_id} outside the range its run "
+                f"entry {at} declares ({e['first']}, {e['contributions']} entries, run entry right after)"
+            )
+    for run_id, (at, e) in runs.items():
+        if e["contributions"] and not any(s[2] == run_id for s in spans):
+            raise VerifyError(f"run entry {at} declares {e['contributions']} contributions that are not on the ledger")
+        listed = published[run_id]
+        names = sorted([*listed["shards"], *listed.get("duplicates", []), *listed.get("quarantine", [])])
+        if names != [f[0] for f in e["files"]]:
+            diff = sorted(set(names) ^ {f[0] for f in e["files"]})
+            raise VerifyError(f"run {run_id}: COMMITTED.json and run entry {at} list different files: {diff[:3]}")
+
+
+def _check_files(dn: Datanet, run: dict[str, Any]) -> int:
+    import pyarrow.parquet as pq
+
+    for rel, sha, rows in run["files"]:
+        path = str(dn.out_dir / rel)
+        if not fs.exists(path):
+            raise VerifyError(f"{rel}: missing (run entry for run {run['run']} lists it)")
+        if fs.sha256(path) != sha:
+            raise VerifyError(f"{rel}: SHA-256 differs from the run entry of run {run['run']}: the file was changed")
+        with fs.open_read(path) as f:
+            if pq.ParquetFile(f).metadata.num_rows != rows:
+                raise VerifyError(f"{rel}: row count differs from the run entry")
+    return len(run["files"])
+
+
+def _check_rows(dn: Datanet, led: Ledger, run: dict[str, Any]) -> int:
+    import pyarrow.parquet as pq
+
+    names = [f.name for f in dn.schema.fields]
+    expected = iter(led.entries(run["first"], run["first"] + run["contributions"]))
+    index, seen = run["first"], 0
+    for rel in [f[0] for f in run["files"] if f[0].startswith("shards/")]:
+        with fs.open_read(str(dn.out_dir / rel)) as f:
+            row = 0
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=4096):
+                for r in batch.to_pylist():
+                    where = f"{rel} row {row}"
+                    if r["ledger_index"] != index:
+                        raise VerifyError(f"{where}: ledger_index {r['ledger_index']}, expected {index}")
+                    raw = next(expected, None)
+                    if raw is None:
+                        raise VerifyError(f"{where}: more shard rows than run {run['run']} has contributions")
+                    e = json.loads(raw)
+                    h = record_hash({n: r[n] for n in names})
+                    if h != r["record_hash"]:
+                        raise VerifyError(
+                            f"{where}: the fields hash to {h}, not the stored record_hash: the row was changed"
+                        )
+                    got = (e.get("record_hash"), e.get("contributor_id"), e.get("shard"), e.get("row"), e.get("run"))
+                    want = (h, r["contributor_id"], rel, row, run["run"])
+                    if got != want:
+                        raise VerifyError(f"{where}: ledger entry {index} is {got}, the row is {want}")
+                    index, row, seen = index + 1, row + 1, seen + 1
+    if seen != run["contributions"]:
+        raise VerifyError(f"run {run['run']}: {seen} shard rows for {run['contributions']} contribution entries")
+    return seen
+
+
+def verify_datanet(dn: Datanet, vkey: str | None = None, witness: Path | None = None) -> Verified:
+    """verify_datanet runs every check in order; raises VerifyError naming the first difference."""
+    witness = witness or default_witness(dn)
+    if not (dn.ledger_dir / "STATE").exists():
+        raise VerifyError(f"{dn.ledger_dir}: no ledger")
+    with Ledger(dn.ledger_dir) as led:
+        key = vkey or (dn.ledger_dir / "vkey").read_text(encoding="utf-8").strip()
+        cp = _check_ledger(dn, led, key)
+        for r in committed_runs(dn):
+            size = int(r["ledger"]["size"])
+            if size not in led.checkpoint_sizes():
+                raise VerifyError(f"run {r['run_id']}: the checkpoint it was published at (size {size}) is missing")
+        witnessed = _check_witness(led, cp, key, witness)
+        runs, spans = _run_entries(led)
+        _check_runs(dn, runs, spans)
+        files = rows = 0
+        for _, e in sorted(runs.values(), key=lambda x: int(x[0])):
+            files += _check_files(dn, e)
+            rows += _check_rows(dn, led, e)
+        if cp is not None:
+            witness.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(witness, led.latest_checkpoint().encode())  # type: ignore[union-attr]
+        return Verified(led.size, len(runs), files, rows, str(witness), witnessed)

@@ -22,7 +22,8 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "contribution": ("datanet", "record_hash", "contributor_id", "shard", "row", "run"),
     "usage": ("datanet", "record_hash", "model", "training_run"),
     "payout": ("datanet", "model", "period", "statement_hash"),
-    "run": ("datanet", "run", "seq", "first", "contributions", "files"),
+    "copy": ("datanet", "record_hash", "contributor_id", "run", "duplicate"),
+    "run": ("datanet", "run", "seq", "first", "contributions", "copies", "files"),
 }
 HASH_FIELDS = ("record_hash", "statement_hash")
 
@@ -109,11 +110,31 @@ def contribution(datanet: str, record_hash: str, contributor_id: str, shard: str
     }
 
 
-def run(datanet: str, run_id: str, seq: int, first: int, contributions: int, files: list[list[Any]]) -> dict[str, Any]:
-    """run builds a ``run`` entry: the manifest of one published ingest run, after its contributions.
+def copy(datanet: str, record_hash: str, contributor_id: str, run_id: str, duplicate: str) -> dict[str, Any]:
+    """copy builds a ``copy`` entry: ``contributor_id`` also contributed the content of stored ``record_hash``.
+
+    One per dropped duplicate (``duplicate`` is its kind: exact, near...), so
+    payouts that split credit among copy holders rest on the ledger too.
+    """
+    return {
+        "kind": "copy",
+        "datanet": datanet,
+        "record_hash": record_hash,
+        "contributor_id": contributor_id,
+        "run": run_id,
+        "duplicate": duplicate,
+        "v": ENTRY_VERSION,
+    }
+
+
+def run(
+    datanet: str, run_id: str, seq: int, first: int, contributions: int, copies: int, files: list[list[Any]]
+) -> dict[str, Any]:
+    """run builds a ``run`` entry: the manifest of one published ingest run, after its other entries.
 
     ``first`` and ``contributions`` name the run's contribution entries
-    (``first .. first + contributions - 1``); ``files`` lists every published
+    (``first .. first + contributions - 1``), followed by its ``copies`` copy
+    entries and then this entry; ``files`` lists every published
     shard, duplicates and quarantine file as ``[path, sha256, rows]``, sorted
     by path, so a signed checkpoint commits to the exact bytes of each file.
     """
@@ -124,6 +145,7 @@ def run(datanet: str, run_id: str, seq: int, first: int, contributions: int, fil
         "seq": seq,
         "first": first,
         "contributions": contributions,
+        "copies": copies,
         "files": files,
         "v": ENTRY_VERSION,
     }

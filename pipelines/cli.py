@@ -227,7 +227,12 @@ def quiet_logs() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     quiet_logs()
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.cmd != "payout":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if unknown:  # argparse leaves a leading option (payout --help) outside the REMAINDER
+        args.rest = [*unknown, *args.rest]
     try:
         if args.cmd == "ledger":
             return ledger_cli.run(args, resolve_ledger)

@@ -55,8 +55,23 @@ def cmd_usage(args: argparse.Namespace) -> int:
     return 0
 
 
+PAYOUT_EPILOG = """\
+other forms:
+  datanet payout verify STATEMENT [--vkey KEY]          recompute a statement from the ledger; check its lines files
+  datanet payout receipt NAME --contributor ID --statement STATEMENT [--out FILE]
+                                                       a contributor's receipt: their line, opening and proofs
+  datanet payout check-receipt RECEIPT --vkey KEY --contributor ID
+                                                       check a receipt offline
+(each takes --help)"""
+
+
 def _payout_parser(first: str) -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog=f"datanet payout{'' if first not in SUB else ' ' + first}")
+    ap = argparse.ArgumentParser(
+        prog=f"datanet payout{'' if first not in SUB else ' ' + first}",
+        description=None if first in SUB else "Pay a model's revenue for one period out to the Datanet's contributors.",
+        epilog=None if first in SUB else PAYOUT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     if first == "verify":
         ap.add_argument("statement", help="statement.json, or the folder holding it")
         ap.add_argument("--vkey", help="verifier key the auditor trusts (text or file)")
@@ -72,8 +87,8 @@ def _payout_parser(first: str) -> argparse.ArgumentParser:
     else:
         ap.add_argument("datanet")
         ap.add_argument("--model", required=True)
-        ap.add_argument("--period", required=True)
-        ap.add_argument("--currency", required=True)
+        ap.add_argument("--period", required=True, help="YYYY-MM, or a date range YYYY-MM-DD/YYYY-MM-DD")
+        ap.add_argument("--currency", required=True, help="ISO 4217 code (EUR, USD, JPY...); sets the minor units")
         g = ap.add_mutually_exclusive_group(required=True)
         g.add_argument("--revenue", help="amount in major units, e.g. 1234.56")
         g.add_argument("--revenue-minor", type=int, help="amount in minor units, e.g. 123456")
@@ -96,8 +111,10 @@ def cmd_payout(args: argparse.Namespace) -> int:
     first = args.rest[0] if args.rest else ""
     a = _payout_parser(first).parse_args(args.rest[1:] if first in SUB else args.rest)
     if first == "verify":
-        statement = load_statement(Path(a.statement))
-        out = verify_statement(load_datanet(str(statement.get("datanet"))), statement, _vkey(a.vkey))
+        where = Path(a.statement)
+        statement = load_statement(where)
+        folder = where if where.is_dir() else where.parent
+        out = verify_statement(load_datanet(str(statement.get("datanet"))), statement, _vkey(a.vkey), folder)
         print(
             f"OK: statement {out['statement_hash']} matches payout entry {out['payout_index']} and recomputes "
             f"exactly ({out['lines']} lines)"

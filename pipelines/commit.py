@@ -122,7 +122,20 @@ def run_entry(dn: Datanet, run_id: str, seq: int, base: int, manifests: list[dic
     files = sorted(
         [f["path"], f["sha256"], int(f["rows"])] for m in manifests for f in m["files"] if f["kind"] in PUBLISHED_KINDS
     )
-    return entries.run(dn.name, run_id, seq, base, sum(int(m["accepted"]) for m in manifests), files)
+    accepted, copies = (sum(int(m[k]) for m in manifests) for k in ("accepted", "duplicates"))
+    return entries.run(dn.name, run_id, seq, base, accepted, copies, files)
+
+
+def copies(dn: Datanet, run_id: str, duplicates: list[str]) -> Iterator[dict[str, Any]]:
+    """copies yields the run's ``copy`` entries in ledger order: duplicates files in split order, rows in order."""
+    import pyarrow.parquet as pq
+
+    for rel in duplicates:
+        with fs.open_read(str(dn.out_dir / rel)) as f:
+            cols = ["duplicate_of", "contributor_id", "kind"]
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=8192, columns=cols):
+                for of, who, kind in zip(*(batch.column(i).to_pylist() for i in range(3)), strict=True):
+                    yield entries.copy(dn.name, of, who, run_id, kind)
 
 
 def append_contributions(
@@ -134,16 +147,19 @@ def append_contributions(
     led: Ledger,
     signer: Signer,
     tail: dict[str, Any] | None = None,
+    duplicates: list[str] | None = None,
 ) -> str:
     """append_contributions appends the run's missing entries after ``base`` and signs a checkpoint.
 
-    The run's entries are its ``total`` contributions, then ``tail`` (its
-    ``run`` entry) if given. Entries an earlier attempt appended
+    The run's entries are its ``total`` contributions, then a ``copy`` entry
+    per row of its ``duplicates`` files, then ``tail`` (its ``run`` entry). Entries an earlier attempt appended
     (``led.size - base`` of them) must be exactly this run's first entries,
     byte for byte, or CommitError is raised.
     """
-    stream = itertools.chain(contributions(dn, run_id, shards), [tail] if tail else [])
-    total += 1 if tail else 0
+    stream = itertools.chain(
+        contributions(dn, run_id, shards), copies(dn, run_id, duplicates or []), [tail] if tail else []
+    )
+    total += (int(tail["copies"]) + 1) if tail else 0
     done = led.size - base
     if done < 0 or done > total:
         raise CommitError(f"ledger size {led.size} is outside this run's range {base}..{base + total}")

@@ -49,3 +49,22 @@ def run_files(dn: Datanet, kind: str) -> list[Path]:
         elif (dn.out_dir / kind / f"{r['run_id']}.parquet").exists():
             out.append(dn.out_dir / kind / f"{r['run_id']}.parquet")
     return out
+
+
+def refuse_if_ingest_unfinished(dn: Datanet, ledger_size: int) -> None:
+    """refuse_if_ingest_unfinished raises RuntimeError if an ingest run stopped part-way through its ledger appends.
+
+    Its remaining entries must follow its first ones; anything else appended
+    first (usage, a payout) would make the run impossible to finish. Call it
+    holding the ledger's writer lock.
+    """
+    committed = {r["run_id"] for r in committed_runs(dn)}
+    for path in sorted((dn.out_dir / "runs").glob("*/PIPELINE.json")):
+        if path.parent.name in committed:
+            continue
+        base = int(json.loads(path.read_text(encoding="utf-8"))["base"])
+        if ledger_size > base:
+            raise RuntimeError(
+                f"ingest run {path.parent.name} of {dn.name} stopped part-way through its ledger entries; "
+                f"run `datanet ingest {dn.name}` to finish it first"
+            )

@@ -174,7 +174,8 @@ def _commit(
     shards = shards_in_order(manifests)
     accepted = sum(m["accepted"] for m in manifests)
     tail = run_entry(dn, run_id, done["seq"], done["base"], manifests)
-    note = append_contributions(dn, run_id, shards, done["base"], accepted, led, signer, tail)
+    dups = files_of(manifests, "duplicates")
+    note = append_contributions(dn, run_id, shards, done["base"], accepted, led, signer, tail, dups)
     crash_point("signed")
     t2 = time.perf_counter()
     ledger_info = {

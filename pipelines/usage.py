@@ -19,6 +19,7 @@ from ledger.log import Ledger
 from pipelines.config import Datanet
 from pipelines.keys import signer_for
 from pipelines.read import connect, ledger_table
+from pipelines.registry import refuse_if_ingest_unfinished
 
 
 class UsageError(ValueError):
@@ -64,8 +65,9 @@ def record_usage(
     if not model.strip() or not training_run.strip():
         raise UsageError("model and training run ids must be non-empty")
     wanted = sorted({h.lower() for h in record_hashes})
-    done = recorded(dn, model, training_run)
-    with Ledger(dn.ledger_dir, writer=True) as led:
+    with Ledger(dn.ledger_dir, writer=True) as led:  # the lock first: two recorders must not both see "not yet"
+        refuse_if_ingest_unfinished(dn, led.size)
+        done = recorded(dn, model, training_run)
         found = led.find_many(wanted)
         unknown = [h for h in wanted if h not in found]
         if unknown:

@@ -115,45 +115,50 @@ def _check_witness(led: Ledger, cp: Any, vkey: str, witness: Path) -> str:
     return f"consistent with size {old.size}"
 
 
-def _run_entries(led: Ledger) -> tuple[dict[str, tuple[int, dict[str, Any]]], list[tuple[int, int, str]]]:
-    """One pass over the ledger: the run entries, and contribution runs as (first index, count, run id)."""
+Span = tuple[int, int, str, str]  # first index, count, run id, kind
+
+
+def _run_entries(led: Ledger) -> tuple[dict[str, tuple[int, dict[str, Any]]], list[Span]]:
+    """One pass over the ledger: the run entries, and runs of contribution and copy entries."""
     runs: dict[str, tuple[int, dict[str, Any]]] = {}
-    spans: list[tuple[int, int, str]] = []
+    spans: list[Span] = []
     for i, raw in enumerate(led.entries()):
         e = json.loads(raw)
         if e["kind"] == "run":
             if e["run"] in runs:
                 raise VerifyError(f"ledger entry {i}: a second run entry for run {e['run']}")
             runs[e["run"]] = (i, e)
-        elif e["kind"] == "contribution":
-            if spans and spans[-1][2] == e["run"] and spans[-1][0] + spans[-1][1] == i:
-                first, n, run = spans[-1]
-                spans[-1] = (first, n + 1, run)
+        elif e["kind"] in ("contribution", "copy"):
+            last = spans[-1] if spans else None
+            if last and (last[2], last[3]) == (e["run"], e["kind"]) and last[0] + last[1] == i:
+                spans[-1] = (last[0], last[1] + 1, last[2], last[3])
             else:
-                spans.append((i, 1, e["run"]))
+                spans.append((i, 1, e["run"], e["kind"]))
     return runs, spans
 
 
-def _check_runs(dn: Datanet, runs: dict[str, tuple[int, dict[str, Any]]], spans: list[tuple[int, int, str]]) -> None:
+def _check_runs(dn: Datanet, runs: dict[str, tuple[int, dict[str, Any]]], spans: list[Span]) -> None:
     published = {r["run_id"]: r for r in committed_runs(dn)}
     for run_id in sorted(set(published) - set(runs)):
         raise VerifyError(f"run {run_id} is published but no run entry on the ledger commits to it")
     for run_id in sorted(set(runs) - set(published)):
         raise VerifyError(f"run {run_id} has a run entry (ledger entry {runs[run_id][0]}) but is not published")
-    for first, n, run_id in spans:
+    for first, n, run_id, kind in spans:
+        where = f"ledger entries {first}..{first + n - 1}: {kind} entries of run {run_id}"
         if run_id not in runs:
-            raise VerifyError(
-                f"ledger entries {first}..{first + n - 1}: contributions of run {run_id}, which has no run entry"
-            )
+            raise VerifyError(f"{where}, which has no run entry")
         at, e = runs[run_id]
-        if (first, n) != (e["first"], e["contributions"]) or at != first + n:
+        contrib, copies = int(e["contributions"]), int(e["copies"])
+        want = (e["first"], contrib) if kind == "contribution" else (e["first"] + contrib, copies)
+        if (first, n) != want or at != e["first"] + contrib + copies:
             raise VerifyError(
-                f"ledger entries {first}..{first + n - 1}: contributions of run {run_id} outside the range its run "
-                f"entry {at} declares ({e['first']}, {e['contributions']} entries, run entry right after)"
+                f"{where} lie outside what its run entry {at} declares "
+                f"({contrib} contributions from {e['first']}, then {copies} copies, then the run entry)"
             )
     for run_id, (at, e) in runs.items():
-        if e["contributions"] and not any(s[2] == run_id for s in spans):
-            raise VerifyError(f"run entry {at} declares {e['contributions']} contributions that are not on the ledger")
+        for kind, declared in (("contribution", e["contributions"]), ("copy", e["copies"])):
+            if declared and not any((s[2], s[3]) == (run_id, kind) for s in spans):
+                raise VerifyError(f"run entry {at} declares {declared} {kind} entries that are not on the ledger")
         listed = published[run_id]
         names = sorted([*listed["shards"], *listed.get("duplicates", []), *listed.get("quarantine", [])])
         if names != [f[0] for f in e["files"]]:
@@ -206,7 +211,29 @@ def _check_rows(dn: Datanet, led: Ledger, run: dict[str, Any]) -> int:
                     index, row, seen = index + 1, row + 1, seen + 1
     if seen != run["contributions"]:
         raise VerifyError(f"run {run['run']}: {seen} shard rows for {run['contributions']} contribution entries")
+    _check_copies(dn, led, run)
     return seen
+
+
+def _check_copies(dn: Datanet, led: Ledger, run: dict[str, Any]) -> None:
+    """Each duplicates row of the run is the copy entry at the same place, in order."""
+    import pyarrow.parquet as pq
+
+    start = run["first"] + run["contributions"]
+    expected = iter(led.entries(start, start + run["copies"]))
+    index = start
+    for rel in [f[0] for f in run["files"] if f[0].startswith("duplicates/")]:
+        with fs.open_read(str(dn.out_dir / rel)) as f:
+            for row, r in enumerate(pq.read_table(f, columns=["duplicate_of", "contributor_id", "kind"]).to_pylist()):
+                raw = next(expected, None)
+                e = json.loads(raw) if raw is not None else {}
+                got = (e.get("kind"), e.get("record_hash"), e.get("contributor_id"), e.get("duplicate"))
+                want = ("copy", r["duplicate_of"], r["contributor_id"], r["kind"])
+                if got != want:
+                    raise VerifyError(f"{rel} row {row}: ledger entry {index} is {got}, the row is {want}")
+                index += 1
+    if index != start + run["copies"]:
+        raise VerifyError(f"run {run['run']}: {index - start} duplicates rows for {run['copies']} copy entries")
 
 
 def verify_datanet(dn: Datanet, vkey: str | None = None, witness: Path | None = None) -> Verified:

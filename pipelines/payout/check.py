@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 from ledger.audit import AuditError, audit
@@ -25,7 +26,7 @@ from ledger.log import Ledger
 from ledger.pseudonym import is_pseudonym, proves
 from ledger.verify import ProofError, parse_inclusion_proof, parse_verifier_key, verify_inclusion_proof_text
 from pipelines.config import Datanet
-from pipelines.payout.statement import compute_statement, find_payout, statement_hash
+from pipelines.payout.statement import CSV_COLUMNS, LINE_COLUMNS, compute_statement, find_payout, statement_hash
 
 RECEIPT_FORMAT = "datanets-payout-receipt/1"
 
@@ -50,8 +51,37 @@ def _first_difference(path: str, got: Any, want: Any) -> str | None:
     return None if got == want else f"{path}: statement has {got!r}, recomputed {want!r}"
 
 
-def verify_statement(dn: Datanet, statement: dict[str, Any], vkey: str | None = None) -> dict[str, Any]:
-    """verify_statement recomputes ``statement`` from the ledger and policy; raises StatementMismatch."""
+def verify_lines(folder: Path, statement: dict[str, Any]) -> None:
+    """verify_lines checks ``lines.parquet`` and ``lines.csv`` beside a statement say exactly what it says."""
+    import csv
+
+    import pyarrow.parquet as pq
+
+    want = [{c: line.get(c) for c in LINE_COLUMNS} for line in statement["lines"]]
+    for name in ("lines.parquet", "lines.csv"):
+        if not (folder / name).exists():
+            raise StatementMismatch(f"{folder / name}: missing")
+    got = pq.read_table(folder / "lines.parquet").to_pylist()
+    if (d := _first_difference("lines.parquet lines", got, want)) is not None:
+        raise StatementMismatch(d)
+    with open(folder / "lines.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    text = [[str(w[c]) if w[c] is not None else "" for c in CSV_COLUMNS] for w in want]
+    if rows[:1] != [CSV_COLUMNS] or rows[1:] != text:
+        bad = next((i for i, (g, w) in enumerate(zip(rows[1:], text, strict=False), 2) if g != w), len(rows) + 1)
+        raise StatementMismatch(f"{folder / 'lines.csv'}: line {bad} differs from statement.json")
+
+
+def verify_statement(
+    dn: Datanet, statement: dict[str, Any], vkey: str | None = None, folder: Path | None = None
+) -> dict[str, Any]:
+    """verify_statement recomputes ``statement`` from the ledger and policy; raises StatementMismatch.
+
+    With ``folder`` (where the statement was read from), its ``lines.parquet``
+    and ``lines.csv`` must match it too.
+    """
+    if folder is not None:
+        verify_lines(folder, statement)
     try:
         audit(dn.ledger_dir, vkey)
     except AuditError as exc:
@@ -101,7 +131,7 @@ def make_receipt(dn: Datanet, statement: dict[str, Any], contributor: str) -> di
         raise StatementMismatch("the statement's payout entry is not on the ledger")
     with Ledger(dn.ledger_dir) as led:
         size = max(led.checkpoint_sizes())
-        indexes = [found[0], *line["contribution_indexes"], *line["usage_indexes"]]
+        indexes = [found[0], *line["contribution_indexes"], *line["usage_indexes"], *line.get("copy_indexes", [])]
         proofs = {str(i): led.prove(i, size) for i in indexes}
         checkpoint = led.checkpoint(size)
     return {
@@ -157,13 +187,23 @@ def verify_receipt(receipt: dict[str, Any], vkey: str, contributor: str) -> dict
     line = next((x for x in statement["lines"] if x["kind"] == "contributor" and x["payee"] == contributor), None)
     if line is None:
         raise StatementMismatch(f"{contributor} has no line in the statement")
+    held = set()
+    for i in line.get("copy_indexes", []):
+        e = _entry(receipt, int(i), verifier, checkpoint)
+        if e.get("kind") != "copy" or e.get("contributor_id") != contributor:
+            raise StatementMismatch(f"entry {i} is not a copy entry of {contributor}")
+        held.add(e["record_hash"])
+    if held and statement["policy"]["duplicates"] != "split":
+        raise StatementMismatch("the line credits copies, but the statement's policy does not split credit")
     records = set()
     for i in line["contribution_indexes"]:
         e = _entry(receipt, int(i), verifier, checkpoint)
         if e.get("kind") != "contribution":
             raise StatementMismatch(f"entry {i} is not a contribution")
-        if statement["policy"]["duplicates"] == "kept" and e.get("contributor_id") != contributor:
-            raise StatementMismatch(f"entry {i} was contributed by {e.get('contributor_id')}, not {contributor}")
+        if e.get("contributor_id") != contributor and e["record_hash"] not in held:
+            raise StatementMismatch(
+                f"entry {i} was contributed by {e.get('contributor_id')}, no proven copy credits {contributor}"
+            )
         records.add(e["record_hash"])
     for i in line["usage_indexes"]:
         e = _entry(receipt, int(i), verifier, checkpoint)
@@ -175,7 +215,10 @@ def verify_receipt(receipt: dict[str, Any], vkey: str, contributor: str) -> dict
         "amount_minor": line["amount_minor"],
         "currency": statement["currency"],
         "records_used": line["records_used"],
-        "entries_proven": 1 + len(line["contribution_indexes"]) + len(line["usage_indexes"]),
+        "entries_proven": 1
+        + len(line["contribution_indexes"])
+        + len(line["usage_indexes"])
+        + len(line.get("copy_indexes", [])),
     }
 
 

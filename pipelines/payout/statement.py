@@ -18,7 +18,7 @@ import json
 import os
 import re
 from collections import defaultdict
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -31,29 +31,32 @@ from ledger.log import Ledger
 from ledger.storage import write_atomic
 from pipelines.config import Datanet
 from pipelines.keys import signer_for
+from pipelines.payout.money import EXPONENTS, check_currency, check_minor, check_period, to_minor
 from pipelines.payout.split import allocate, split_parties
 from pipelines.read import connect
-from pipelines.registry import run_files
+from pipelines.registry import refuse_if_ingest_unfinished
 
-FORMAT = "datanets-payout-statement/1"
+FORMAT = "datanets-payout-statement/2"
 ID = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
-EXPONENTS = {"JPY": 0, "KRW": 0, "ISK": 0, "BHD": 3, "KWD": 3, "JOD": 3, "OMR": 3, "TND": 3}
+
+
+LINE_COLUMNS = [
+    "kind",
+    "payee",
+    "amount_minor",
+    "records_used",
+    "uses",
+    "units",
+    "contribution_indexes",
+    "usage_indexes",
+    "copy_indexes",
+]
+CSV_COLUMNS = LINE_COLUMNS[:6]
+__all__ = ["PayoutError", "compute_statement", "load_statement", "run_payout", "to_minor", "write_statement"]
 
 
 class PayoutError(ValueError):
     """A payout cannot be made (already paid, no usage, bad amount or id)."""
-
-
-def to_minor(amount: str, currency: str) -> int:
-    """to_minor converts a decimal amount to integer minor units of ``currency`` (exactly, or PayoutError)."""
-    exp = EXPONENTS.get(currency.upper(), 2)
-    try:
-        value = Decimal(amount) * (10**exp)
-    except InvalidOperation:
-        raise PayoutError(f"revenue {amount!r} is not a decimal number") from None
-    if value != value.to_integral_value() or value < 0:
-        raise PayoutError(f"revenue {amount} {currency} is negative or has more than {exp} decimal places")
-    return int(value)
 
 
 def check_id(kind: str, value: str) -> str:
@@ -63,7 +66,21 @@ def check_id(kind: str, value: str) -> str:
     return value
 
 
-def _credits(dn: Datanet, model: str, upto: int) -> list[dict[str, Any]]:
+def usage_paid_before(dn: Datanet, model: str, upto: int) -> int:
+    """usage_paid_before is the ledger size the model's latest earlier payout covered (0 if none).
+
+    A statement counts only the model's usage entries at or after it, so each
+    usage entry is paid once per model, whatever the periods are called.
+    """
+    row = (
+        connect(dn, upto)
+        .execute("select max(ledger_size) from ledger where kind = 'payout' and model = ?", [model])
+        .fetchone()
+    )
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def _credits(dn: Datanet, model: str, upto: int, since: int) -> list[dict[str, Any]]:
     """Per used record: its contributor, contribution index, uses, usage indexes and weight."""
     con = connect(dn, upto)
     weight = dn.config.payout.weight_field
@@ -71,41 +88,57 @@ def _credits(dn: Datanet, model: str, upto: int) -> list[dict[str, Any]]:
     rows = con.execute(
         f"""
         with u as (select record_hash, count(*) as uses, list(ledger_index order by ledger_index) as usage_idx
-                   from ledger where kind = 'usage' and model = ? group by record_hash)
+                   from ledger where kind = 'usage' and model = ? and ledger_index >= ? group by record_hash)
         select u.record_hash, c.contributor_id, c.ledger_index, u.uses, u.usage_idx, {wsql} as weight
         from u join ledger c on c.kind = 'contribution' and c.record_hash = u.record_hash
         left join records r on r.record_hash = u.record_hash
         order by c.ledger_index
         """,
-        [model],
+        [model, since],
     ).fetchall()
     keys = ("record_hash", "contributor_id", "contribution_index", "uses", "usage_indexes", "weight")
     return [dict(zip(keys, r, strict=True)) for r in rows]
 
 
-def _copies(dn: Datanet) -> dict[str, set[str]]:
-    """Contributors of dropped duplicates, by the record hash they duplicate."""
-    out: dict[str, set[str]] = defaultdict(set)
-    for path in run_files(dn, "duplicates"):
-        for row in pq.read_table(path, columns=["duplicate_of", "contributor_id"]).to_pylist():
-            if row["duplicate_of"]:
-                out[row["duplicate_of"]].add(row["contributor_id"])
+def _copies(dn: Datanet, upto: int) -> dict[str, dict[str, list[int]]]:
+    """Holders of dropped copies, from ``copy`` ledger entries among the first ``upto``: record -> holder -> indexes."""
+    out: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    rows = connect(dn, upto).execute(
+        "select record_hash, contributor_id, ledger_index from ledger where kind = 'copy' order by ledger_index"
+    )
+    for record, holder, index in rows.fetchall():
+        out[record][holder].append(int(index))
     return out
 
 
-def contributor_lines(dn: Datanet, model: str, upto: int) -> list[dict[str, Any]]:
-    """contributor_lines credits each used record's weighted uses to its contributor(s)."""
-    policy, credits = dn.config.payout, _credits(dn, model, upto)
-    copies = _copies(dn) if policy.duplicates == "split" else {}
+def contributor_lines(dn: Datanet, model: str, upto: int, since: int = 0) -> list[dict[str, Any]]:
+    """contributor_lines credits each used record's weighted uses to its contributor(s).
+
+    Under ``duplicates: split`` everyone holding a ``copy`` entry of the
+    record shares its credit equally with its contributor; their lines list
+    those entries in ``copy_indexes``, so receipts can prove the entitlement.
+    """
+    policy, credits = dn.config.payout, _credits(dn, model, upto, since)
+    copies = _copies(dn, upto) if policy.duplicates == "split" else {}
     acc: dict[str, dict[str, Any]] = {}
     for c in credits:
-        holders = sorted({c["contributor_id"], *copies.get(c["record_hash"], set())})
+        held = copies.get(c["record_hash"], {})
+        holders = sorted({c["contributor_id"], *held})
         share = Fraction(int(c["uses"]) * int(c["weight"]), len(holders))
         for who in holders:
             line = acc.setdefault(
                 who,
-                {"units": Fraction(0), "records_used": 0, "uses": 0, "contribution_indexes": [], "usage_indexes": []},
+                {
+                    "units": Fraction(0),
+                    "records_used": 0,
+                    "uses": 0,
+                    "contribution_indexes": [],
+                    "usage_indexes": [],
+                    "copy_indexes": [],
+                },
             )
+            if who != c["contributor_id"]:
+                line["copy_indexes"].extend(held[who])
             line["units"] += share
             line["records_used"] += 1
             line["uses"] += int(c["uses"])
@@ -117,11 +150,16 @@ def contributor_lines(dn: Datanet, model: str, upto: int) -> list[dict[str, Any]
 def compute_statement(
     dn: Datanet, model: str, period: str, revenue_minor: int, currency: str, ledger_size: int
 ) -> dict[str, Any]:
-    """compute_statement builds the statement of ``model``'s usage among the first ``ledger_size`` entries."""
+    """compute_statement builds the statement of ``model``'s usage among the first ``ledger_size`` entries.
+
+    Only usage entries after the model's latest earlier payout count
+    (``usage_from``), so no usage entry is paid twice for one model.
+    """
     policy = dn.config.payout
-    contributors = contributor_lines(dn, model, ledger_size)
+    since = usage_paid_before(dn, model, ledger_size)
+    contributors = contributor_lines(dn, model, ledger_size, since)
     if not contributors:
-        raise PayoutError(f"no usage of {dn.name} records is recorded for model {model!r}")
+        raise PayoutError(f"no usage of {dn.name} records by model {model!r} since ledger entry {since} to pay for")
     parties = split_parties(revenue_minor, policy.shares)
     amounts = allocate(parties["contributors"], {c["payee"]: c["units"] for c in contributors})
     lines = [
@@ -137,6 +175,7 @@ def compute_statement(
             "uses": c["uses"],
             "contribution_indexes": sorted(c["contribution_indexes"]),
             "usage_indexes": sorted(c["usage_indexes"]),
+            "copy_indexes": sorted(c["copy_indexes"]),
         }
         for c in contributors
     ]
@@ -145,9 +184,10 @@ def compute_statement(
         "datanet": dn.name,
         "model": model,
         "period": period,
-        "currency": currency.upper(),
+        "currency": currency,
         "revenue_minor": revenue_minor,
         "ledger_size": ledger_size,
+        "usage_from": since,
         "policy": policy.model_dump(mode="json"),
         "lines": lines,
     }
@@ -185,7 +225,7 @@ def write_statement(dn: Datanet, statement: dict[str, Any]) -> Path:
     d.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(d, 0o700)  # who was paid what: for the curator and each payee, not every reader of out/
     write_atomic(d / "statement.json", statement_bytes(statement) + b"\n")
-    cols = ["kind", "payee", "amount_minor", "records_used", "uses", "units", "contribution_indexes", "usage_indexes"]
+    cols = LINE_COLUMNS
     rows = [{c: line.get(c) for c in cols} for line in statement["lines"]]
     pq.write_table(
         pa.Table.from_pylist(
@@ -200,6 +240,7 @@ def write_statement(dn: Datanet, statement: dict[str, Any]) -> Path:
                     ("units", pa.string()),
                     ("contribution_indexes", pa.list_(pa.int64())),
                     ("usage_indexes", pa.list_(pa.int64())),
+                    ("copy_indexes", pa.list_(pa.int64())),
                 ]
             ),
         ),
@@ -207,8 +248,8 @@ def write_statement(dn: Datanet, statement: dict[str, Any]) -> Path:
     )
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(cols[:6])
-    w.writerows([[r[c] if r[c] is not None else "" for c in cols[:6]] for r in rows])
+    w.writerow(CSV_COLUMNS)
+    w.writerows([[r[c] if r[c] is not None else "" for c in CSV_COLUMNS] for r in rows])
     write_atomic(d / "lines.csv", buf.getvalue().encode())
     write_atomic(d / "summary.txt", summary(statement).encode())
     for name in ("statement.json", "lines.parquet", "lines.csv", "summary.txt"):
@@ -241,8 +282,11 @@ def summary(statement: dict[str, Any]) -> str:
 def run_payout(dn: Datanet, model: str, period: str, revenue_minor: int, currency: str) -> dict[str, Any]:
     """run_payout computes, writes and ledgers one statement; refuses a second payout of (model, period)."""
     check_id("model", model)
-    check_id("period", period)
+    check_period(period)
+    check_currency(currency)
+    check_minor(revenue_minor)
     with Ledger(dn.ledger_dir, writer=True) as led:
+        refuse_if_ingest_unfinished(dn, led.size)
         signer = signer_for(dn, lambda m: None)
         existing = find_payout(dn, model, period)
         if existing is not None:
@@ -263,7 +307,7 @@ def run_payout(dn: Datanet, model: str, period: str, revenue_minor: int, currenc
                     "period": period,
                     "statement_hash": digest,
                     "revenue_minor": revenue_minor,
-                    "currency": currency.upper(),
+                    "currency": currency,
                     "ledger_size": statement["ledger_size"],
                     "v": 1,
                 }

@@ -46,7 +46,7 @@ def test_read_api_sees_committed_records(paid: Path) -> None:
     assert open_dataset(dn).count_rows() == 10
     con = connect(dn)
     kinds = dict(con.sql("select kind, count(*) from ledger group by 1").fetchall())
-    assert kinds == {"contribution": 10, "run": 1, "usage": 10 + 4 + 2, "payout": 1}
+    assert kinds == {"contribution": 10, "copy": 1, "run": 1, "usage": 10 + 4 + 2, "payout": 1}
 
 
 def test_usage_is_idempotent_counted_and_checked(paid: Path) -> None:
@@ -141,9 +141,11 @@ def test_receipts_verify_offline_only_for_their_contributor(paid: Path) -> None:
 
 
 def test_cli_round_trip(paid: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["payout", "tiny", "--model", "m2", "--revenue", "12.34", "--currency", "USD", "--period", "q4"]) == 0
+    assert (
+        main(["payout", "tiny", "--model", "m2", "--revenue", "12.34", "--currency", "USD", "--period", "2026-12"]) == 0
+    )
     assert "revenue       12.34 USD" in capsys.readouterr().out
-    assert main(["payout", "verify", "out/tiny/payouts/m2/q4"]) == 0
+    assert main(["payout", "verify", "out/tiny/payouts/m2/2026-12"]) == 0
     assert "recomputes exactly" in capsys.readouterr().out
     assert (
         main(
@@ -154,7 +156,7 @@ def test_cli_round_trip(paid: Path, capsys: pytest.CaptureFixture[str]) -> None:
                 "--contributor",
                 "c0",
                 "--statement",
-                "out/tiny/payouts/m2/q4",
+                "out/tiny/payouts/m2/2026-12",
                 "--out",
                 "r.json",
             ]
@@ -166,7 +168,7 @@ def test_cli_round_trip(paid: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["payout", "check-receipt", "r.json", "--vkey", "vkey.txt", "--contributor", "c0"]) == 0
     assert f"c0 ({P('c0')}) is owed" in capsys.readouterr().out
     assert main(["payout", "check-receipt", "r.json", "--vkey", "vkey.txt", "--contributor", "c1"]) == 1
-    assert main(["payout", "tiny", "--model", "m2", "--revenue", "1", "--currency", "USD", "--period", "q4"]) == 2
+    assert main(["payout", "tiny", "--model", "m2", "--revenue", "1", "--currency", "USD", "--period", "2026-12"]) == 2
     assert "already paid" in capsys.readouterr().err
     assert main(["usage", "stats", "tiny", "--by", "model"]) == 0
     assert capsys.readouterr().out.splitlines()[1:] == ["m1,14,10", "m2,2,2"]

@@ -147,9 +147,19 @@ def expectation_problems(dn: Datanet) -> list[str]:
     return problems
 
 
+def _beam_option_names() -> set[str]:
+    """Every option name Beam's parsers accept (flags such as ``dask_client_address`` and their dests)."""
+    from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+
+    parser = _BeamArgumentParser(allow_abbrev=False)  # what PipelineOptions.get_all_options builds
+    for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
+        cls._add_argparse_args(parser)
+    flags = {s.lstrip("-") for s in parser._option_string_actions}
+    return flags | {a.dest for a in parser._actions}
+
+
 def runner_problems(dn: Datanet, overrides: dict[str, Any] | None = None) -> list[str]:
     """runner_problems resolves the runner and checks every option against Beam's option parsers."""
-    from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.runners.runner import create_runner
 
     from pipelines.curate import pipeline_options, runner_name
@@ -165,7 +175,7 @@ def runner_problems(dn: Datanet, overrides: dict[str, Any] | None = None) -> lis
         import apache_beam.runners.dask.dask_runner  # noqa: F401 - registers the dask_* options
     except ImportError:
         pass
-    known = set(PipelineOptions([]).get_all_options(drop_default=False, retain_unknown_options=False))
+    known = _beam_option_names()
     for key in sorted(given):
         if key not in known:
             problems.append(f"runner.options.{key}: not a Beam pipeline option")

@@ -48,7 +48,7 @@ def _isolated(name: str, out: Path, runner: dict[str, Any] | None = None) -> Dat
 def _same_keys(src: Datanet, dst: Datanet) -> None:
     """The same curator: ``dst`` signs with ``src``'s key and salt (dedup state keys shingles with the salt)."""
     dst.key_path.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in (".key", ".salt"):
+    for suffix in (".key", ".salt", ".idkey"):
         shutil.copy(src.key_path.with_suffix(suffix), dst.key_path.with_suffix(suffix))
 
 

@@ -134,3 +134,12 @@ def test_check_warns_of_string_fields_nothing_scrubs(project: Path, capsys: pyte
     )
     assert main(["check", "tiny"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_real_runner_options_pass_the_check(project: Path) -> None:
+    from pipelines.checks import runner_problems
+
+    _decl(project, BASE + "runner: {options: {direct_num_workers: 1, direct_running_mode: in_memory}}\n")
+    dn = load_datanet("tiny")
+    assert runner_problems(dn) == []
+    assert runner_problems(dn, {"runner": "DaskRunner", "dask_client_address": "tcp://127.0.0.1:8786"}) == []

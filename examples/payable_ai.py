@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from pipelines.config import load_datanet
+from pipelines.contributors import own_id
 from pipelines.payout.check import make_receipt, verify_receipt, verify_statement
 from pipelines.payout.statement import find_payout, load_statement, run_payout, statement_dir, to_minor
 from pipelines.read import connect
@@ -48,17 +49,18 @@ def main(name: str = "clinical-notes") -> None:
     statement = load_statement(statement_dir(dn, MODEL, PERIOD))
     print(f"verify: statement {verify_statement(dn, statement)['statement_hash']} recomputes exactly")
     best = max((x for x in statement["lines"] if x["kind"] == "contributor"), key=lambda x: x["amount_minor"])
-    receipt = make_receipt(dn, statement, best["payee"])
+    who = own_id(dn, best["payee"]) or best["payee"]  # the curator's map: pseudonym -> the contributor's own ID
+    receipt = make_receipt(dn, statement, who)
     path = statement_dir(dn, MODEL, PERIOD) / f"receipt-{best['payee']}.json"
     path.write_text(json.dumps(receipt, indent=1, sort_keys=True) + "\n")
-    out = verify_receipt(json.loads(path.read_text()), (dn.ledger_dir / "vkey").read_text().strip(), best["payee"])
+    out = verify_receipt(json.loads(path.read_text()), (dn.ledger_dir / "vkey").read_text().strip(), who)
     print(
-        f"receipt {path}: {out['contributor']} owed {out['amount_minor']} minor units ({out['currency']}), "
-        f"{out['entries_proven']} ledger entries proven offline"
+        f"receipt {path}: {out['contributor']} (on the ledger as {out['pseudonym']}) owed {out['amount_minor']} "
+        f"minor units ({out['currency']}), {out['entries_proven']} ledger entries proven offline"
     )
     print(
         f"check it yourself: datanet payout check-receipt {path} --vkey {Path(dn.ledger_dir) / 'vkey'} "
-        f"--contributor {best['payee']}"
+        f"--contributor {who}"
     )
 
 

@@ -24,6 +24,7 @@ Memory stays at one ledger batch and one shard batch.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -64,10 +65,16 @@ class Verified:
     witnessed: str
 
 
-def default_witness(dn: Datanet) -> Path:
-    """default_witness is where this machine keeps the last checkpoint it verified for the Datanet's origin."""
+def default_witness(dn: Datanet, vkey: str) -> Path:
+    """default_witness is where this machine keeps the last checkpoint it verified for this origin and key.
+
+    Keyed by the verifier key too, so a Datanet re-created with a new key
+    (another checkout) starts a new history instead of failing; which key
+    to trust is ``--vkey``'s job.
+    """
     base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    return base / "datanets" / "witness" / (dn.origin.replace("/", "_") + ".note")
+    tag = hashlib.sha256(vkey.encode()).hexdigest()[:12]
+    return base / "datanets" / "witness" / f"{dn.origin.replace('/', '_')}-{tag}.note"
 
 
 def _check_ledger(dn: Datanet, led: Ledger, vkey: str) -> Any:
@@ -101,7 +108,10 @@ def _check_witness(led: Ledger, cp: Any, vkey: str, witness: Path) -> str:
     if old.origin != cp.origin:
         raise VerifyError(f"witness {witness}: it is for {old.origin}, not {cp.origin}")
     if old.size > cp.size:
-        raise VerifyError(f"rollback: the ledger is at size {cp.size}, but size {old.size} was verified before")
+        raise VerifyError(
+            f"rollback: the ledger is at size {cp.size}, but size {old.size} was verified before (witness {witness}; "
+            "delete it only if you reset this Datanet on purpose)"
+        )
     try:
         proof = tree.consistency_proof(led.store.node, old.size, cp.size) if old.size else []
         if old.size == cp.size and old.root != cp.root:
@@ -110,7 +120,7 @@ def _check_witness(led: Ledger, cp: Any, vkey: str, witness: Path) -> str:
             verify_consistency(old.size, cp.size, proof, old.root, cp.root)
     except ProofError as exc:
         raise VerifyError(
-            f"fork: the checkpoint at size {cp.size} does not extend the one at {old.size}: {exc}"
+            f"fork: the checkpoint at size {cp.size} does not extend the one at {old.size} (witness {witness}): {exc}"
         ) from None
     return f"consistent with size {old.size}"
 
@@ -238,11 +248,11 @@ def _check_copies(dn: Datanet, led: Ledger, run: dict[str, Any]) -> None:
 
 def verify_datanet(dn: Datanet, vkey: str | None = None, witness: Path | None = None) -> Verified:
     """verify_datanet runs every check in order; raises VerifyError naming the first difference."""
-    witness = witness or default_witness(dn)
     if not (dn.ledger_dir / "STATE").exists():
         raise VerifyError(f"{dn.ledger_dir}: no ledger")
     with Ledger(dn.ledger_dir) as led:
         key = vkey or (dn.ledger_dir / "vkey").read_text(encoding="utf-8").strip()
+        witness = witness or default_witness(dn, key)
         cp = _check_ledger(dn, led, key)
         for r in committed_runs(dn):
             size = int(r["ledger"]["size"])

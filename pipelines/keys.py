@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 from ledger import checkpoint as ckpt
 from pipelines.config import Datanet
@@ -27,15 +28,19 @@ def signer_for(dn: Datanet, progress: Progress) -> ckpt.Signer:
     return ckpt.load_signer(dn.key_path)
 
 
-def salt_path(dn: Datanet) -> str:
-    """salt_path is where the Datanet's secret salt lives (created 0600 on first call)."""
-    path = dn.key_path.with_suffix(".salt")
+def _secret(path: Path) -> str:
+    """Create ``path`` with 32 random bytes, mode 0600, unless it exists; return it as a string."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(os.urandom(32))
     return str(path)
+
+
+def salt_path(dn: Datanet) -> str:
+    """salt_path is where the Datanet's secret salt lives (created 0600 on first call)."""
+    return _secret(dn.key_path.with_suffix(".salt"))
 
 
 def contributor_key_path(dn: Datanet) -> str:
@@ -44,13 +49,7 @@ def contributor_key_path(dn: Datanet) -> str:
     Lose it and no new run can give a returning contributor the same
     pseudonym; leak it and anyone can test guessed IDs against the ledger.
     """
-    path = dn.key_path.with_suffix(".idkey")
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(os.urandom(32))
-    return str(path)
+    return _secret(dn.key_path.with_suffix(".idkey"))
 
 
 def contributor_key(dn: Datanet) -> bytes:

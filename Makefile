@@ -21,7 +21,7 @@ ingest: install
 payout-demo: install
 	$(PY) -m examples.payable_ai $(DATANET)
 
-test: install
+test: lint
 	$(PY) -m pytest -q
 
 test-fast: install

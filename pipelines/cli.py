@@ -59,7 +59,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     overrides = dict(args.option or [])
     if args.runner:
         overrides["runner"] = args.runner
-    report = ingest(dn, overrides)
+    report = ingest(dn, overrides, live="off" if args.quiet else "auto", verbose=args.verbose)
     print(json.dumps(report, indent=2, sort_keys=True) if args.json else summary(report))
     return 0
 
@@ -182,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="Beam pipeline option, e.g. direct_num_workers=2 (repeatable)",
     )
     p.add_argument("--json", action="store_true", help="print the full JSON report")
+    p.add_argument("--quiet", action="store_true", help="no live progress (bars on a terminal, else a line every 10 s)")
+    p.add_argument("--verbose", action="store_true", help="show Beam's and the workers' own log lines")
     p.set_defaults(fn=cmd_ingest)
     p = sub.add_parser(
         "check",
@@ -233,6 +235,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if unknown:  # argparse leaves a leading option (payout --help) outside the REMAINDER
         args.rest = [*unknown, *args.rest]
+    if getattr(args, "verbose", False):
+        logging.getLogger().setLevel(logging.INFO)
+        for name in ("apache_beam", "great_expectations", "presidio-analyzer", "presidio-anonymizer"):
+            logging.getLogger(name).setLevel(logging.INFO)
     try:
         if args.cmd == "ledger":
             return ledger_cli.run(args, resolve_ledger)

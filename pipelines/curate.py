@@ -43,6 +43,7 @@ class RunInputs:
     write: WriteSpec
     base: int
     manifest_path: str
+    progress_dir: str = ""  # where workers drop progress ticks (pipelines.progress); "" for none
 
 
 def _split_key(tag: str) -> Any:
@@ -65,13 +66,17 @@ class CurateContributions(beam.PTransform):
         names = [f.name for f in schema.fields]
         splits = p | "Splits" >> beam.Create(ins.splits)
         sources = p | "PriorSources" >> beam.Create([("none", ""), *ins.prior_sources])
-        read = splits | "ReadContributions" >> ReadContributions(schema, cfg.validation, cfg.runner.batch_size)
+        read = splits | "ReadContributions" >> ReadContributions(
+            schema, cfg.validation, cfg.runner.batch_size, ins.progress_dir
+        )
         sketched = (
             read
             | "Records" >> select("records")
             | "SketchRecords" >> SketchRecords(schema.text_fields, cfg.dedup, ins.salt_path)
         )
-        cleaned = sketched | "AnonymisePII" >> AnonymisePII(cfg.pii, schema.scrub_fields, ins.salt_path)
+        cleaned = sketched | "AnonymisePII" >> AnonymisePII(
+            cfg.pii, schema.scrub_fields, ins.salt_path, ins.progress_dir
+        )
         checked = cleaned | "ValidateRecords" >> ValidateRecords(cfg.validation.expectations, names)
         outcomes = (checked | "Valid" >> select("valid"), sources) | "DropDuplicates" >> DropDuplicates(
             names, schema.text_fields, cfg.dedup, ins.salt_path

@@ -28,6 +28,7 @@ from ledger.entries import MAX_SAFE_INT
 from pipelines import fs, paths
 from pipelines.config import SchemaConfig, ValidationConfig
 from pipelines.plan import FileSpec, Split, text_files
+from pipelines.progress import tick
 from pipelines.reasons import Reason, Stage
 from pipelines.records import LAST, Record, Rejection, rejection
 
@@ -469,11 +470,17 @@ def batched(items: Iterable[Item], size: int, split: int) -> Iterator[tuple[str,
 
 
 class _ReadSplit(beam.DoFn):
-    def __init__(self, schema: SchemaConfig, vcfg: ValidationConfig, batch_size: int) -> None:
-        self.schema, self.vcfg, self.batch_size = schema, vcfg, batch_size
+    def __init__(self, schema: SchemaConfig, vcfg: ValidationConfig, batch_size: int, progress_dir: str = "") -> None:
+        self.schema, self.vcfg, self.batch_size, self.progress_dir = schema, vcfg, batch_size, progress_dir
 
     def process(self, split: Split) -> Iterator[tuple[str, Any]]:
-        yield from batched(read_items(split, self.schema, self.vcfg), self.batch_size, split.index)
+        counts = {"records": 0, "quarantined": 0}
+        for tag, value in batched(read_items(split, self.schema, self.vcfg), self.batch_size, split.index):
+            if tag in ("records", "quarantine"):
+                counts[tag if tag == "records" else "quarantined"] += len(value)
+            else:
+                tick(self.progress_dir, "read", f"{split.index:05d}", counts)
+            yield tag, value
 
 
 class ReadContributions(beam.PTransform):
@@ -485,12 +492,12 @@ class ReadContributions(beam.PTransform):
     tagged outputs, which some runners (Dask) do not route; ``select`` picks one.
     """
 
-    def __init__(self, schema: SchemaConfig, vcfg: ValidationConfig, batch_size: int) -> None:
+    def __init__(self, schema: SchemaConfig, vcfg: ValidationConfig, batch_size: int, progress_dir: str = "") -> None:
         super().__init__()
-        self.schema, self.vcfg, self.batch_size = schema, vcfg, batch_size
+        self.schema, self.vcfg, self.batch_size, self.progress_dir = schema, vcfg, batch_size, progress_dir
 
     def expand(self, splits: beam.PCollection) -> beam.PCollection:
-        return splits | "Parse" >> beam.ParDo(_ReadSplit(self.schema, self.vcfg, self.batch_size))
+        return splits | "Parse" >> beam.ParDo(_ReadSplit(self.schema, self.vcfg, self.batch_size, self.progress_dir))
 
 
 def select(tag: str) -> beam.PTransform:

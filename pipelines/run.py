@@ -40,6 +40,7 @@ from pipelines.config import Datanet
 from pipelines.faults import crash_point
 from pipelines.keys import contributor_key_path, read_salt, salt_fingerprint, salt_path, signer_for
 from pipelines.plan import RunPlan, plan_run
+from pipelines.progress import Watch, WorkerLog
 from pipelines.registry import committed_runs, output_dirs, run_dir
 
 Progress = Callable[[str], None]
@@ -70,8 +71,20 @@ def _lock(dn: Datanet) -> int:
     return fd
 
 
-def ingest(dn: Datanet, overrides: dict[str, Any] | None = None, progress: Progress = _stderr) -> dict[str, Any]:
+def ingest(
+    dn: Datanet,
+    overrides: dict[str, Any] | None = None,
+    progress: Progress = _stderr,
+    live: str = "auto",
+    verbose: bool = False,
+) -> dict[str, Any]:
     """ingest runs one incremental ingest of a Datanet and returns its report.
+
+    ``live`` shows progress while the pipeline runs (``pipelines.progress``):
+    ``auto`` (bars on a terminal, else a line every 10 s), ``bars``,
+    ``lines`` or ``off``; with a ``progress`` callback of its own, lines go
+    to it. Beam's and its workers' own log lines go to the attempt's
+    ``beam.log`` unless ``verbose``.
 
     The declaration's deep checks (``pipelines.checks``) run first, so a
     config problem is one error naming its key, never a failure mid-run.
@@ -80,12 +93,19 @@ def ingest(dn: Datanet, overrides: dict[str, Any] | None = None, progress: Progr
     fd = _lock(dn)
     try:
         with Ledger(dn.ledger_dir, writer=True, create=True) as led:
-            return _ingest_locked(dn, led, overrides, progress)
+            return _ingest_locked(dn, led, overrides, progress, live, verbose)
     finally:
         os.close(fd)
 
 
-def _ingest_locked(dn: Datanet, led: Ledger, overrides: dict[str, Any] | None, progress: Progress) -> dict[str, Any]:
+def _ingest_locked(
+    dn: Datanet,
+    led: Ledger,
+    overrides: dict[str, Any] | None,
+    progress: Progress,
+    live: str = "auto",
+    verbose: bool = False,
+) -> dict[str, Any]:
     t0 = time.perf_counter()
     _finish_started(dn, led, progress)
     plan = plan_run(dn)
@@ -104,14 +124,20 @@ def _ingest_locked(dn: Datanet, led: Ledger, overrides: dict[str, Any] | None, p
             "quarantined": {"total": 0},
         }
     signer = signer_for(dn, progress)
-    pipeline = _pipeline(dn, plan, led.size, overrides, progress)
+    pipeline = _pipeline(dn, plan, led.size, overrides, progress, live, verbose)
     t1 = time.perf_counter()
     progress(f"[2/3] beam pipeline done in {t1 - t0:.1f}s")
     return _commit(dn, pipeline, led, signer, progress, t0, t1)
 
 
 def _pipeline(
-    dn: Datanet, plan: RunPlan, base: int, overrides: dict[str, Any] | None, progress: Progress
+    dn: Datanet,
+    plan: RunPlan,
+    base: int,
+    overrides: dict[str, Any] | None,
+    progress: Progress,
+    live: str = "auto",
+    verbose: bool = False,
 ) -> dict[str, Any]:
     """Run the pipeline (or reuse a checked, uncommitted result of the same run) and record PIPELINE.json."""
     path = run_dir(dn, plan.run_id) / PIPELINE
@@ -121,7 +147,7 @@ def _pipeline(
             check_files(dn, plan.run_id, done["splits"])
             progress("  the pipeline of an interrupted attempt finished and checks out; reusing it")
             return done
-    manifests, attempt = _attempt(dn, plan, base, overrides, progress)
+    manifests, attempt = _attempt(dn, plan, base, overrides, progress, live, verbose)
     done = {
         "run_id": plan.run_id,
         "seq": plan.seq,
@@ -138,7 +164,13 @@ def _pipeline(
 
 
 def _attempt(
-    dn: Datanet, plan: RunPlan, base: int, overrides: dict[str, Any] | None, progress: Progress
+    dn: Datanet,
+    plan: RunPlan,
+    base: int,
+    overrides: dict[str, Any] | None,
+    progress: Progress,
+    live: str = "auto",
+    verbose: bool = False,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One attempt at the pipeline on clean output folders; returns its checked split manifests and identity."""
     from pipelines.curate import RunInputs, run_beam, runner_name
@@ -153,11 +185,21 @@ def _attempt(
     sources = list(prior_sources(dn, plan.prior_runs, params))
     if resketch := sum(1 for kind, _ in sources if kind == "shards"):
         progress(f"  dedup state of earlier runs has other parameters: re-sketching {resketch} published shard(s)")
-    manifest_path = str(run_dir(dn, plan.run_id) / "attempts" / attempt / "manifest.json")
-    write = WriteSpec(str(dn.out_dir), plan.run_id, dn.schema, dn.config.output, params, contributor_key_path(dn))
+    folder = run_dir(dn, plan.run_id) / "attempts" / attempt
+    manifest_path, ticks = str(folder / "manifest.json"), str(folder / "progress")
+    write = WriteSpec(
+        str(dn.out_dir), plan.run_id, dn.schema, dn.config.output, params, contributor_key_path(dn), ticks
+    )
     runner = runner_name(dn, overrides)
     progress(f"  beam: {runner.rsplit('.', 1)[-1]}, attempt {attempt}, {len(sources)} earlier-run source(s)")
-    run_beam(dn, RunInputs(plan.splits, sources, salt, write, base, manifest_path), overrides)
+    mode = live if progress is _stderr else ("off" if live == "off" else "lines")
+    log = str(folder / "beam.log")
+    try:
+        with WorkerLog(log, enabled=not verbose), Watch(ticks, len(plan.splits), mode, out=progress):
+            run_beam(dn, RunInputs(plan.splits, sources, salt, write, base, manifest_path, ticks), overrides)
+    except Exception:
+        progress(f"  the pipeline failed; Beam's and the workers' own log: {log}")
+        raise
     crash_point("staged")
     if not fs.exists(manifest_path):
         raise AccountingError(f"the runner reported success but wrote no run manifest ({manifest_path})")

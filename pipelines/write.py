@@ -37,6 +37,7 @@ from ledger.pseudonym import pseudonym_for
 from pipelines import fs
 from pipelines.config import OutputConfig, SchemaConfig
 from pipelines.dedup.state import state_schema
+from pipelines.progress import tick
 from pipelines.records import Record
 
 ARROW_TYPES = {"string": pa.string(), "integer": pa.int64(), "boolean": pa.bool_()}
@@ -118,6 +119,7 @@ class WriteSpec:
     output: OutputConfig
     state_params: dict[str, Any]
     contributor_key_path: str = ""
+    progress_dir: str = ""
 
 
 @functools.lru_cache(maxsize=4)
@@ -212,6 +214,12 @@ def write_split(spec: WriteSpec, split: int, parts: list[tuple[str, Any]]) -> di
     for r in acc:
         pii.update(r.get("pii", {}))
     places = {(x["file"], x["line"]) for x in [*acc, *dups, *rej]}
+    tick(
+        spec.progress_dir,
+        "write",
+        f"{split:05d}",
+        {"accepted": len(acc), "duplicates": len(dups), "quarantined": len(rej)},
+    )
     writer = f"{socket.gethostname()}/{os.getpid()}"
     logging.getLogger(__name__).info("split %d: %d accepted, written by %s", split, len(acc), writer)
     return {

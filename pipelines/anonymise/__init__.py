@@ -25,6 +25,7 @@ from pipelines.anonymise.engines import (
     use_offline_suffix_list,
 )
 from pipelines.config import PIIConfig
+from pipelines.progress import tick
 from pipelines.records import Record
 
 __all__ = [
@@ -67,18 +68,24 @@ def _engines(cfg_json: str, salt: bytes, thread: int) -> Engines:
 
 
 class _Anonymise(beam.DoFn):
-    def __init__(self, cfg: PIIConfig, text_fields: list[str], salt_path: str) -> None:
-        self.cfg, self.text_fields, self.salt_path = cfg, text_fields, salt_path
+    def __init__(self, cfg: PIIConfig, text_fields: list[str], salt_path: str, progress_dir: str = "") -> None:
+        self.cfg, self.text_fields, self.salt_path, self.progress_dir = cfg, text_fields, salt_path, progress_dir
         self.engines: Engines | None = None
 
     def setup(self) -> None:
         from pipelines.keys import read_salt
 
-        self.engines = _engines(self.cfg.model_dump_json(), read_salt(self.salt_path), threading.get_ident())
+        if self.cfg.enabled:
+            self.engines = _engines(self.cfg.model_dump_json(), read_salt(self.salt_path), threading.get_ident())
 
     def process(self, batch: list[Record]) -> Iterator[list[Record]]:
-        assert self.engines is not None
-        yield anonymise_batch(batch, self.text_fields, self.engines)
+        if self.engines is None:
+            out = [{**r, "pii": {}} for r in batch]
+        else:
+            out = anonymise_batch(batch, self.text_fields, self.engines)
+        if batch:
+            tick(self.progress_dir, "scrub", batch[0]["id"].replace("/", "_"), {"records": len(batch)})
+        yield out
 
 
 class AnonymisePII(beam.PTransform):
@@ -88,11 +95,10 @@ class AnonymisePII(beam.PTransform):
     The ``hash`` operator's salt is read by each worker from ``salt_path``.
     """
 
-    def __init__(self, cfg: PIIConfig, text_fields: list[str], salt_path: str) -> None:
+    def __init__(self, cfg: PIIConfig, text_fields: list[str], salt_path: str, progress_dir: str = "") -> None:
         super().__init__()
-        self.cfg, self.text_fields, self.salt_path = cfg, text_fields, salt_path
+        self.cfg, self.text_fields, self.salt_path, self.progress_dir = cfg, text_fields, salt_path, progress_dir
 
     def expand(self, batches: beam.PCollection) -> beam.PCollection:
-        if not self.cfg.enabled:
-            return batches | "NoPII" >> beam.Map(lambda b: [{**r, "pii": {}} for r in b])
-        return batches | "Scrub" >> beam.ParDo(_Anonymise(self.cfg, self.text_fields, self.salt_path))
+        step = "Scrub" if self.cfg.enabled else "NoPII"
+        return batches | step >> beam.ParDo(_Anonymise(self.cfg, self.text_fields, self.salt_path, self.progress_dir))

@@ -135,6 +135,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """cmd_status prints runs, ledger and whether verify passes (the witness is not moved); 1 if it does not."""
+    from pipelines.status import render, status
+
+    s = status(load_datanet(args.datanet))
+    print(json.dumps(s, indent=1) if args.json else render(s), end="" if not args.json else "\n")
+    return 0 if s["verify"] is None or s["verify"]["ok"] else 1
+
+
 def cmd_contributor(args: argparse.Namespace) -> int:
     """cmd_contributor prints a contributor's pseudonym and opening, or the ID behind a pseudonym (curator only)."""
     import duckdb
@@ -201,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--witness", help="file keeping the last verified checkpoint (default: ~/.local/state/datanets/witness/)"
     )
     p.set_defaults(fn=cmd_verify)
+    p = sub.add_parser("status", help="runs, sizes, ledger, latest checkpoint, and whether verify passes")
+    p.add_argument("datanet")
+    p.add_argument("--json", action="store_true", help="print the status as JSON")
+    p.set_defaults(fn=cmd_status)
     p = sub.add_parser(
         "contributor",
         help="curator only: a contributor's pseudonym and opening (to hand them), or the ID behind a pseudonym",

@@ -162,3 +162,22 @@ def test_a_fork_signed_with_the_same_key_is_caught_by_the_witness(copy: Path, tm
     ingest(load_datanet("tiny", root=other), progress=_quiet)
     status, message = _verify(other, None, witness)
     assert status == 1 and "fork" in message, message
+
+
+def test_status_lists_runs_and_verifies_without_moving_the_witness(
+    copy: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipelines.status import status
+    from pipelines.verify import default_witness
+
+    monkeypatch.chdir(copy)
+    assert main(["status", "tiny"]) == 0
+    out = capsys.readouterr().out
+    assert "run #1" in out and "run #2" in out and "verify: OK" in out
+    dn = load_datanet("tiny", root=copy)
+    key = (dn.ledger_dir / "vkey").read_text().strip()
+    assert not default_witness(dn, key).exists(), "status must not write the witness"
+    _shards(copy)[0].unlink()
+    s = status(dn)
+    assert s["verify"]["ok"] is False and "missing" in s["verify"]["detail"]
+    assert main(["status", "tiny"]) == 1

@@ -59,7 +59,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     overrides = dict(args.option or [])
     if args.runner:
         overrides["runner"] = args.runner
-    report = ingest(dn, overrides, live="off" if args.quiet else "auto", verbose=args.verbose)
+    report = ingest(dn, overrides, live="off" if args.quiet else "auto", verbose=args.verbose, html=True)
     print(json.dumps(report, indent=2, sort_keys=True) if args.json else summary(report))
     return 0
 
@@ -144,6 +144,25 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if s["verify"] is None or s["verify"]["ok"] else 1
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """cmd_report (re)builds a run's report.html (default: the latest run) and prints its path; --open shows it."""
+    from pipelines.registry import committed_runs
+    from pipelines.report import write_report
+
+    dn = load_datanet(args.datanet)
+    runs = [r["run_id"] for r in committed_runs(dn)]
+    if not runs or (args.run and args.run not in runs):
+        print(f"error: {dn.name} has no committed run {args.run or ''}".rstrip(), file=sys.stderr)
+        return 2
+    path = write_report(dn, args.run or runs[-1])
+    print(path)
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+    return 0
+
+
 def cmd_contributor(args: argparse.Namespace) -> int:
     """cmd_contributor prints a contributor's pseudonym and opening, or the ID behind a pseudonym (curator only)."""
     import duckdb
@@ -214,6 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("datanet")
     p.add_argument("--json", action="store_true", help="print the status as JSON")
     p.set_defaults(fn=cmd_status)
+    p = sub.add_parser("report", help="build a run's report.html (plots, no record text) and GX Data Docs")
+    p.add_argument("datanet")
+    p.add_argument("--run", help="run id (default: the latest committed run)")
+    p.add_argument("--open", action="store_true", help="open it in a browser")
+    p.set_defaults(fn=cmd_report)
     p = sub.add_parser(
         "contributor",
         help="curator only: a contributor's pseudonym and opening (to hand them), or the ID behind a pseudonym",

@@ -145,8 +145,10 @@ def build_record(
     }
 
 
-def _reject(at: Where, reason: Reason, detail: str, payload: bytes) -> Item:
-    return "rejection", rejection(at.file, at.line, reason, detail, payload, Stage.INGEST, at.split)
+def _reject(at: Where, reason: Reason, detail: str, payload: bytes, obj: Any = None) -> Item:
+    cid = obj.get("contributor_id") if isinstance(obj, dict) else None
+    cid = cid.strip() if isinstance(cid, str) and cid.strip() and not _SURROGATE.search(cid) else None
+    return "rejection", rejection(at.file, at.line, reason, detail, payload, Stage.INGEST, at.split, cid)
 
 
 def _item(
@@ -157,6 +159,7 @@ def _item(
     at: Where,
     from_text: bool = False,
 ) -> Item:
+    obj = None
     try:
         if len(raw) > vcfg.max_record_bytes:
             raise _Reject(Reason.RECORD_TOO_LARGE, f"{len(raw)} bytes is over max_record_bytes {vcfg.max_record_bytes}")
@@ -164,7 +167,7 @@ def _item(
         _check_strings(obj)
         return "record", build_record(obj, schema, vcfg, at, from_text)
     except _Reject as r:
-        return _reject(at, r.reason, r.detail, raw)
+        return _reject(at, r.reason, r.detail, raw, obj)
     except RecursionError:
         return _reject(at, Reason.TOO_DEEPLY_NESTED, "nested deeper than the parser allows", raw)
     except Exception as exc:  # one line's failure, whatever it is, costs that line only

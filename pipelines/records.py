@@ -32,13 +32,25 @@ _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 LAST = "~"  # sorts after every ISO-8601 timestamp: records without submitted_at come last
 
 
-def rejection(file: str, line: int, reason: str, detail: str, payload: bytes, stage: str, split: int = -1) -> Rejection:
+def rejection(
+    file: str,
+    line: int,
+    reason: str,
+    detail: str,
+    payload: bytes,
+    stage: str,
+    split: int = -1,
+    contributor: str | None = None,
+) -> Rejection:
     """rejection builds a quarantine row; ``detail`` must not contain record content.
 
     ``reason`` and ``stage`` are members of ``pipelines.reasons`` (stored as
-    plain strings); ``split`` is the input split it came from.
+    plain strings); ``split`` is the input split it came from; ``contributor``
+    the contributor ID the line named, where it could be read (the split
+    writer stores its pseudonym, for per-contributor counts).
     """
     return {
+        "contributor_id": contributor,
         "file": file,
         "line": line,
         "reason": str(reason),

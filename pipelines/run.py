@@ -77,8 +77,13 @@ def ingest(
     progress: Progress = _stderr,
     live: str = "auto",
     verbose: bool = False,
+    html: bool = False,
 ) -> dict[str, Any]:
     """ingest runs one incremental ingest of a Datanet and returns its report.
+
+    With ``html`` (what ``datanet ingest`` does) the committed run also gets
+    ``runs/<run>/report.html`` and Great Expectations Data Docs
+    (``pipelines.report``); the report's ``report_html`` names it.
 
     ``live`` shows progress while the pipeline runs (``pipelines.progress``):
     ``auto`` (bars on a terminal, else a line every 10 s), ``bars``,
@@ -93,9 +98,17 @@ def ingest(
     fd = _lock(dn)
     try:
         with Ledger(dn.ledger_dir, writer=True, create=True) as led:
-            return _ingest_locked(dn, led, overrides, progress, live, verbose)
+            report = _ingest_locked(dn, led, overrides, progress, live, verbose)
     finally:
         os.close(fd)
+    if html and report.get("run_id"):
+        from pipelines.report import write_report
+
+        try:
+            report["report_html"] = str(write_report(dn, report["run_id"]))
+        except Exception as exc:  # the run is committed; a report that cannot be drawn is not a failed run
+            progress(f"  could not write report.html: {type(exc).__name__}: {exc}")
+    return report
 
 
 def _ingest_locked(
@@ -355,4 +368,6 @@ def summary(report: dict[str, Any]) -> str:
     ]
     for check in report.get("validation", {}).get("table", []):
         lines.append(f"  table check  {check['expectation']}: {'ok' if check['success'] else 'FAILED'}")
+    if report.get("report_html"):
+        lines.append(f"  report       {report['report_html']}")
     return "\n".join(lines)

@@ -164,6 +164,7 @@ def validate_batch(
             _payload(r),
             Stage.VALIDATE,
             r["split"],
+            r["contributor_id"],
         )
         for i, r in enumerate(batch)
         if i in failures

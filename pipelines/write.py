@@ -50,6 +50,7 @@ QUARANTINE_SCHEMA = pa.schema(
         ("reason", pa.string()),
         ("detail", pa.string()),
         ("payload", pa.binary()),
+        ("contributor_id", pa.string()),  # the pseudonym of the contributor the line named, if readable
         ("run_id", pa.string()),
     ]
 )
@@ -181,6 +182,9 @@ def _write_files(
     if spec.contributor_key_path:
         key = _contributor_key(spec.contributor_key_path)
         acc, dups = pseudonymise(acc, key, ids), pseudonymise(dups, key, ids)
+        named = [r for r in rej if r.get("contributor_id")]
+        rej = [r for r in rej if not r.get("contributor_id")] + pseudonymise(named, key, ids)
+        rej.sort(key=lambda q: (q["file"], q["line"], q["stage"], q["reason"], q["detail"]))
     for k, start in enumerate(range(0, len(acc), spec.output.shard_rows)):
         chunk = acc[start : start + spec.output.shard_rows]
         rows = [shard_row(r, names, run_id, base + start + i) for i, r in enumerate(chunk)]

@@ -69,7 +69,7 @@ def _quiet(msg: str) -> None:
 def ingested(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Datanet, dict]:
     name = request.param
     dn = _isolated(name, tmp_path_factory.mktemp(name))
-    return name, dn, ingest(dn, progress=_quiet)
+    return name, dn, ingest(dn, progress=_quiet, html=True)
 
 
 def _expected(name: str) -> dict[str, Any]:
@@ -188,3 +188,43 @@ def test_usage_payout_verify_receipt(ingested: tuple[str, Datanet, dict]) -> Non
     for line in lines[:2]:
         out = verify_receipt(make_receipt(dn, statement, line["payee"]), vkey, line["payee"])
         assert out["amount_minor"] == line["amount_minor"]
+
+
+@pytest.mark.slow
+def test_report_html_shows_report_json_numbers_and_no_text_pii_or_remote_resource(
+    ingested: tuple[str, Datanet, dict],
+) -> None:
+    import html as html_lib
+    import re
+
+    name, dn, report = ingested
+    page = Path(report["report_html"]).read_text(encoding="utf-8")
+    data = json.loads(
+        html_lib.unescape(re.search(r"<script type=application/json id=data>(.*?)</script>", page, re.S)[1])
+    )
+    assert data["funnel"] == {
+        "read": report["read"],
+        "accepted": report["accepted"],
+        "duplicates": report["duplicates"]["total"],
+        "quarantined": report["quarantined"]["total"],
+    }
+    for k in ("read", "accepted"):
+        assert f'data-{k}="{report[k]}"' in page
+    assert data["quarantine_reasons"] == report["quarantined"]["by_reason"]
+    assert data["pii"] == report["pii"]["entities"] and data["ledger"]["root"] == report["ledger"]["root"]
+    assert sum(c["accepted"] for c in data["contributors"]) == report["accepted"]
+    assert sum(c["duplicates"] for c in data["contributors"]) == report["duplicates"]["total"]
+    named = sum(c["quarantined"] for c in data["contributors"])
+    assert named + data["quarantined_unnamed"] == report["quarantined"]["total"]
+    assert sum(data["lengths"].values()) == report["accepted"]
+    # no record text, no contributor's own ID, no input file name
+    texts = _sql(dn, "shards", "select text from T" if name == "clinical-notes" else "select code from T")
+    assert not any(t[:40] in page for (t,) in texts if t and len(t) >= 40)
+    maps = [str(p) for p in dn.out_dir.glob("contributors/*/*.parquet")]
+    raw_ids = {cid for (cid,) in duckdb.sql(f"select contributor_id from read_parquet({maps})").fetchall()}
+    assert raw_ids and not [cid for cid in raw_ids if cid in page]
+    assert ".jsonl" not in page and "@" not in page
+    # self-contained: nothing fetched from anywhere (the one link is to the run's own Data Docs)
+    assert not re.search(r'(src|href)\s*=\s*"?(https?:)?//', page) and "@import" not in page and "url(" not in page
+    docs = re.findall(r'href="([^"]+)"', page)
+    assert docs == ["data_docs/index.html"] and (Path(report["report_html"]).parent / docs[0]).exists()

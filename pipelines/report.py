@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
 from collections import Counter
 from pathlib import Path
@@ -21,7 +22,7 @@ from pipelines.config import Datanet
 from pipelines.registry import committed_runs
 
 TOP_CONTRIBUTORS = 25
-LENGTH_BINS = (0, 100, 200, 400, 800, 1600, 3200, 6400, 12800)
+LENGTH_BINS = 12
 
 
 def _table(paths: list[Path], columns: list[str]) -> list[dict[str, Any]]:
@@ -35,16 +36,16 @@ def _table(paths: list[Path], columns: list[str]) -> list[dict[str, Any]]:
 
 
 def _timings(dn: Datanet, run_id: str, rep: dict[str, Any]) -> list[tuple[str, float]]:
-    """Seconds from the attempt's start to the last tick of each stage, then the commit."""
+    """Seconds from the pipeline's start (its ``start`` tick) to the last tick of each stage, then the totals."""
     out: list[tuple[str, float]] = []
-    attempts = sorted((dn.out_dir / "runs" / run_id / "attempts").glob("*/progress"))
+    attempts = sorted((dn.out_dir / "runs" / run_id / "attempts").glob("*/progress/start-*.json"))
     if attempts:
-        ticks = list(attempts[-1].glob("*.json"))
-        start = attempts[-1].parent.stat().st_ctime
+        ticks = list(attempts[-1].parent.glob("*.json"))
+        start = attempts[-1].stat().st_mtime
         for stage in ("read", "scrub", "write"):
             times = [p.stat().st_mtime for p in ticks if p.name.startswith(stage + "-")]
             if times:
-                out.append((f"{stage} done", max(0.0, max(times) - start)))
+                out.append((f"last {stage} at", max(0.0, max(times) - start)))
     t = rep.get("timings", {})
     out += [("pipeline", float(t.get("pipeline_s", 0))), ("commit", float(t.get("commit_s", 0)))]
     return out
@@ -76,10 +77,8 @@ def gather(dn: Datanet, run_id: str) -> dict[str, Any]:
         ({"pseudonym": k, **{n: c[n] for n in ("accepted", "duplicates", "quarantined")}} for k, c in per.items()),
         key=lambda x: (-(int(x["accepted"]) + int(x["duplicates"]) + int(x["quarantined"])), str(x["pseudonym"])),
     )
-    lengths: Counter[int] = Counter()
-    for r in kept:
-        n = sum(len(r[f] or "") for f in text_fields)
-        lengths[max(b for b in LENGTH_BINS if b <= n)] += 1
+    sizes = [sum(len(r[f] or "") for f in text_fields) for r in kept]
+    lengths = _histogram(sizes, LENGTH_BINS)
     clusters = Counter(Counter(r["duplicate_of"] for r in dup_rows).values())
     growth, total = [], 0
     for r in committed_runs(dn):
@@ -110,7 +109,7 @@ def gather(dn: Datanet, run_id: str) -> dict[str, Any]:
         "records_with_pii": rep.get("pii", {}).get("records_with_pii", 0),
         "contributors": contributors,
         "quarantined_unnamed": unnamed,
-        "lengths": {f"{b}+": lengths.get(b, 0) for b in LENGTH_BINS},
+        "lengths": lengths,
         "validation": {
             "row_failures": rep["quarantined"]["by_reason"].get("validation_failed", 0),
             "table": rep.get("validation", {}).get("table", []),
@@ -119,6 +118,16 @@ def gather(dn: Datanet, run_id: str) -> dict[str, Any]:
         "ledger": {k: rep["ledger"][k] for k in ("size", "root", "first_index", "entries", "checkpoint")},
         "growth": growth,
     }
+
+
+def _histogram(values: list[int], bins: int) -> dict[str, int]:
+    """Equal-width bins between the smallest and largest value, rounded to tens: {"lo-hi": count}."""
+    if not values:
+        return {}
+    lo, hi = min(values) // 10 * 10, max(values)
+    width = max(10, math.ceil((hi - lo + 1) / bins / 10) * 10)
+    counts = Counter((v - lo) // width for v in values)
+    return {f"{lo + i * width}-{lo + (i + 1) * width - 1}": counts.get(i, 0) for i in range(max(counts) + 1)}
 
 
 def _bars(items: list[tuple[str, float]], unit: str = "", width: int = 640) -> str:
@@ -155,7 +164,7 @@ svg text{font:12px system-ui,sans-serif;fill:#1b1f24}svg rect{fill:#3b82c4}
 table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #d0d7de;padding:3px 8px;text-align:right}
 th{background:#f3f5f7}td:first-child,th:first-child{text-align:left;font-family:ui-monospace,monospace}
 .kpi{display:inline-block;margin:0 18px 8px 0}.kpi b{display:block;font-size:22px}.none{color:#57606a}
-code{font-family:ui-monospace,monospace;word-break:break-all}.ok{color:#1a7f37}.bad{color:#cf222e}
+code{font-family:ui-monospace,monospace;word-break:break-all}pre{white-space:pre-wrap;word-break:break-all}.ok{color:#1a7f37}.bad{color:#cf222e}
 """
 
 
@@ -198,7 +207,8 @@ def render(data: dict[str, Any], data_docs: str | None = None) -> str:
         + f"<p>{data['validation']['row_failures']:,} records failed a row-level expectation (quarantined).</p>"
         + (f"<ul>{table_checks}</ul>" if table_checks else "<p class=none>no table-level expectations</p>")
         + docs,
-        "<h2>Timings</h2>" + _bars([(k, v) for k, v in data["timings"]], " s"),
+        "<h2>Timings</h2><p>seconds from the pipeline's start; then the pipeline and commit totals</p>"
+        + _bars([(k, v) for k, v in data["timings"]], " s"),
         "<h2>Ledger</h2>" + f"<p>size {led['size']:,}, this run's contributions from entry {led['first_index']:,} "
         f"({led['entries']:,} entries)"
         f"<br>root <code>{html.escape(led['root'])}</code></p><pre>{html.escape(led['checkpoint'])}</pre>",

@@ -40,7 +40,7 @@ from pipelines.config import Datanet
 from pipelines.faults import crash_point
 from pipelines.keys import contributor_key_path, read_salt, salt_fingerprint, salt_path, signer_for
 from pipelines.plan import RunPlan, plan_run
-from pipelines.progress import Watch, WorkerLog
+from pipelines.progress import Watch, WorkerLog, tick
 from pipelines.registry import committed_runs, output_dirs, run_dir
 
 Progress = Callable[[str], None]
@@ -207,6 +207,7 @@ def _attempt(
     progress(f"  beam: {runner.rsplit('.', 1)[-1]}, attempt {attempt}, {len(sources)} earlier-run source(s)")
     mode = live if progress is _stderr else ("off" if live == "off" else "lines")
     log = str(folder / "beam.log")
+    tick(ticks, "start", "0", {})  # the clock the report's stage timings start from
     try:
         with WorkerLog(log, enabled=not verbose), Watch(ticks, len(plan.splits), mode, out=progress):
             run_beam(dn, RunInputs(plan.splits, sources, salt, write, base, manifest_path, ticks), overrides)

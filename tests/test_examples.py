@@ -66,9 +66,9 @@ def _quiet(msg: str) -> None:
 
 
 # The dedup salt keys the MinHash, so which candidate pairs an oversized LSH bucket yields depends on it: with
-# about one random salt in five, clinical-notes keeps one planted near copy (Jaccard 0.88) that every other salt
-# drops. The planted-rows tests pin a salt so they test the pipeline, not the draw; recall over salts and corpora
-# is measured in docs/benchmarks.md.
+# one of the four clean-clone runs of stop 9, clinical-notes kept one planted near copy (Jaccard 0.88) that the
+# others dropped. The planted-rows tests pin a salt so they test the pipeline, not the draw; recall over salts and
+# corpora is measured in docs/benchmarks.md.
 FIXED_SALT = hashlib.sha256(b"datanets-examples-test-salt").digest()
 
 

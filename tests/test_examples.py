@@ -65,8 +65,8 @@ def _quiet(msg: str) -> None:
     pass
 
 
-# The dedup salt keys the MinHash, so which candidate pairs an oversized LSH bucket yields depends on it: with
-# one of the four clean-clone runs of stop 9, clinical-notes kept one planted near copy (Jaccard 0.88) that the
+# The dedup salt keys the MinHash, so which candidate pairs LSH yields depends on it: in one of the four
+# clean-clone runs of stop 9, clinical-notes kept one planted near copy (Jaccard 0.88) that the
 # others dropped. The planted-rows tests pin a salt so they test the pipeline, not the draw; recall over salts and
 # corpora is measured in docs/benchmarks.md.
 FIXED_SALT = hashlib.sha256(b"datanets-examples-test-salt").digest()

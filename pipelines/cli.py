@@ -119,9 +119,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from pipelines.verify import VerifyError, verify_datanet
 
     dn = load_datanet(args.datanet)
-    vkey = None
-    if args.vkey:
-        vkey = args.vkey if "+" in args.vkey else Path(args.vkey).read_text(encoding="utf-8").strip()
+    vkey = cli_payable.read_vkey(args.vkey)
     try:
         out = verify_datanet(dn, vkey, Path(args.witness) if args.witness else None)
     except VerifyError as exc:

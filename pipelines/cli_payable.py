@@ -98,7 +98,8 @@ def _payout_parser(first: str) -> argparse.ArgumentParser:
 SUB = ("verify", "receipt", "check-receipt")
 
 
-def _vkey(value: str | None) -> str | None:
+def read_vkey(value: str | None) -> str | None:
+    """read_vkey takes a verifier key given as text (it contains '+') or as a file holding it."""
     if value is None or "+" in value:
         return value
     return Path(value).read_text().strip()
@@ -114,7 +115,7 @@ def cmd_payout(args: argparse.Namespace) -> int:
         where = Path(a.statement)
         statement = load_statement(where)
         folder = where if where.is_dir() else where.parent
-        out = verify_statement(load_datanet(str(statement.get("datanet"))), statement, _vkey(a.vkey), folder)
+        out = verify_statement(load_datanet(str(statement.get("datanet"))), statement, read_vkey(a.vkey), folder)
         print(
             f"OK: statement {out['statement_hash']} matches payout entry {out['payout_index']} and recomputes "
             f"exactly ({out['lines']} lines)"
@@ -127,7 +128,7 @@ def cmd_payout(args: argparse.Namespace) -> int:
         return 0
     if first == "check-receipt":
         receipt: dict[str, Any] = json.loads(Path(a.receipt).read_text())
-        out = verify_receipt(receipt, str(_vkey(a.vkey)), a.contributor)
+        out = verify_receipt(receipt, str(read_vkey(a.vkey)), a.contributor)
         print(
             f"OK: {out['contributor']} ({out['pseudonym']}) is owed {out['amount_minor']} "
             f"(minor units, {out['currency']}) for "

@@ -51,6 +51,21 @@ def run_files(dn: Datanet, kind: str) -> list[Path]:
     return out
 
 
+def uncommitted_runs(dn: Datanet) -> list[tuple[str, dict[str, Any]]]:
+    """uncommitted_runs lists (run id, PIPELINE.json) of runs whose pipeline finished but that are not committed."""
+    committed = {r["run_id"] for r in committed_runs(dn)}
+    return [
+        (path.parent.name, json.loads(path.read_text(encoding="utf-8")))
+        for path in sorted((dn.out_dir / "runs").glob("*/PIPELINE.json"))
+        if path.parent.name not in committed
+    ]
+
+
+def started_runs(dn: Datanet, ledger_size: int) -> list[tuple[str, dict[str, Any]]]:
+    """started_runs are the uncommitted runs whose ledger appends had begun (the ledger grew past their base)."""
+    return [(run_id, done) for run_id, done in uncommitted_runs(dn) if ledger_size > int(done["base"])]
+
+
 def refuse_if_ingest_unfinished(dn: Datanet, ledger_size: int) -> None:
     """refuse_if_ingest_unfinished raises RuntimeError if an ingest run stopped part-way through its ledger appends.
 
@@ -58,13 +73,8 @@ def refuse_if_ingest_unfinished(dn: Datanet, ledger_size: int) -> None:
     first (usage, a payout) would make the run impossible to finish. Call it
     holding the ledger's writer lock.
     """
-    committed = {r["run_id"] for r in committed_runs(dn)}
-    for path in sorted((dn.out_dir / "runs").glob("*/PIPELINE.json")):
-        if path.parent.name in committed:
-            continue
-        base = int(json.loads(path.read_text(encoding="utf-8"))["base"])
-        if ledger_size > base:
-            raise RuntimeError(
-                f"ingest run {path.parent.name} of {dn.name} stopped part-way through its ledger entries; "
-                f"run `datanet ingest {dn.name}` to finish it first"
-            )
+    for run_id, _ in started_runs(dn, ledger_size)[:1]:
+        raise RuntimeError(
+            f"ingest run {run_id} of {dn.name} stopped part-way through its ledger entries; "
+            f"run `datanet ingest {dn.name}` to finish it first"
+        )

@@ -41,7 +41,7 @@ from pipelines.faults import crash_point
 from pipelines.keys import contributor_key_path, read_salt, salt_fingerprint, salt_path, signer_for
 from pipelines.plan import RunPlan, plan_run
 from pipelines.progress import Watch, WorkerLog, tick
-from pipelines.registry import committed_runs, output_dirs, run_dir
+from pipelines.registry import committed_runs, output_dirs, run_dir, started_runs
 
 Progress = Callable[[str], None]
 PIPELINE = "PIPELINE.json"
@@ -262,13 +262,7 @@ def _commit(
 
 def _finish_started(dn: Datanet, led: Ledger, progress: Progress) -> None:
     """Finish any run whose ledger appends had begun (they cannot be undone); others are left to planning."""
-    committed = {r["run_id"] for r in committed_runs(dn)}
-    for path in sorted((dn.out_dir / "runs").glob(f"*/{PIPELINE}")):
-        if path.parent.name in committed:
-            continue
-        done = json_load(str(path))
-        if led.size <= done["base"]:
-            continue
+    for _, done in started_runs(dn, led.size):
         progress(f"  finishing run {done['run_id']}: its ledger entries had begun when it was interrupted")
         check_files(dn, done["run_id"], done["splits"])
         now = time.perf_counter()

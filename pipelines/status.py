@@ -16,7 +16,7 @@ from typing import Any
 
 from ledger.log import Ledger
 from pipelines.config import Datanet
-from pipelines.registry import committed_runs
+from pipelines.registry import committed_runs, uncommitted_runs
 
 
 def status(dn: Datanet, vkey: str | None = None) -> dict[str, Any]:
@@ -40,10 +40,7 @@ def status(dn: Datanet, vkey: str | None = None) -> dict[str, Any]:
                 "ledger_size": r["ledger"]["size"],
             }
         )
-    committed = {r["run_id"] for r in runs}
-    pending = sorted(
-        p.parent.name for p in (dn.out_dir / "runs").glob("*/PIPELINE.json") if p.parent.name not in committed
-    )
+    pending = [run_id for run_id, _ in uncommitted_runs(dn)]
     out: dict[str, Any] = {"datanet": dn.name, "runs": runs, "uncommitted": pending, "ledger": None, "verify": None}
     if not (dn.ledger_dir / "STATE").exists():
         return out

@@ -129,10 +129,14 @@ def _contributor_key(path: str) -> bytes:
 
 
 def pseudonymise(rows: list[dict[str, Any]], key: bytes, names: dict[str, str]) -> list[dict[str, Any]]:
-    """pseudonymise swaps each row's ``contributor_id`` for its pseudonym; ``names`` collects pseudonym -> ID."""
+    """pseudonymise swaps each row's ``contributor_id`` for its pseudonym, keeping row order; ``names`` collects
+    pseudonym -> ID. Rows naming no contributor (quarantined lines where none was readable) stay as they are."""
     out = []
     for r in rows:
         cid = r["contributor_id"]
+        if cid is None:
+            out.append(r)
+            continue
         p = pseudonym_for(key, cid)
         names[p] = cid
         out.append({**r, "contributor_id": p})
@@ -181,10 +185,7 @@ def _write_files(
     ids: dict[str, str] = {}
     if spec.contributor_key_path:
         key = _contributor_key(spec.contributor_key_path)
-        acc, dups = pseudonymise(acc, key, ids), pseudonymise(dups, key, ids)
-        named = [r for r in rej if r.get("contributor_id")]
-        rej = [r for r in rej if not r.get("contributor_id")] + pseudonymise(named, key, ids)
-        rej.sort(key=lambda q: (q["file"], q["line"], q["stage"], q["reason"], q["detail"]))
+        acc, dups, rej = (pseudonymise(rows, key, ids) for rows in (acc, dups, rej))
     for k, start in enumerate(range(0, len(acc), spec.output.shard_rows)):
         chunk = acc[start : start + spec.output.shard_rows]
         rows = [shard_row(r, names, run_id, base + start + i) for i, r in enumerate(chunk)]

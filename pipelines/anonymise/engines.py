@@ -102,6 +102,7 @@ INTL_PHONE_PATTERN = r"(?<![\w+])(?:\+|00)[1-9]\d{0,2}(?:[ .-]?\(?\d{1,5}\)?){2,
 # National numbers with a trunk "0" (UK 020 7946 0958, FR 06 12 34 56 78, DE 030 901820 / 0170 1234567).
 TRUNK_PHONE_PATTERN = r"(?<![\w+.-])0\d{1,4}(?:[ .-]?\d{2,4}){2,4}(?![\w-])"
 TRUNK_REGIONS = ("GB", "FR", "DE")
+TRUNK_MIN_DIGITS = 9  # with the trunk 0: 030 901820 (DE) is the shortest kept
 
 
 def intl_phone_recognizer(language: str) -> Any:
@@ -128,7 +129,9 @@ def intl_phone_recognizer(language: str) -> Any:
             if pattern_text.startswith(("+", "00")):
                 plus = "+" + digits[2:] if pattern_text.startswith("00") else "+" + digits
                 return not (8 <= len(plus) - 1 <= 15 and possible(plus, None))
-            return not any(possible(pattern_text, r) for r in TRUNK_REGIONS)
+            # Shorter trunk-prefixed runs are mostly dates and years on real text ("03 2016"): 2,565 of 2,969
+            # matches in 158,088 Debian doc paragraphs were under 9 digits. UK/FR numbers have 10-11, DE 9 and up.
+            return len(digits) < TRUNK_MIN_DIGITS or not any(possible(pattern_text, r) for r in TRUNK_REGIONS)
 
     return IntlPhoneRecognizer(
         supported_entity="PHONE_NUMBER",

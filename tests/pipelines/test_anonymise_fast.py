@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import spacy
 from presidio_analyzer.nlp_engine import NerModelConfiguration
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer
@@ -99,3 +100,25 @@ def test_nanp_pattern_takes_north_american_formats_with_extensions() -> None:
     assert not any(re.search(NANP_PHONE_PATTERN, o) for o in others)
     found = re.search(NANP_PHONE_PATTERN, "call 212.555.0147x41586 now")
     assert found is not None and found.group() == "212.555.0147x41586"
+
+
+@pytest.mark.parametrize(
+    "text, phone",
+    [
+        ("Reached the patient on +44 7700 900123 after the visit.", "+44 7700 900123"),
+        ("Reached the patient on 0049 170 1234567 after the visit.", "0049 170 1234567"),
+        ("Reached the patient on 020 7946 0958 after the visit.", "020 7946 0958"),
+        ("Reached the patient on 06 12 34 56 78 after the visit.", "06 12 34 56 78"),
+        ("Reached the patient on 030 901820 after the visit.", "030 901820"),
+        # real-text shapes that are not phone numbers (Debian changelog and copyright lines)
+        ("Last reviewed 03 2016 and again in 09 2017, see the changelog.", None),
+        ("Uploaded Mon, 01 Jun 2006 12:00:00 +0200 by the maintainer.", None),
+    ],
+)
+def test_intl_phone_recognizer_finds_international_and_trunk_numbers_not_dates(text: str, phone: str | None) -> None:
+    from pipelines.anonymise.engines import intl_phone_recognizer
+
+    found = [
+        text[r.start : r.end] for r in intl_phone_recognizer("en").analyze(text, ["PHONE_NUMBER"]) if r.score >= 0.5
+    ]
+    assert found == ([phone] if phone else [])

@@ -5,7 +5,9 @@ libraries can say, and each problem names the YAML key:
 
 * ``pii_problems``: every ``pii.entities`` name and ``pii.operators`` key
   is an entity a loaded recognizer supports, in ``pii.language``; the spaCy
-  model is installed (``deep=True`` loads it and builds the engines);
+  model is installed (``deep=True`` loads it and builds the engines); with
+  ``pii.name_recognizer`` the name gazetteer is built (once per machine) so
+  no worker has to;
 * ``expectation_problems``: every expectation builds from its kwargs and
   runs on a one-row frame of the schema's columns without raising;
 * ``runner_problems``: the runner resolves and every runner option is a
@@ -82,6 +84,13 @@ def pii_problems(dn: Datanet, deep: bool = False) -> list[str]:
     for key in cfg.operators:
         if key != "DEFAULT" and key not in cfg.entities:
             problems.append(f"pii.operators.{key}: {key!r} is not one of pii.entities")
+    if cfg.name_recognizer and "PERSON" in cfg.entities:
+        from pipelines.anonymise.names import GazetteerError, load_gazetteer
+
+        try:
+            load_gazetteer()  # built here, once, before any worker needs it
+        except (GazetteerError, OSError) as exc:
+            problems.append(f"pii.name_recognizer: {exc} (or say name_recognizer: false)")
     if deep and not problems:
         from pipelines.anonymise.engines import PIIEngineError, build_engines
 

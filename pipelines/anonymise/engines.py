@@ -5,9 +5,11 @@ download) and points tldextract at its bundled public-suffix snapshot, so
 no network is touched. With ``pii.ner_window > 0`` (the default) the NLP
 engine is ``WindowedSpacyNlpEngine`` (NER only around capitalised words);
 with ``0`` it is Presidio's stock ``SpacyNlpEngine``. Presidio's
-``PhoneRecognizer`` (libphonenumber's matcher, the costliest recognizer) is
-skipped on texts with fewer digits than the shortest number of any of its
-regions (4), where it cannot match.
+``PhoneRecognizer`` (libphonenumber's matcher, the costliest recognizer)
+runs only around clusters of digits, and recognizers that need a digit, an
+``@`` or a dot skip texts without one (``gates``); results are unchanged.
+With ``pii.name_recognizer`` (the default) the registry also holds
+``DatanetsNameRecognizer`` (``names``), a gazetteer of first and last names.
 ``redact_texts`` analyses a batch with ``BatchAnalyzerEngine`` and applies
 one operator per entity type. Nothing here logs text.
 """
@@ -20,6 +22,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pipelines.anonymise.gates import gate
+from pipelines.anonymise.names import name_recognizer
 from pipelines.config import PIIConfig
 
 
@@ -188,13 +192,17 @@ def min_phone_digits(regions: tuple[str, ...]) -> int:
 
 
 def gated_phone_recognizer(language: str) -> Any:
-    """gated_phone_recognizer is Presidio's ``PhoneRecognizer``, skipped where too few digits exist.
+    """gated_phone_recognizer is Presidio's ``PhoneRecognizer``, run only where digits are.
 
     A text with fewer digits than the shortest possible number of every
     supported region (4, for Germany) holds no number libphonenumber would
-    validate, so the result is the stock recognizer's result on every text.
+    validate; otherwise libphonenumber runs only on ``gates.phone_windows``
+    (each cluster of digits with its surroundings). Either way the result is
+    the stock recognizer's result on the whole text (see ``gates``).
     """
     from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    from pipelines.anonymise.gates import windowed
 
     floor = min_phone_digits(PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS)
 
@@ -202,7 +210,7 @@ def gated_phone_recognizer(language: str) -> Any:
         def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:
             if len(_DIGIT.findall(text)) < floor:
                 return []
-            return list(super().analyze(text, entities, nlp_artifacts))
+            return windowed(super().analyze, text, entities, nlp_artifacts)
 
     return GatedPhoneRecognizer(supported_language=language)
 
@@ -239,6 +247,10 @@ def build_engines(cfg: PIIConfig, salt: bytes) -> Engines:
     if cfg.extra_recognizers:
         for recognizer in extra_recognizers(cfg.language):
             analyzer.registry.add_recognizer(recognizer)
+    if cfg.name_recognizer:
+        analyzer.registry.add_recognizer(name_recognizer(cfg.language))
+    for recognizer in analyzer.registry.recognizers:
+        gate(recognizer)
     default = cfg.operators.get("DEFAULT", "replace")
     operators = {e: _operator(cfg.operators.get(e, default), e, salt) for e in cfg.entities}
     return Engines(BatchAnalyzerEngine(analyzer), AnonymizerEngine(), operators, cfg)

@@ -40,7 +40,17 @@ _REJECT = re.compile(r"[@\d]|https?:|www\.|://|copyright|\(c\)|©|<|>|\||\t|_{2,
 
 # Sentence templates per entity type; "{}" is the Faker value.
 TEMPLATES: dict[str, tuple[str, ...]] = {
-    "PERSON": ("Please forward this to {} before the release.", "The patch was reviewed by {} last week."),
+    "PERSON": (
+        "Please forward this to {} before the release.",
+        "The patch was reviewed by {} last week.",
+        "{} rewrote the parser over the summer.",
+        "Thanks to {} for the translation.",
+        "Reviewed by {}.",
+        "Regards,\n{}",
+        "Best wishes, {}",
+        "Signed off by {} on behalf of the team.",
+        "Questions go to Dr. {} in the documentation team.",
+    ),
     "EMAIL_ADDRESS": ("Send questions about this package to {} instead.", "Reports can be mailed to {}."),
     "PHONE_NUMBER": ("For urgent problems call {} during office hours.", "The support line is {}."),
     "CREDIT_CARD": ("The licence fee was charged to card {} in full.", "Payment used the card number {}."),
@@ -62,6 +72,13 @@ FAKER_METHOD = {
     "LOCATION": "city",
 }
 ENTITIES = tuple(TEMPLATES)
+# PERSON values: a first and a last name of one of these Faker locales, romanised where Faker can (ja_JP,
+# zh_CN), so names come from many naming traditions, not only Faker's English ones.
+NAME_LOCALES = (
+    "en_US", "en_GB", "en_IN", "en_PK", "ja_JP", "zh_CN", "pl_PL", "sv_SE", "fi_FI", "tr_TR", "yo_NG", "zu_ZA",
+    "sw", "id_ID", "es_MX", "pt_BR", "de_DE", "fr_FR", "it_IT", "hu_HU", "cs_CZ", "ga_IE", "tw_GH", "nl_NL",
+    "ro_RO", "hr_HR",
+)  # fmt: skip
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 Segment = tuple[str, str | None]  # (text, entity type or None for prose)
@@ -82,6 +99,7 @@ class CorpusConfig:
     near_min_jaccard: float = 0.85
     shingle_size: int = 5
     files_per_corpus: int = 8
+    name_locales: tuple[str, ...] = NAME_LOCALES
 
 
 @dataclass
@@ -166,12 +184,22 @@ class _Generator:
         self.rng = random.Random(cfg.seed)
         self.fake = Faker("en_US")
         self.fake.seed_instance(cfg.seed)
+        self.names = {loc: Faker(loc) for loc in cfg.name_locales}
+        for i, loc in enumerate(cfg.name_locales):
+            self.names[loc].seed_instance(cfg.seed + i)
         self.words = sorted({w for s in pool[:5000] for w in s.split() if w.isalpha() and len(w) > 3})
 
     def pii_sentence(self, entity: str) -> list[Segment]:
         before, after = self.rng.choice(TEMPLATES[entity]).split("{}")
-        value = str(getattr(self.fake, FAKER_METHOD[entity])())
+        value = self.person() if entity == "PERSON" else str(getattr(self.fake, FAKER_METHOD[entity])())
         return [(before, None), (value, entity), (after, None)]
+
+    def person(self) -> str:
+        """A first and last name from a random one of ``cfg.name_locales``."""
+        fake = self.names[self.rng.choice(self.cfg.name_locales)]
+        if hasattr(fake, "first_romanized_name"):
+            return f"{fake.first_romanized_name()} {fake.last_romanized_name()}"
+        return f"{fake.first_name()} {fake.last_name()}"
 
     def fresh(self) -> Doc:
         target = self.rng.randint(self.cfg.min_chars, self.cfg.max_chars)

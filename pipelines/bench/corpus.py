@@ -46,8 +46,8 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "{} rewrote the parser over the summer.",
         "Thanks to {} for the translation.",
         "Reviewed by {}.",
-        "Regards,\n{}",
-        "Best wishes, {}",
+        "Regards,\n{}\n",
+        "Best wishes,\n{}\n",
         "Signed off by {} on behalf of the team.",
         "Questions go to Dr. {} in the documentation team.",
     ),
@@ -328,3 +328,48 @@ def build_corpus(out: Path, cfg: CorpusConfig, pool: list[str] | None = None) ->
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
+
+
+# --- real names: people credited in Debian copyright files --------------------------------------------------------
+
+_CREDIT = re.compile(
+    r"^\s*(?:Copyright\s*:?\s*)?(?:\(c\)\s*|©\s*)?(?:\d{4}(?:\s*[-,]\s*\d{4})*,?\s+)?"
+    r"([A-Z][^\W\d_]+(?:[ -][A-Z][^\W\d_'’]*\.?){1,3}|[A-Z][^\W\d_]+(?: [a-z]{1,3})? [A-Z][^\W\d_]+)"
+    r"\s*<[^<>@\s]+@[^<>\s]+>",
+    re.M,
+)
+_NOT_A_PERSON = re.compile(
+    r"\b(Foundation|Project|Team|Inc|Ltd|Group|Software|Developers?|Maintainers?|Corporation|University|Limited|"
+    r"Organi[sz]ation|Consortium|Authors?|Contributors?|Community|Debian|Ubuntu|GNU|Linux|Systems|Technologies)\b"
+)
+
+
+def real_names(roots: tuple[Path, ...] = DOC_ROOTS) -> list[str]:
+    """real_names returns the sorted names of people credited with an e-mail address in Debian copyright files.
+
+    These are real contributors' names from many naming traditions, written
+    as they chose to write them; no recognizer was tuned on them.
+    """
+    names: set[str] = set()
+    for root in roots:
+        for path in sorted(root.glob("*/copyright")):
+            for m in _CREDIT.finditer(_read_text(path)):
+                name = " ".join(m.group(1).split())
+                if not _NOT_A_PERSON.search(name):
+                    names.add(name)
+    return sorted(names)
+
+
+def name_texts(names: list[str], pool: list[str], count: int, seed: int) -> list[tuple[str, list[list[Any]]]]:
+    """name_texts returns ``count`` texts of 2-4 prose sentences around one name in a PERSON template, with spans."""
+    rng = random.Random(seed)
+    out: list[tuple[str, list[list[Any]]]] = []
+    for name in rng.sample(names, min(count, len(names))):
+        before, after = rng.choice(TEMPLATES["PERSON"]).split("{}")
+        sentences: list[list[Segment]] = [[(s, None)] for s in rng.sample(pool, rng.randint(2, 4))]
+        sentences.insert(rng.randint(0, len(sentences)), [(before, None), (name, "PERSON"), (after, None)])
+        segments: list[Segment] = []
+        for i, sentence in enumerate(sentences):
+            segments += ([(" ", None)] if i else []) + sentence
+        out.append(render(segments))
+    return out

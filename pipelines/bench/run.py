@@ -15,6 +15,9 @@ peak memory is its own:
   at a time) and our stage (analysis and anonymisation) in one process, on
   the same random ``--sample`` of texts, with span precision/recall per
   entity; then our stage through Beam (default runner options) on every text;
+* PERSON precision/recall on real people's names (those credited in the
+  machine's Debian copyright files, many naming traditions) put in the
+  corpus's PERSON contexts within real prose, stock and ours;
 * end-to-end ``datanet ingest`` of the corpus (Beam, default runner options);
 * the ledger (100,000 durable appends, then proofs), ours and pymerkle.
 
@@ -189,6 +192,7 @@ def _row(stage: str, tool: str, n: int, nbytes: int, seconds: float, peak: float
         "MB": round(nbytes / 1e6, 2),
         "seconds": round(seconds, 2),
         "records_per_s": round(n / seconds, 1),
+        "records_per_s_per_core": round(n / seconds / workers, 1),
         "MB_per_s_per_core": round(nbytes / 1e6 / seconds / workers, 4),
         "workers": workers,
         "peak_MB": peak,
@@ -257,6 +261,29 @@ def pii_rows(dn: Datanet, records: list[dict[str, Any]], truth: list[dict[str, A
     return [row_stock, row_ours, row_beam]
 
 
+def real_name_rows(dn: Datanet, count: int) -> list[Row]:
+    """PERSON precision/recall on real people's names (Debian copyright credits) in PERSON templates and real prose."""
+    from pipelines.bench.corpus import name_texts, real_names, sentence_pool
+    from pipelines.bench.peers import stock_presidio
+
+    names = real_names()
+    if len(names) < 100:
+        return [{"stage": "PII (real names)", "tool": "both", "skipped": f"only {len(names)} names found"}]
+    made = name_texts(names, sentence_pool(), count, seed=11)
+    texts, gold = [t for t, _ in made], [[tuple(s) for s in spans] for _, spans in made]
+    pii, nbytes = dn.config.pii, sum(len(t.encode()) for t, _ in made)
+    stock, _, m_stock = measured(stock_presidio, texts, ["PERSON"], pii.score_threshold, pii.spacy_model)
+    ours, _, m_ours = measured(our_pii, dn, texts)
+    rows = []
+    for tool, res, peak in (("stock Presidio 2.2.366", stock, m_stock), ("ours, 1 process", ours, m_ours)):
+        row = _row("PII (real names)", tool, len(texts), nbytes, res["seconds"], peak)
+        row["quality"] = span_scores(gold, res["spans"], ["PERSON"])
+        row["names_in_pool"] = len(names)
+        rows.append(row)
+    rows[1]["speedup_vs_peer"] = round(stock["seconds"] / ours["seconds"], 2)
+    return rows
+
+
 def ledger_rows(n: int) -> list[Row]:
     from pipelines.bench.ledger import _child
 
@@ -288,6 +315,7 @@ def run(size_mb: float, sample: int, root: Path, ledger_n: int) -> dict[str, Any
     table = [_row("ingest (parse)", "ours", len(records), nbytes, s_read, m_read)]
     table += dedup_rows(dn, records, truth, nbytes)
     table += pii_rows(dn, records, truth, sample)
+    table += real_name_rows(dn, sample)
     e2e, s_e2e, m_e2e = measured(end_to_end, dn)
     workers = beam_workers(dn)
     table.append(
@@ -328,6 +356,23 @@ def render_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def render_entities(result: dict[str, Any]) -> str:
+    """render_entities lists PII precision / recall per entity type, stock Presidio beside ours, per PII row pair."""
+    lines: list[str] = []
+    for stage in ("PII (sample)", "PII (real names)"):
+        pair = [r for r in result["table"] if r["stage"] == stage and "quality" in r]
+        if len(pair) != 2:
+            continue
+        lines += [f"{stage}: entity, planted, stock P / R, ours P / R"]
+        for entity, q in pair[0]["quality"].items():
+            o = pair[1]["quality"][entity]
+            lines.append(
+                f"  {entity:<14}{q['gold']:>6}   {q['precision']:.3f} / {q['recall']:.3f}"
+                f"   {o['precision']:.3f} / {o['recall']:.3f}"
+            )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     from pipelines.cli import bench_arguments, quiet_logs
 
@@ -346,6 +391,8 @@ def execute(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(render_table(result))
+    print()
+    print(render_entities(result))
     print(f"\nwritten to {out}")
     return 0
 

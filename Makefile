@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 DATANET ?= clinical-notes
 STAMP   := $(VENV)/.installed
 
-.PHONY: install ingest test test-fast lint bench bench-scale payout-demo cluster cluster-stop clean
+.PHONY: install ingest test test-fast lint bench bench-scale payout-demo attribution-demo cluster cluster-stop clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -17,9 +17,13 @@ install: $(STAMP)
 ingest: install
 	$(VENV)/bin/datanet ingest $(DATANET)
 	$(VENV)/bin/datanet verify $(DATANET)
+	$(VENV)/bin/datanet index $(DATANET)
 
 payout-demo: install
 	$(PY) -m examples.payable_ai $(DATANET)
+
+attribution-demo: install
+	$(PY) -m examples.attribution_demo $(DATANET)
 
 test: lint
 	$(PY) -m pytest -q

@@ -24,8 +24,9 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "payout": ("datanet", "model", "period", "statement_hash"),
     "copy": ("datanet", "record_hash", "contributor_id", "run", "duplicate"),
     "run": ("datanet", "run", "seq", "first", "contributions", "copies", "files"),
+    "attribution": ("datanet", "model", "output_sha256", "rule", "weights", "unattributed_bp"),
 }
-HASH_FIELDS = ("record_hash", "statement_hash")
+HASH_FIELDS = ("record_hash", "statement_hash", "output_sha256")
 
 
 class EntryError(ValueError):

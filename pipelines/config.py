@@ -218,24 +218,35 @@ class PayoutShares(Strict):
 class PayoutConfig(Strict):
     """How a model's revenue is split (see ``pipelines.payout``).
 
-    ``basis``: ``records`` (each use of a record is one unit) or ``weighted``
+    ``basis``: ``records`` (each use of a record is one unit), ``weighted``
     (each use counts the record's ``weight_field`` value, an integer schema
-    field). ``duplicates``: ``kept`` (credit stays with the kept record's
+    field) or ``attribution`` (a model's inference revenue, split over its
+    ``attribution`` entries by their weights; see docs/attribution.md);
+    ``attribution_models`` are paid that way whatever ``basis`` says, so
+    one Datanet can pay training use and inference. ``duplicates``: ``kept`` (credit stays with the kept record's
     contributor) or ``split`` (split equally among everyone who contributed
     the same content, the kept record's contributor included).
     """
 
     shares: PayoutShares = PayoutShares()
-    basis: Literal["records", "weighted"] = "records"
+    basis: Literal["records", "weighted", "attribution"] = "records"
     weight_field: str | None = None
     duplicates: Literal["kept", "split"] = "kept"
     platform_id: str = "platform"
     model_developer_id: str = "model-developer"
+    # Models paid per inference, by their attribution entries, whatever ``basis`` says for the others.
+    attribution_models: list[str] = []
 
     @model_validator(mode="after")
     def _weights(self) -> PayoutConfig:
         if (self.basis == "weighted") != (self.weight_field is not None):
             raise ValueError("basis weighted needs weight_field, and only it takes one")
+        return self
+
+    def for_model(self, model: str) -> PayoutConfig:
+        """for_model is the policy a statement for ``model`` follows (``basis: attribution`` if listed)."""
+        if model in self.attribution_models:
+            return self.model_copy(update={"basis": "attribution", "weight_field": None})
         return self
 
 

@@ -43,6 +43,11 @@ LEDGER_COLUMNS = pa.schema(
         ("revenue_minor", pa.int64()),
         ("currency", pa.string()),
         ("ledger_size", pa.int64()),
+        ("output_sha256", pa.string()),
+        ("inference_id", pa.string()),
+        ("fee_minor", pa.int64()),
+        ("weights", pa.list_(pa.list_(pa.int64()))),
+        ("unattributed_bp", pa.int64()),
     ]
 )
 

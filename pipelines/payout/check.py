@@ -10,7 +10,8 @@ A receipt is one JSON file a contributor can check offline with
 ``verify_receipt`` (standard library plus ``cryptography``): the whole
 statement, the signed checkpoint, and a c2sp.org/tlog-proof for the payout
 entry and for every contribution and usage entry the contributor's line
-rests on.
+rests on (under ``basis: attribution``, the attribution entries that weigh
+the line's records instead of usage entries).
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def verify_statement(
             f"statement hash {digest} is not the one in payout entry {index} "
             f"({entry['statement_hash']}): the statement was changed"
         )
-    policy = dn.config.payout.model_dump(mode="json")
+    policy = dn.config.payout.for_model(model).model_dump(mode="json")
     if (d := _first_difference("policy", statement.get("policy"), policy)) is not None:
         raise StatementMismatch(f"the Datanet's payout policy differs from the statement's: {d}")
     again = compute_statement(
@@ -205,9 +206,17 @@ def verify_receipt(receipt: dict[str, Any], vkey: str, contributor: str) -> dict
                 f"entry {i} was contributed by {e.get('contributor_id')}, no proven copy credits {contributor}"
             )
         records.add(e["record_hash"])
+    cited = {int(i) for i in line["contribution_indexes"]}
+    by_attribution = statement["policy"].get("basis") == "attribution"
     for i in line["usage_indexes"]:
         e = _entry(receipt, int(i), verifier, checkpoint)
-        if e.get("kind") != "usage" or e.get("model") != statement["model"] or e.get("record_hash") not in records:
+        if by_attribution:
+            weighs = {int(w[0]) for w in e.get("weights") or [] if int(w[1]) > 0}
+            if e.get("kind") != "attribution" or e.get("model") != statement["model"] or not weighs & cited:
+                raise StatementMismatch(
+                    f"entry {i} is not an attribution by model {statement['model']} of a credited record"
+                )
+        elif e.get("kind") != "usage" or e.get("model") != statement["model"] or e.get("record_hash") not in records:
             raise StatementMismatch(f"entry {i} is not usage of a credited record by model {statement['model']}")
     return {
         "contributor": own,

@@ -37,6 +37,8 @@ from pipelines.read import connect
 from pipelines.registry import refuse_if_ingest_unfinished
 
 FORMAT = "datanets-payout-statement/2"
+BASIS = 10_000
+UNATTRIBUTED = "~unattributed"  # the allocation key of novel text's share; its line is paid to the model developer
 ID = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 
 
@@ -83,7 +85,7 @@ def usage_paid_before(dn: Datanet, model: str, upto: int) -> int:
 def _credits(dn: Datanet, model: str, upto: int, since: int) -> list[dict[str, Any]]:
     """Per used record: its contributor, contribution index, uses, usage indexes and weight."""
     con = connect(dn, upto)
-    weight = dn.config.payout.weight_field
+    weight = dn.config.payout.for_model(model).weight_field
     wsql = f"coalesce(r.{weight}, 0)" if weight else "1"
     rows = con.execute(
         f"""
@@ -111,6 +113,83 @@ def _copies(dn: Datanet, upto: int) -> dict[str, dict[str, list[int]]]:
     return out
 
 
+def _new_line() -> dict[str, Any]:
+    keys = ("contribution_indexes", "usage_indexes", "copy_indexes")
+    return {"units": Fraction(0), "records_used": 0, "uses": 0, **{k: [] for k in keys}}
+
+
+def attribution_lines(
+    dn: Datanet, model: str, upto: int, since: int, currency: str
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """attribution_lines credits each of the model's ``attribution`` entries' weights to contributors.
+
+    Each entry is one inference. Its share of the contributors' pool is its
+    ``fee_minor`` when every entry has a fee in ``currency``, else an equal
+    share. Within an entry, a record with weight ``bp`` earns ``share * bp /
+    10000``, split equally among its holders under ``duplicates: split``;
+    the entry's ``unattributed_bp`` earns for the ``unattributed`` line.
+    A line's ``usage_indexes`` are the attribution entries it rests on.
+    Returns the lines (the unattributed one last, payee ``UNATTRIBUTED``)
+    and the statement's ``attribution`` summary.
+    """
+    con = connect(dn, upto)
+    entries = con.execute(
+        "select ledger_index, fee_minor, currency, weights, unattributed_bp from ledger "
+        "where kind = 'attribution' and model = ? and ledger_index >= ? order by ledger_index",
+        [model, since],
+    ).fetchall()
+    by_fee = bool(entries) and all(fee is not None and cur == currency for _, fee, cur, _, _ in entries)
+    if any(cur not in (None, currency) for _, _, cur, _, _ in entries):
+        raise PayoutError(f"some attribution entries of model {model!r} have fees in another currency than {currency}")
+    cited = sorted({int(i) for *_, weights, _ in entries for i, _ in weights or []})
+    contrib = (
+        dict(
+            (
+                (int(i), (h, c))
+                for i, h, c in con.execute(
+                    "select ledger_index, record_hash, contributor_id from ledger where kind = 'contribution'"
+                    " and ledger_index in (select unnest(?::bigint[]))",
+                    [cited],
+                ).fetchall()
+            )
+        )
+        if cited
+        else {}
+    )
+    copies = _copies(dn, upto) if dn.config.payout.duplicates == "split" else {}
+    acc: dict[str, dict[str, Any]] = {}
+    seen: dict[str, set[int]] = defaultdict(set)
+    unattributed = _new_line()
+    for index, fee, _, weights, unattributed_bp in entries:
+        share = Fraction(int(fee)) if by_fee else Fraction(1)
+        for li, bp in weights or []:
+            if int(li) not in contrib:
+                raise PayoutError(f"attribution entry {index} weighs ledger entry {li}, which is not a contribution")
+            record, owner = contrib[int(li)]
+            held = copies.get(record, {})
+            holders = sorted({owner, *held})
+            for who in holders:
+                line = acc.setdefault(who, _new_line())
+                line["units"] += share * int(bp) / (BASIS * len(holders))
+                line["uses"] += 1
+                if int(li) not in seen[who]:
+                    seen[who].add(int(li))
+                    line["records_used"] += 1
+                    line["contribution_indexes"].append(int(li))
+                    if who != owner:
+                        line["copy_indexes"].extend(held[who])
+                if not line["usage_indexes"] or line["usage_indexes"][-1] != int(index):
+                    line["usage_indexes"].append(int(index))
+        if unattributed_bp:
+            unattributed["units"] += share * int(unattributed_bp) / BASIS
+            unattributed["usage_indexes"].append(int(index))
+    lines = [{"payee": who, **acc[who]} for who in sorted(acc)]
+    if unattributed["units"]:
+        lines.append({"payee": UNATTRIBUTED, **unattributed})
+    summary = {"entries": len(entries), "shares": "fee" if by_fee else "equal"}
+    return lines, summary
+
+
 def contributor_lines(dn: Datanet, model: str, upto: int, since: int = 0) -> list[dict[str, Any]]:
     """contributor_lines credits each used record's weighted uses to its contributor(s).
 
@@ -118,7 +197,7 @@ def contributor_lines(dn: Datanet, model: str, upto: int, since: int = 0) -> lis
     record shares its credit equally with its contributor; their lines list
     those entries in ``copy_indexes``, so receipts can prove the entitlement.
     """
-    policy, credits = dn.config.payout, _credits(dn, model, upto, since)
+    policy, credits = dn.config.payout.for_model(model), _credits(dn, model, upto, since)
     copies = _copies(dn, upto) if policy.duplicates == "split" else {}
     acc: dict[str, dict[str, Any]] = {}
     for c in credits:
@@ -155,11 +234,16 @@ def compute_statement(
     Only usage entries after the model's latest earlier payout count
     (``usage_from``), so no usage entry is paid twice for one model.
     """
-    policy = dn.config.payout
+    policy = dn.config.payout.for_model(model)
     since = usage_paid_before(dn, model, ledger_size)
-    contributors = contributor_lines(dn, model, ledger_size, since)
+    extra: dict[str, Any] = {}
+    if policy.basis == "attribution":
+        contributors, extra["attribution"] = attribution_lines(dn, model, ledger_size, since, currency)
+        what = "attribution"
+    else:
+        contributors, what = contributor_lines(dn, model, ledger_size, since), "usage"
     if not contributors:
-        raise PayoutError(f"no usage of {dn.name} records by model {model!r} since ledger entry {since} to pay for")
+        raise PayoutError(f"no {what} of {dn.name} records by model {model!r} since ledger entry {since} to pay for")
     parties = split_parties(revenue_minor, policy.shares)
     amounts = allocate(parties["contributors"], {c["payee"]: c["units"] for c in contributors})
     lines = [
@@ -167,8 +251,8 @@ def compute_statement(
         {"kind": "model_developer", "payee": policy.model_developer_id, "amount_minor": parties["model_developer"]},
     ] + [
         {
-            "kind": "contributor",
-            "payee": c["payee"],
+            "kind": "contributor" if c["payee"] != UNATTRIBUTED else "unattributed",
+            "payee": c["payee"] if c["payee"] != UNATTRIBUTED else policy.model_developer_id,
             "amount_minor": amounts[c["payee"]],
             "units": str(c["units"]),
             "records_used": c["records_used"],
@@ -189,6 +273,7 @@ def compute_statement(
         "ledger_size": ledger_size,
         "usage_from": since,
         "policy": policy.model_dump(mode="json"),
+        **extra,
         "lines": lines,
     }
 

@@ -1,0 +1,197 @@
+"""Attributing a model's output to Datanet records, and putting the attribution on the ledger.
+
+``attribute_text`` queries the index and applies ``spans.attribute_spans``;
+it writes nothing. ``record_attribution`` does that under the ledger's
+writer lock and appends one ``attribution`` entry (canonical JSON like every
+entry) before signing a checkpoint::
+
+    {"kind": "attribution", "datanet": ..., "model": ..., "output_sha256": ...,
+     "inference_id": ..., "fee_minor": ..., "currency": ...,      (only when given)
+     "rule": "datanets-attribution/1 chars min_span=8 ...",
+     "weights": [[ledger_index, bp], ...], "unattributed_bp": ..., "indexed_runs": ..., "v": 1}
+
+The entry holds no output text: the output's SHA-256 lets whoever has the
+output check it is the one attributed. Guarantees: weights are the
+contribution entries' ledger indexes, sorted, and sum to 10,000 with
+``unattributed_bp``; the same (model, output, inference id) twice appends
+nothing and returns the first entry; nothing is appended while an ingest run
+is unfinished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from ledger.log import Ledger
+from pipelines.attribution.index import IndexError_, LoadedIndex, index_dir, open_index, update_index, words
+from pipelines.attribution.spans import Rule, Span, attribute_spans
+from pipelines.config import Datanet
+from pipelines.keys import signer_for
+from pipelines.payout.money import check_currency, check_minor
+from pipelines.registry import committed_runs, refuse_if_ingest_unfinished
+
+
+class AttributionError(ValueError):
+    """An attribution cannot be made (empty model id, bad fee, no index)."""
+
+
+def output_sha256(text: str) -> str:
+    """output_sha256 is the SHA-256 of the output's UTF-8 bytes, as the entry names it."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def ensure_index(dn: Datanet, progress: Any = None) -> Path:
+    """ensure_index brings the index up to every committed run (a no-op when current) and returns its folder."""
+    folder = index_dir(dn)
+    manifest = folder / "INDEX.json"
+    have = len(json.loads(manifest.read_bytes())["runs"]) if manifest.exists() else -1
+    if have != len(committed_runs(dn)):
+        update_index(dn, folder, progress)
+    return folder
+
+
+def attribute_text(dn: Datanet, text: str, rule: Rule | None = None, folder: Path | None = None) -> dict[str, Any]:
+    """attribute_text finds the records ``text`` reproduces and their weights; nothing is written.
+
+    Returns ``{"output_sha256", "chars", "words", "rule", "records": [...], "unattributed_bp"}``;
+    each record has ``ledger_index``, ``record_hash``, ``bp``, ``words`` matched and ``spans``
+    (``start``/``end`` character offsets into ``text``, and ``words``).
+    """
+    try:
+        idx = open_index(folder or index_dir(dn))
+    except IndexError_ as exc:
+        raise AttributionError(str(exc)) from None
+    return attribute_with(idx, text, rule or Rule())
+
+
+def attribute_with(idx: LoadedIndex, text: str, rule: Rule) -> dict[str, Any]:
+    """attribute_with is ``attribute_text`` on an opened index (what a long-running service keeps)."""
+    ws = words(text)
+    spans: list[Span] = []
+    if len(ws) >= rule.seed:
+        found = idx.engine.attribute(
+            input_ids=idx.token_ids([w for _, _, w in ws]),
+            delim_ids=[],
+            min_len=rule.seed,
+            max_cnt=rule.max_records,
+            enforce_bow=False,
+        )
+        if "error" in found:
+            raise AttributionError(f"index query failed: {found['error']}")
+        spans = [Span(s["l"], s["r"], frozenset(idx.doc(d["s"], d["ptr"]) for d in s["docs"])) for s in found["spans"]]
+    records, unattributed = attribute_spans(text, ws, spans, rule)
+    return {
+        "output_sha256": output_sha256(text),
+        "chars": len(text),
+        "words": len(ws),
+        "rule": rule.name,
+        "indexed_runs": len(idx.manifest["runs"]),
+        "records": [
+            {
+                "ledger_index": a.ledger_index,
+                "record_hash": a.record_hash,
+                "bp": a.bp,
+                "words": a.words,
+                "spans": a.spans,
+            }
+            for a in records
+        ],
+        "unattributed_bp": unattributed,
+    }
+
+
+def attribution_entry(
+    dn: Datanet,
+    model: str,
+    result: dict[str, Any],
+    inference_id: str | None = None,
+    fee_minor: int | None = None,
+    currency: str | None = None,
+) -> dict[str, Any]:
+    """attribution_entry builds the ledger entry for one attributed output (see the module doc)."""
+    entry: dict[str, Any] = {
+        "kind": "attribution",
+        "datanet": dn.name,
+        "model": model,
+        "output_sha256": result["output_sha256"],
+        "rule": result["rule"],
+        "weights": [[r["ledger_index"], r["bp"]] for r in result["records"] if r["bp"] > 0],
+        "unattributed_bp": result["unattributed_bp"],
+        "indexed_runs": result["indexed_runs"],
+        "v": 1,
+    }
+    if inference_id is not None:
+        entry["inference_id"] = inference_id
+    if fee_minor is not None:
+        entry.update(fee_minor=fee_minor, currency=currency)
+    return entry
+
+
+def find_attribution(dn: Datanet, model: str, sha: str, inference_id: str | None) -> tuple[int, dict[str, Any]] | None:
+    """find_attribution returns (ledger index, entry) of the attribution of (model, output, inference id), if any."""
+    from pipelines.read import ledger_table
+
+    t = ledger_table(dn)
+    for row in t.filter(t["kind"].to_numpy(zero_copy_only=False) == "attribution").to_pylist():
+        if (row["model"], row["output_sha256"], row["inference_id"]) == (model, sha, inference_id):
+            with Ledger(dn.ledger_dir) as led:
+                raw = next(iter(led.entries(row["ledger_index"], row["ledger_index"] + 1)))
+            return int(row["ledger_index"]), json.loads(raw)
+    return None
+
+
+def _contributors(dn: Datanet, indexes: list[int]) -> dict[int, str]:
+    with Ledger(dn.ledger_dir) as led:
+        return {i: json.loads(next(iter(led.entries(i, i + 1))))["contributor_id"] for i in indexes}
+
+
+def record_attribution(
+    dn: Datanet,
+    model: str,
+    text: str,
+    inference_id: str | None = None,
+    fee_minor: int | None = None,
+    currency: str | None = None,
+    rule: Rule | None = None,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """record_attribution attributes ``text`` and appends its ``attribution`` entry, once; returns the result.
+
+    The result is ``attribute_text``'s, with each record's ``contributor_id``
+    and ``ledger``: ``{"index", "appended", "ledger_size", "checkpoint"}``.
+    """
+    from pipelines.payout.statement import check_id
+
+    check_id("model", model)
+    if inference_id is not None:
+        check_id("inference id", inference_id)
+    if (fee_minor is None) != (currency is None):
+        raise AttributionError("a fee needs a currency, and a currency a fee")
+    if fee_minor is not None and currency is not None:
+        check_minor(fee_minor)
+        check_currency(currency)
+    with Ledger(dn.ledger_dir, writer=True) as led:
+        refuse_if_ingest_unfinished(dn, led.size)
+        signer = signer_for(dn, progress or (lambda m: None))
+        sha = output_sha256(text)
+        existing = find_attribution(dn, model, sha, inference_id)
+        ensure_index(dn, progress)
+        result = attribute_text(dn, text, rule)
+        if existing is not None:
+            index, entry = existing
+            appended = False
+        else:
+            entry = attribution_entry(dn, model, result, inference_id, fee_minor, currency)
+            led.append([entry])
+            index, appended = led.size - 1, True
+        note = led.sign(signer)
+        size = led.size
+    who = _contributors(dn, [r["ledger_index"] for r in result["records"]])
+    for r in result["records"]:
+        r["contributor_id"] = who[r["ledger_index"]]
+    result["entry"] = entry
+    result["ledger"] = {"index": index, "appended": appended, "ledger_size": size, "checkpoint": note}
+    return result

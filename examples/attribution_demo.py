@@ -23,9 +23,10 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from pipelines.attribution.attribute import ensure_index, record_attribution
-from pipelines.config import load_datanet
+from pipelines.config import Datanet, load_datanet
 from pipelines.contributors import own_id
 from pipelines.payout.check import make_receipt, verify_receipt, verify_statement
 from pipelines.payout.statement import find_payout, load_statement, run_payout, statement_dir, to_minor
@@ -64,44 +65,53 @@ def toy_model(records: list[tuple[int, str]]) -> list[tuple[str, set[int]]]:
 
 
 def main(name: str = "clinical-notes") -> None:
-    dn = load_datanet(name)
+    run_demo(load_datanet(name))
+
+
+def run_demo(dn: Datanet, say: Any = print) -> dict[str, Any]:
+    """run_demo runs the five steps on ``dn``; returns the receipt check and the attributions made."""
+    if MODEL not in dn.config.payout.attribution_models:
+        raise SystemExit(f"{dn.name}: add {MODEL} to payout.attribution_models to pay it by attribution")
     if not committed_runs(dn):
         ingest(dn)
-    ensure_index(dn, print)
+    ensure_index(dn, say)
     rows = connect(dn).sql("select ledger_index, text from records order by ledger_index").fetchall()
     records = [(int(i), t) for i, t in rows if len(t.split()) >= 30]
-    print(f"{MODEL}: five answers quoting and paraphrasing records of {dn.name}, plus novel text")
+    say(f"{MODEL}: five answers quoting and paraphrasing records of {dn.name}, plus novel text")
     fee = to_minor(FEE, "EUR")
+    made = []
     for n, (answer, reused) in enumerate(toy_model(records), 1):
         result = record_attribution(dn, MODEL, answer, inference_id=f"demo-{n:04d}", fee_minor=fee, currency="EUR")
         named = {r["ledger_index"] for r in result["records"]}
         weights = ", ".join(f"entry {r['ledger_index']} {r['bp'] / 100:.1f} %" for r in result["records"]) or "none"
         led = result["ledger"]
-        print(
+        say(
             f"  answer {n}: {len(answer.split())} words -> {weights}; "
             f"unattributed {result['unattributed_bp'] / 100:.1f} % "
             f"(ledger entry {led['index']}{'' if led['appended'] else ', already there'})"
         )
         if named != reused:
             raise SystemExit(f"answer {n}: attributed {sorted(named)}, but it reused {sorted(reused)}")
-    print("attribution named exactly the reused records of every answer")
+        made.append(result)
+    say("attribution named exactly the reused records of every answer")
     if find_payout(dn, MODEL, PERIOD) is None:
-        print(run_payout(dn, MODEL, PERIOD, 5 * fee, "EUR")["summary"], end="")
+        say(run_payout(dn, MODEL, PERIOD, 5 * fee, "EUR")["summary"].rstrip("\n"))
     statement = load_statement(statement_dir(dn, MODEL, PERIOD))
-    print(f"verify: statement {verify_statement(dn, statement)['statement_hash']} recomputes exactly")
+    say(f"verify: statement {verify_statement(dn, statement)['statement_hash']} recomputes exactly")
     best = max((x for x in statement["lines"] if x["kind"] == "contributor"), key=lambda x: x["amount_minor"])
     who = own_id(dn, best["payee"]) or best["payee"]
     path = statement_dir(dn, MODEL, PERIOD) / f"receipt-{best['payee']}.json"
     path.write_text(json.dumps(make_receipt(dn, statement, who), indent=1, sort_keys=True) + "\n")
     out = verify_receipt(json.loads(path.read_text()), (dn.ledger_dir / "vkey").read_text().strip(), who)
-    print(
+    say(
         f"receipt {path}: {out['contributor']} (on the ledger as {out['pseudonym']}) owed {out['amount_minor']} "
         f"minor units ({out['currency']}), {out['entries_proven']} ledger entries proven offline"
     )
-    print(
+    say(
         f"check it yourself: datanet payout check-receipt {path} --vkey {Path(dn.ledger_dir) / 'vkey'} "
         f"--contributor {who}"
     )
+    return {"receipt": out, "attributions": made, "statement": statement}
 
 
 if __name__ == "__main__":

@@ -200,6 +200,27 @@ def test_usage_payout_verify_receipt(ingested: tuple[str, Datanet, dict]) -> Non
 
 
 @pytest.mark.slow
+def test_attribution_demo_names_the_reused_records_pays_and_verifies(ingested: tuple[str, Datanet, dict]) -> None:
+    from examples.attribution_demo import MODEL, run_demo
+
+    name, dn, _ = ingested
+    if MODEL not in dn.config.payout.attribution_models:
+        pytest.skip(f"{name} does not pay {MODEL} by attribution")
+    said: list[str] = []
+    first = run_demo(dn, said.append)
+    assert "attribution named exactly the reused records of every answer" in said
+    made = first["attributions"]
+    assert [len(a["records"]) for a in made] == [2, 2, 2, 2, 0]  # four answers reuse two records, one is novel
+    assert all(a["ledger"]["appended"] for a in made)
+    assert first["receipt"]["amount_minor"] > 0
+    lines = first["statement"]["lines"]
+    assert sum(x["amount_minor"] for x in lines) == 25 and any(x["kind"] == "unattributed" for x in lines)
+    again = run_demo(dn, said.append)
+    assert not any(a["ledger"]["appended"] for a in again["attributions"])
+    assert again["statement"] == first["statement"]
+
+
+@pytest.mark.slow
 def test_report_html_shows_report_json_numbers_and_no_text_pii_or_remote_resource(
     ingested: tuple[str, Datanet, dict],
 ) -> None:

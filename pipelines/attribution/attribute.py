@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from ledger.log import Ledger
-from pipelines.attribution.index import IndexError_, LoadedIndex, index_dir, open_index, update_index, words
+from pipelines.attribution.index import (
+    GRAM,
+    IndexError_,
+    LoadedIndex,
+    index_dir,
+    open_index,
+    update_index,
+    words,
+)
 from pipelines.attribution.spans import Rule, Span, attribute_spans
 from pipelines.config import Datanet
 from pipelines.keys import signer_for
@@ -70,18 +78,7 @@ def attribute_text(dn: Datanet, text: str, rule: Rule | None = None, folder: Pat
 def attribute_with(idx: LoadedIndex, text: str, rule: Rule) -> dict[str, Any]:
     """attribute_with is ``attribute_text`` on an opened index (what a long-running service keeps)."""
     ws = words(text)
-    spans: list[Span] = []
-    if len(ws) >= rule.seed:
-        found = idx.engine.attribute(
-            input_ids=idx.token_ids([w for _, _, w in ws]),
-            delim_ids=[],
-            min_len=rule.seed,
-            max_cnt=rule.max_records,
-            enforce_bow=False,
-        )
-        if "error" in found:
-            raise AttributionError(f"index query failed: {found['error']}")
-        spans = [Span(s["l"], s["r"], frozenset(idx.doc(d["s"], d["ptr"]) for d in s["docs"])) for s in found["spans"]]
+    spans = maximal_spans(idx, idx.token_ids([w for _, _, w in ws]), rule)
     records, unattributed = attribute_spans(text, ws, spans, rule)
     return {
         "output_sha256": output_sha256(text),
@@ -101,6 +98,51 @@ def attribute_with(idx: LoadedIndex, text: str, rule: Rule) -> dict[str, Any]:
         ],
         "unattributed_bp": unattributed,
     }
+
+
+def seeded_regions(hit: list[bool] | Any, gram: int) -> list[tuple[int, int]]:
+    """seeded_regions turns per-position seed hits into ``[start, end)`` word ranges to query.
+
+    A region runs from the first to the last of consecutive hit positions,
+    plus the ``gram - 1`` words the last seed covers. Every span of ``gram``
+    or more words starts at a hit position, and every position inside it up
+    to its last ``gram`` words is a hit too, so no span crosses a region's
+    end, and spans of separate regions never overlap.
+    """
+    out: list[tuple[int, int]] = []
+    start = None
+    for i, h in enumerate([*list(hit), False]):
+        if h and start is None:
+            start = i
+        elif not h and start is not None:
+            out.append((start, i - 1 + gram))
+            start = None
+    return out
+
+
+def maximal_spans(idx: LoadedIndex, ids: list[int], rule: Rule, prefilter: bool = True) -> list[Span]:
+    """maximal_spans asks infini-gram's ``attribute`` for the maximal spans of ``ids``, region by region.
+
+    With ``prefilter`` only ``seeded_regions`` are queried (the engine starts
+    threads per position and shard, so novel text costs nothing this way);
+    without, the whole output is. Both give the same spans when ``rule.seed``
+    is at least the index's ``GRAM`` (a test checks it).
+    """
+    if len(ids) < rule.seed:
+        return []
+    regions = seeded_regions(idx.seeded(ids), GRAM) if prefilter and rule.seed >= GRAM else [(0, len(ids))]
+    spans: list[Span] = []
+    for lo, hi in regions:
+        found = idx.engine.attribute(
+            input_ids=ids[lo:hi], delim_ids=[], min_len=rule.seed, max_cnt=rule.max_records, enforce_bow=False
+        )
+        if "error" in found:
+            raise AttributionError(f"index query failed: {found['error']}")
+        spans += [
+            Span(lo + s["l"], lo + s["r"], frozenset(idx.doc(d["s"], d["ptr"]) for d in s["docs"]))
+            for s in found["spans"]
+        ]
+    return spans
 
 
 def attribution_entry(

@@ -9,6 +9,9 @@ Layout under ``out/<name>/attribution/``::
         table.0          the suffix array: token-aligned byte offsets of tokenized.0 in byte order,
                          ``ptr_size`` bytes each (infini-gram's format; built with pydivsufsort)
         docs.parquet     per record, in index order: ledger_index, record_hash
+        grams.npy        the sorted distinct 32-bit fingerprints of every run of ``GRAM`` words within a record
+                         (a pre-filter: output positions whose first ``GRAM`` words are in no record are
+                         never given to the engine)
     INDEX.json           the runs indexed, in order, with each shard's size and file hashes,
                          and the vocabulary size after each; written last (the commit point)
 
@@ -44,6 +47,8 @@ WORD = re.compile(r"\w+")
 DOC_SEP = 0xFFFFFFFF
 UNKNOWN = 0xFFFFFFFE  # a word no record has: it never matches
 TOKEN = np.dtype("<u4")
+GRAM = 5  # = Rule.seed: no span shorter than this is ever kept
+_MIX = np.uint64(0x9E3779B97F4A7C15)
 # infini-gram's engine classifies a shard's files by these substrings of their whole path.
 _ENGINE_WORDS = ("tokenized", "table", "offset", "metadata", "metaoff", "unigram")
 
@@ -102,6 +107,42 @@ def suffix_array(data: bytes, width: int = 4) -> tuple[bytes, int]:
     return sa.view(np.uint8).reshape(-1, 8)[:, :ptr_size].tobytes(), ptr_size
 
 
+def gram_hashes(ids: np.ndarray, n: int = GRAM) -> np.ndarray:
+    """gram_hashes returns a 64-bit hash of each run of ``n`` consecutive ids (``len(ids) - n + 1`` of them).
+
+    Runs containing the record separator get a hash too; they are filtered
+    by the caller. Equal runs always hash equally; a collision only makes
+    the pre-filter let a position through, never drop one.
+    """
+    ids = ids.astype(np.uint64)
+    if len(ids) < n:
+        return np.empty(0, dtype=np.uint64)
+    h = np.zeros(len(ids) - n + 1, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(n):
+            h = (h ^ ids[k : len(ids) - n + 1 + k]) * _MIX
+            h ^= h >> np.uint64(29)
+    return h
+
+
+def record_grams(data: bytes, n: int = GRAM) -> np.ndarray:
+    """record_grams is the sorted distinct ``gram_hashes`` of a tokenized shard, runs across records left out."""
+    ids = np.frombuffer(data, dtype=TOKEN)
+    h = gram_hashes(ids, n)
+    if not len(h):
+        return h
+    sep = np.flatnonzero(ids == DOC_SEP)
+    bad = np.zeros(len(ids) + 1, dtype=np.int64)
+    np.add.at(bad, sep, 1)
+    crossing = np.convolve(bad[: len(ids)], np.ones(n, dtype=np.int64), mode="valid") > 0
+    return np.unique(fingerprint(h[~crossing]))
+
+
+def fingerprint(h: np.ndarray) -> np.ndarray:
+    """fingerprint keeps the top 32 bits of each hash: 4 bytes a word in the index, a few % false seeds at most."""
+    return (h >> np.uint64(32)).astype(np.uint32)
+
+
 @dataclass
 class ShardStats:
     """What one index shard holds."""
@@ -148,6 +189,7 @@ def write_shard(
     (out / "offset.0").write_bytes(np.array(offsets, dtype="<u8").tobytes())
     table, _ = suffix_array(data) if data else (b"", 1)
     (out / "table.0").write_bytes(table)
+    np.save(out / "grams.npy", record_grams(data), allow_pickle=False)
     pq.write_table(
         pa.table({"ledger_index": pa.array(ledger_index, pa.int64()), "record_hash": pa.array(hashes, pa.string())}),
         out / "docs.parquet",
@@ -233,6 +275,7 @@ class Shard:
     offsets: np.ndarray
     ledger_index: np.ndarray
     record_hash: list[str]
+    grams: np.ndarray
 
 
 @dataclass
@@ -253,6 +296,16 @@ class LoadedIndex:
 
     def token_ids(self, words_: list[str]) -> list[int]:
         return [self.ids.get(w, UNKNOWN) for w in words_]
+
+    def seeded(self, ids: list[int]) -> np.ndarray:
+        """seeded marks each position whose next ``GRAM`` words occur together in some record (by hash)."""
+        h = fingerprint(gram_hashes(np.array(ids, dtype=np.uint64)))
+        hit = np.zeros(len(h), dtype=bool)
+        for s in self.shards:
+            if len(s.grams):
+                at = np.minimum(np.searchsorted(s.grams, h), len(s.grams) - 1)
+                hit |= s.grams[at] == h
+        return hit
 
 
 def _link_dir() -> Path:
@@ -284,6 +337,18 @@ def open_index(folder: Path) -> LoadedIndex:
         dirs.append(str(link))
         docs = pq.read_table(real / "docs.parquet")
         offsets = np.frombuffer((real / "offset.0").read_bytes(), dtype="<u8")
-        shards.append(Shard(offsets, np.array(docs["ledger_index"].to_pylist()), docs["record_hash"].to_pylist()))
-    engine = InfiniGramEngine(index_dir=dirs, eos_token_id=UNKNOWN, vocab_size=DOC_SEP, token_dtype="u32")
+        grams = np.load(real / "grams.npy", mmap_mode="r", allow_pickle=False)
+        ledger = np.array(docs["ledger_index"].to_pylist())
+        shards.append(Shard(offsets, ledger, docs["record_hash"].to_pylist(), grams))
+    # No read-ahead hints: each madvise is a system call, and queries touch a few pages per shard.
+    engine = InfiniGramEngine(
+        index_dir=dirs,
+        eos_token_id=UNKNOWN,
+        vocab_size=DOC_SEP,
+        token_dtype="u32",
+        ds_prefetch_depth=0,
+        sa_prefetch_depth=0,
+        od_prefetch_depth=0,
+        attribution_block_size=16,
+    )
     return LoadedIndex(engine, {w: i for i, w in enumerate(vocab)}, shards, links, manifest)

@@ -11,7 +11,7 @@ import pytest
 
 from ledger.verify import ProofError
 from pipelines.attribution.attribute import AttributionError, attribute_text, record_attribution
-from pipelines.attribution.index import index_dir, rebuild_index, update_index
+from pipelines.attribution.index import index_dir, rebuild_index, update_index, words
 from pipelines.cli import main
 from pipelines.config import load_datanet
 from pipelines.contributors import pseudonym_and_opening
@@ -217,3 +217,28 @@ def test_cli_attribute_prints_records_and_appends_once(project: Path, capsys: py
     assert json.loads(capsys.readouterr().out)["ledger"]["appended"] is True
     assert main(["attribute", "tiny", "--model", "m2", "--text", "x", "--fee", "1"]) == 2
     assert "go together" in capsys.readouterr().err
+
+
+def test_the_seed_prefilter_gives_the_engine_s_spans(project: Path) -> None:
+    """Querying only seeded regions finds exactly the spans a whole-output query finds."""
+    import random
+
+    from pipelines.attribution.attribute import maximal_spans
+    from pipelines.attribution.index import open_index
+    from pipelines.attribution.spans import Rule
+
+    idx = open_index(index_dir(load_datanet("tiny")))
+    rng = random.Random(5)
+    pool = [w for t in [*NOTES, NOVEL] for w in t.split()]
+    checked = 0
+    for _ in range(60):
+        parts = [" ".join(rng.choices(pool, k=rng.randint(0, 12)))]
+        for note in rng.sample(NOTES, rng.randint(0, 3)):
+            ws = note.split()
+            a = rng.randrange(len(ws))
+            parts += [" ".join(ws[a : a + rng.randint(3, 20)]), " ".join(rng.choices(pool, k=rng.randint(0, 6)))]
+        ids = idx.token_ids([w for _, _, w in words(" ".join(parts))])
+        fast, full = maximal_spans(idx, ids, Rule()), maximal_spans(idx, ids, Rule(), prefilter=False)
+        assert fast == full
+        checked += len(full)
+    assert checked > 30  # the outputs did reuse records

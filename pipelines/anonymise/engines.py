@@ -183,34 +183,75 @@ def extra_recognizers(language: str) -> list[Any]:
 _DIGIT = re.compile(r"\d")
 
 
-def min_phone_digits(regions: tuple[str, ...]) -> int:
-    """min_phone_digits is the fewest digits any valid number of ``regions`` has (libphonenumber metadata)."""
+def region_floors(regions: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+    """region_floors: per region, the fewest digits a number it validates has, without and with a ``+``.
+
+    A national number of region R has at least R's shortest possible length
+    (libphonenumber metadata: US 10, GB 7, DE 4, ...). A number written
+    internationally has a country code (one digit or more) and a national
+    number of another region (4 digits or more, the shortest anywhere),
+    after an international prefix ("00", "011": two digits or more) unless
+    it starts with "+". So a stretch of text with fewer digits than
+    ``min(R's floor, 7)`` (``min(R's floor, 5)`` if it holds a "+") holds no
+    number libphonenumber would find for R.
+    """
+    import phonenumbers
     from phonenumbers import PhoneMetadata
 
-    lengths = [min(PhoneMetadata.metadata_for_region(r).general_desc.possible_length) for r in regions]  # type: ignore[union-attr]
-    return min(lengths)
+    def shortest(md: Any) -> int:
+        return min(x for x in md.general_desc.possible_length if x > 0)
+
+    anywhere = min(shortest(PhoneMetadata.metadata_for_region(r)) for r in phonenumbers.SUPPORTED_REGIONS)
+    floors = {}
+    for r in regions:
+        own = shortest(PhoneMetadata.metadata_for_region(r))
+        floors[r] = (min(own, 2 + 1 + anywhere), min(own, 1 + anywhere))
+    return floors
+
+
+_PLUS = re.compile("[+\uff0b]")
 
 
 def gated_phone_recognizer(language: str) -> Any:
-    """gated_phone_recognizer is Presidio's ``PhoneRecognizer``, run only where digits are.
+    """gated_phone_recognizer is Presidio's ``PhoneRecognizer``, run only where its regions can match.
 
-    A text with fewer digits than the shortest possible number of every
-    supported region (4, for Germany) holds no number libphonenumber would
-    validate; otherwise libphonenumber runs only on ``gates.phone_windows``
-    (each cluster of digits with its surroundings). Either way the result is
-    the stock recognizer's result on the whole text (see ``gates``).
+    libphonenumber runs only on ``gates.phone_windows`` (each cluster of
+    digits with its surroundings), and per window only for the regions
+    whose ``region_floors`` its digits reach (a window of five digits, like
+    "128/82", is tried for Germany alone). The per-region loop is
+    ``PhoneRecognizer.analyze``'s own. The result is the stock recognizer's
+    result on the whole text (see ``gates``; tests compare them).
     """
+    import phonenumbers
+    from phonenumbers.phonenumberutil import NumberParseException
+    from presidio_analyzer import EntityRecognizer
     from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
     from pipelines.anonymise.gates import windowed
 
-    floor = min_phone_digits(PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS)
+    floors = region_floors(PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS)
+    floor = min(f for pair in floors.values() for f in pair)
 
     class GatedPhoneRecognizer(PhoneRecognizer):
         def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:
             if len(_DIGIT.findall(text)) < floor:
                 return []
-            return windowed(super().analyze, text, entities, nlp_artifacts)
+            return windowed(self._analyze_window, text, entities, nlp_artifacts)
+
+        def _analyze_window(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:
+            digits, plus = len(_DIGIT.findall(text)), _PLUS.search(text) is not None
+            results = []
+            for region in self.supported_regions:
+                if digits < floors[region][plus]:
+                    continue
+                for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=self.leniency):  # type: ignore[arg-type]
+                    try:  # as PhoneRecognizer.analyze: the result names the number's own region
+                        parsed_number = phonenumbers.parse(text[match.start : match.end])
+                        found = phonenumbers.region_code_for_number(parsed_number)
+                        results.append(self._get_recognizer_result(match, text, found, nlp_artifacts))
+                    except NumberParseException:
+                        results.append(self._get_recognizer_result(match, text, region, nlp_artifacts))
+            return list(EntityRecognizer.remove_duplicates(results))
 
     return GatedPhoneRecognizer(supported_language=language)
 

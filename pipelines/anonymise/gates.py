@@ -7,12 +7,13 @@ Two kinds, both exact (the recognizers' results are unchanged on every text):
   regular expression. Every number it can report contains decimal digits,
   and its candidate pattern (``phonenumbermatcher._PATTERN``) allows between
   two digits of one candidate at most 4 punctuation marks, or an extension
-  marker ("ext.", "x", "#", ";ext=", at most 15 characters once runs of
-  spaces, tabs, commas and hyphens count as one). So the digits of a text
-  are grouped into clusters whose gaps are shorter than ``GAP`` such
-  characters, and the matcher runs only on each cluster with ``MARGIN``
-  characters either side (the pattern reaches at most 10 characters before
-  a first digit, and the matcher looks at one more character each side).
+  marker ("ext.", "extensión", "x", "#", ";ext=": at most 12 characters
+  once runs of spaces, tabs, commas and hyphens count as one). So the
+  digits of a text are grouped into clusters whose gaps are shorter than
+  ``GAP`` such characters, and the matcher runs only on each cluster with
+  ``MARGIN`` characters either side (the pattern reaches at most 10
+  characters before a first digit, and the matcher looks at one more
+  character each side).
   Within a margin there is no digit, so no candidate starts or ends there
   that the whole-text scan would see differently.
   One difference is deliberate: libphonenumber stops a scan after 65,535
@@ -32,8 +33,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-GAP = 40
-MARGIN = 40
+GAP = 16  # collapsed characters; one candidate's digits are at most 12 apart (an extension marker)
+MARGIN = 16  # a candidate starts at most 10 characters before its first digit; the matcher reads one more
 _DIGIT = re.compile(r"\d")
 _RUNS = re.compile(r"[\s,\-]+")
 
@@ -55,14 +56,15 @@ def phone_windows(text: str, gap: int = GAP, margin: int = MARGIN) -> list[tuple
 
     Each range covers one cluster of digits (consecutive digits less than
     ``gap`` characters apart once runs of spaces, commas and hyphens count
-    as one) with ``margin`` characters either side. No digits, no ranges.
+    as one, or less than ``2 * margin`` apart at all) with ``margin``
+    characters either side, so ranges never overlap. No digits, no ranges.
     """
     digits = [m.start() for m in _DIGIT.finditer(text)]
     if not digits:
         return []
     clusters: list[list[int]] = [[digits[0], digits[0]]]
     for prev, pos in itertools.pairwise(digits):
-        if pos - prev <= gap or len(_RUNS.sub(" ", text[prev + 1 : pos])) < gap:
+        if pos - prev <= 2 * margin or len(_RUNS.sub(" ", text[prev + 1 : pos])) < gap:
             clusters[-1][1] = pos
         else:
             clusters.append([pos, pos])

@@ -14,7 +14,7 @@ from pipelines.anonymise.engines import (
     NANP_PHONE_PATTERN,
     NER_CONFIGURATION,
     gated_phone_recognizer,
-    min_phone_digits,
+    region_floors,
 )
 from pipelines.anonymise.nlp import WindowedSpacyNlpEngine, candidate_windows, is_candidate, tokenize
 
@@ -76,8 +76,9 @@ def test_lemmas_are_lower_case_tokens_for_context_words() -> None:
 
 
 def test_phone_gate_is_the_floor_of_libphonenumber_lengths() -> None:
-    assert min_phone_digits(("US",)) == 10
-    assert min_phone_digits(PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS) == 4
+    floors = region_floors(PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS)
+    # national shortest lengths (US 10, GB 7, DE 4, FR 9), capped by what an international number needs
+    assert floors["US"] == (7, 5) and floors["GB"] == (7, 5) and floors["DE"] == (4, 4) and floors["FR"] == (7, 5)
 
 
 def test_gated_phone_recognizer_equals_stock_on_every_text() -> None:

@@ -44,6 +44,7 @@ SURROUNDINGS = [
     "Reach the clinic on {}, or on {} after six.",
     "Numbers {} and {} were both disconnected in 2019.",
     "{}" + " " * 120 + "ext 5",
+    "BP 128/82, HR 72, SpO2 97% on 2 L; seen 12/03/2024 and 3.5.2025, dose 2.5 mg bd; call {} if worse.",
     "{}" + ", " * 30 + "x 7",
     "{}" + "-" * 50 + "123",
     "first {} then a long stretch of ordinary words with no digits at all in it, " * 2 + "then {}",

@@ -46,6 +46,7 @@ bench: install
 	$(PY) -m pipelines.bench.stages
 	$(PY) -m pipelines.bench.payout
 	$(PY) -m pipelines.bench.neardup
+	$(PY) -m pipelines.bench.attribution
 
 # Synthetic Datanets of 20k, 200k and 1M records, PII off: wall time, records/s, peak RSS (long: about an hour).
 bench-scale: install

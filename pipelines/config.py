@@ -155,7 +155,7 @@ class PIIConfig(Strict):
     language: str = "en"
     batch_size: int = Field(64, ge=1, le=4096)
     # NER context either side of a capitalised word; 0 runs spaCy's whole pipeline on whole texts (stock).
-    ner_window: int = Field(4, ge=0, le=512)
+    ner_window: int = Field(3, ge=0, le=512)
 
     @field_validator("operators")
     @classmethod

@@ -36,6 +36,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 from spacy.lang.en.stop_words import STOP_WORDS
 
 TOKEN = re.compile(r"\w+|[^\w\s]")
+NER_BATCH = 256  # windows are a few words long: bigger batches keep the model's matrix products efficient
 _PUNCT = re.compile(r"[^\w\s]+")
 
 
@@ -174,7 +175,7 @@ class WindowedSpacyNlpEngine(SpacyNlpEngine):
                 lo, hi = starts[s], starts[e - 1] + len(words[e - 1])
                 pieces.append((d, lo, text[lo:hi]))
         found: list[list[Entity]] = [[] for _ in texts]
-        docs = nlp.pipe((p for _, _, p in pieces), batch_size=batch_size)
+        docs = nlp.pipe((p for _, _, p in pieces), batch_size=max(batch_size, NER_BATCH))
         for (d, lo, _), doc in zip(pieces, docs, strict=True):
             found[d] += [
                 Entity(ent.label_, lo + ent.start_char, lo + ent.end_char, ent.text)

@@ -3,9 +3,9 @@
     make attribution-demo                 # or: python -m examples.attribution_demo [DATANET]
 
 1. ingest the Datanet if needed, and bring its attribution index up to date;
-2. a toy "model" (``toy-chat``) answers five prompts: each answer quotes one
-   record verbatim, paraphrases another with a few words changed, and adds
-   novel text of its own; one answer is novel only;
+2. a toy "model" (``toy-chat``) answers five prompts: each answer quotes 16
+   words of one record verbatim, paraphrases 16 words of another (one word
+   in 12 changed), and adds novel text of its own; one answer is novel only;
 3. ``record_attribution`` attributes each answer (fee 0.05 EUR), which puts
    one signed ``attribution`` entry per answer on the ledger; the demo checks
    that exactly the quoted and paraphrased records were named;
@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from pipelines.attribution.attribute import ensure_index, record_attribution
+from pipelines.attribution.index import words
 from pipelines.config import Datanet, load_datanet
 from pipelines.contributors import own_id
 from pipelines.payout.check import make_receipt, verify_receipt, verify_statement
@@ -53,13 +55,35 @@ def paraphrase(text: str, every: int = 12) -> str:
     return " ".join(words)
 
 
+def _runs(text: str, n: int = 8) -> set[str]:
+    ws = [w for _, _, w in words(text)]
+    return {" ".join(ws[i : i + n]) for i in range(len(ws) - n + 1)}
+
+
+def distinctive(text: str, held: Counter[str], n: int) -> str | None:
+    """distinctive is the first run of ``n`` words of ``text`` none of whose 8-word runs another record holds."""
+    ws = text.split()
+    for start in range(len(ws) - n + 1):
+        window = " ".join(ws[start : start + n])
+        if all(held[r] == 1 for r in _runs(window)):
+            return window
+    return None
+
+
 def toy_model(records: list[tuple[int, str]]) -> list[tuple[str, set[int]]]:
-    """toy_model returns five answers and, for each, the ledger indexes of the records it reused."""
-    answers = []
+    """toy_model returns five answers and, for each, the ledger indexes of the records it reused.
+
+    The example's notes come from templates, so most of a note's sentences
+    are also in other notes (and attribution rightly names them all). The
+    toy model therefore quotes, from each record it uses, a passage no other
+    record shares 8 words of, so the truth is exactly the records it used.
+    """
+    held: Counter[str] = Counter(r for _, text in records for r in _runs(text))
+    usable = [(i, w) for i, t in records if (w := distinctive(t, held, 16)) is not None]
+    answers, step = [], len(usable) // 8  # spread over the ledger, so over several contributors
     for k in range(4):
-        (qi, quote), (pi, para) = records[7 * k + 3], records[7 * k + 5]
-        quoted = " ".join(quote.split()[:40])
-        answers.append((f"{NOVEL[k]} {quoted} {NOVEL[k + 1]} {paraphrase(para)}", {qi, pi}))
+        (qi, quote), (pi, para) = usable[2 * k * step + 3], usable[(2 * k + 1) * step + 3]
+        answers.append((f"{NOVEL[k]} {quote} {NOVEL[k + 1]} {paraphrase(para)}", {qi, pi}))
     answers.append((" ".join(NOVEL), set()))
     return answers
 

@@ -44,7 +44,7 @@ from typing import Any
 from pipelines.attribution.attribute import attribute_with
 from pipelines.attribution.index import add_run, open_index, words
 from pipelines.attribution.spans import Rule
-from pipelines.bench.corpus import DOC_ROOTS, _prose_files, _read_text
+from pipelines.bench.corpus import DOC_ROOTS, prose_texts
 
 _PARA = re.compile(r"\n\s*\n")
 
@@ -52,16 +52,11 @@ _PARA = re.compile(r"\n\s*\n")
 def paragraphs(roots: tuple[Path, ...] = DOC_ROOTS, max_bytes: int = 60_000_000) -> list[str]:
     """paragraphs returns the sorted unique paragraphs of 30-200 words of the machine's prose files."""
     seen: set[str] = set()
-    read = 0
-    for path in _prose_files(roots):
-        text = _read_text(path)
-        read += len(text)
+    for text in prose_texts(roots, max_bytes):
         for p in _PARA.split(text):
             flat = " ".join(p.split())
             if 30 <= len(flat.split()) <= 200 and flat.isprintable():
                 seen.add(flat)
-        if read >= max_bytes:
-            break
     return sorted(seen)
 
 

@@ -136,16 +136,22 @@ def clean_sentences(text: str) -> Iterator[str]:
             yield s
 
 
-def sentence_pool(roots: tuple[Path, ...] = DOC_ROOTS, max_bytes: int = 40_000_000) -> list[str]:
-    """sentence_pool returns the sorted, de-duplicated clean sentences of the machine's prose files."""
-    pool: set[str] = set()
+def prose_texts(roots: tuple[Path, ...] = DOC_ROOTS, max_bytes: int = 40_000_000) -> Iterator[str]:
+    """prose_texts yields the texts of the machine's prose files, in path order, until ``max_bytes`` are read."""
     read = 0
     for path in _prose_files(roots):
         text = _read_text(path)
         read += len(text)
-        pool.update(clean_sentences(text))
+        yield text
         if read >= max_bytes:
-            break
+            return
+
+
+def sentence_pool(roots: tuple[Path, ...] = DOC_ROOTS, max_bytes: int = 40_000_000) -> list[str]:
+    """sentence_pool returns the sorted, de-duplicated clean sentences of the machine's prose files."""
+    pool: set[str] = set()
+    for text in prose_texts(roots, max_bytes):
+        pool.update(clean_sentences(text))
     if len(pool) < 1000:
         raise RuntimeError(f"only {len(pool)} prose sentences found under {roots}; need at least 1000")
     return sorted(pool)

@@ -355,6 +355,12 @@ def summary(statement: dict[str, Any]) -> str:
     ]
     lines += [f"  {x['kind']:<17}{x['payee']:<22}{fmt(x['amount_minor']):>18}" for x in statement["lines"][:2]]
     lines += [
+        f"  unattributed     {x['payee']:<22}{fmt(x['amount_minor']):>18}"
+        f"  (novel text of {len(x['usage_indexes'])} outputs)"
+        for x in statement["lines"]
+        if x["kind"] == "unattributed"
+    ]
+    lines += [
         f"  contributor      {x['payee']:<22}{fmt(x['amount_minor']):>18}"
         f"  ({x['records_used']} records, {x['uses']} uses)"
         for x in sorted(contributors, key=lambda x: (-x["amount_minor"], x["payee"]))[:20]

@@ -118,7 +118,7 @@ def build_gazetteer(out: Path) -> None:
     lines += [f"L\t{n}\t{int(zipf_frequency(n.lower(), 'en') >= COMMON_ZIPF)}" for n in last]
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}")
-    with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as f:
         f.write(("\n".join(lines) + "\n").encode("utf-8"))
     os.replace(tmp, out)
 

@@ -281,6 +281,17 @@ def speed(
     }
 
 
+def synthetic_vocabulary(paras: list[str]) -> tuple[list[str], list[float], list[str]]:
+    """synthetic_vocabulary: the paragraphs' lower-case words with their counts, and the held-out prose."""
+    freq: dict[str, int] = {}
+    for p in paras:
+        for w in p.lower().split():
+            if w.isalpha():
+                freq[w] = freq.get(w, 0) + 1
+    vocab = sorted(freq)
+    return vocab, [float(freq[w]) for w in vocab], [p for p in paras if _held_out(p)]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--outputs", type=int, default=3000)
@@ -290,15 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     result: dict[str, Any] = {"cpus": os.cpu_count(), "quality": quality(args.outputs)}
     print(json.dumps(result["quality"], indent=1))
-    paras = paragraphs()
-    freq: dict[str, int] = {}
-    for p in paras:
-        for w in p.lower().split():
-            if w.isalpha():
-                freq[w] = freq.get(w, 0) + 1
-    prose = [p for p in paras if _held_out(p)]
-    vocab = sorted(freq)
-    weights = [float(freq[w]) for w in vocab]
+    vocab, weights, prose = synthetic_vocabulary(paragraphs())
     result["speed"] = []
     for size in args.sizes:
         row = speed(size, args.queries, 5 if size <= 100_000 else 2, vocab, weights, prose)

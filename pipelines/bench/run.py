@@ -19,6 +19,10 @@ peak memory is its own:
   machine's Debian copyright files, many naming traditions) put in the
   corpus's PERSON contexts within real prose, stock and ours;
 * end-to-end ``datanet ingest`` of the corpus (Beam, default runner options);
+* attribution: record-level quality on outputs stitched from real
+  paragraphs, and 300-word queries against 100 k records beside a naive
+  scan (``pipelines.bench.attribution``, which ``make bench`` also runs at
+  1 M records);
 * the ledger (100,000 durable appends, then proofs), ours and pymerkle.
 
 Prints one table and writes it, with the quality details and the machine,
@@ -284,6 +288,35 @@ def real_name_rows(dn: Datanet, count: int) -> list[Row]:
     return rows
 
 
+def attribution_rows(outputs: int) -> list[Row]:
+    """Attribution quality on real paragraphs, and 300-word queries against 100 k records beside a naive scan.
+
+    ``python -m pipelines.bench.attribution`` (in ``make bench``) also runs 1 M records.
+    """
+    from pipelines.bench.attribution import paragraphs, quality, speed, synthetic_vocabulary
+
+    q, s_q, m_q = measured(quality, outputs)
+    rows: list[Row] = [
+        {
+            "stage": "attribution",
+            "tool": "ours (infini-gram)",
+            "records": q["records"],
+            "outputs": outputs,
+            "seconds": round(s_q, 2),
+            "peak_MB": m_q,
+            "attribution": q,
+        }
+    ]
+    paras = paragraphs()
+    vocab, weights, prose = synthetic_vocabulary(paras)
+    sp, s_sp, m_sp = measured(speed, 100_000, 100, 3, vocab, weights, prose)
+    rows.append(
+        {"stage": "attribution 100 k", "tool": "ours (infini-gram)", "seconds": round(s_sp, 2), "peak_MB": m_sp}
+        | {"records": sp["records"], "speed": sp}
+    )
+    return rows
+
+
 def ledger_rows(n: int) -> list[Row]:
     from pipelines.bench.ledger import _child
 
@@ -324,6 +357,7 @@ def run(size_mb: float, sample: int, root: Path, ledger_n: int) -> dict[str, Any
     table[-1]["counts"] = e2e
     pii_all = next(r for r in table if r["stage"] == "PII (all)")
     table[-1]["slower_than_PII_stage_by"] = round(s_e2e / pii_all["seconds"] - 1, 3)
+    table += attribution_rows(max(300, sample))
     table += ledger_rows(ledger_n)
     return {
         "command": f"datanet bench --size-mb {size_mb:g} --sample {sample}",
@@ -340,6 +374,23 @@ def render_table(result: dict[str, Any]) -> str:
     for r in result["table"]:
         if "skipped" in r:
             lines.append(f"{r['stage']:<19}{r['tool']:<27}  skipped: {r['skipped'][:60]}")
+            continue
+        if "attribution" in r:
+            a = r["attribution"]
+            lines.append(
+                f"{r['stage']:<19}{r['tool']:<27}{r['outputs']:>8}{r['seconds']:>8.1f}"
+                f"  P {a['verbatim_precision']:.3f} R(>=12) {a['verbatim_recall_12plus']:.3f}"
+                f" R(5% edits) {a['edited_5pct_recall_12plus']:.3f} novel {a['novel_only_attributed']:.1%}"
+                f" weights<=5pp {a['weights_within_5pp']:.0%}"
+            )
+            continue
+        if "speed" in r:
+            sp = r["speed"]
+            lines.append(
+                f"{r['stage']:<19}{r['tool']:<27}{sp['records']:>8}{r['seconds']:>8.1f}"
+                f"  p50 {sp['p50_ms']} ms p99 {sp['p99_ms']} ms; naive scan p50 {sp['naive_p50_ms']:.0f} ms;"
+                f" index {sp['index_over_text']}x text, built at {sp['build_MB_per_s_per_core']} MB/s/core"
+            )
             continue
         q = r.get("quality", {})
         qual = f"P {q['precision']:.3f} R {q['recall']:.3f} F1 {q['f1']:.3f}" if "f1" in q else ""

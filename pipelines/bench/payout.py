@@ -71,9 +71,9 @@ def main() -> None:
         build(root, args.records, args.usage)
         dn = load_datanet("bench", root=root)
         t = time.perf_counter()
-        result = run_payout(dn, "m", "p1", 100_000_000, "EUR")
+        result = run_payout(dn, "m", "2026-11", 100_000_000, "EUR")
         payout_s = time.perf_counter() - t
-        statement = load_statement(statement_dir(dn, "m", "p1"))
+        statement = load_statement(statement_dir(dn, "m", "2026-11"))
         t = time.perf_counter()
         verify_statement(dn, statement)
         verify_s = time.perf_counter() - t

@@ -230,12 +230,9 @@ def gated_phone_recognizer(language: str) -> Any:
     from pipelines.anonymise.gates import windowed
 
     floors = region_floors(PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS)
-    floor = min(f for pair in floors.values() for f in pair)
 
     class GatedPhoneRecognizer(PhoneRecognizer):
         def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:
-            if len(_DIGIT.findall(text)) < floor:
-                return []
             return windowed(self._analyze_window, text, entities, nlp_artifacts)
 
         def _analyze_window(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:

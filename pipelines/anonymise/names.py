@@ -252,6 +252,4 @@ def name_recognizer(language: str) -> Any:
                 for start, end, score in find_names(text, self.gazetteer)
             ]
 
-    rec = NameRecognizer(supported_entities=["PERSON"], supported_language=language, name=NAME)
-    rec.load()
-    return rec
+    return NameRecognizer(supported_entities=["PERSON"], supported_language=language, name=NAME)  # its __init__ loads

@@ -172,22 +172,22 @@ def attribution_entry(
     return entry
 
 
-def find_attribution(dn: Datanet, model: str, sha: str, inference_id: str | None) -> tuple[int, dict[str, Any]] | None:
+def _entry(led: Ledger, index: int) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads(next(iter(led.entries(index, index + 1))))
+    return value
+
+
+def find_attribution(
+    dn: Datanet, led: Ledger, model: str, sha: str, inference_id: str | None
+) -> tuple[int, dict[str, Any]] | None:
     """find_attribution returns (ledger index, entry) of the attribution of (model, output, inference id), if any."""
     from pipelines.read import ledger_table
 
-    t = ledger_table(dn)
+    t = ledger_table(dn, led.size)
     for row in t.filter(t["kind"].to_numpy(zero_copy_only=False) == "attribution").to_pylist():
         if (row["model"], row["output_sha256"], row["inference_id"]) == (model, sha, inference_id):
-            with Ledger(dn.ledger_dir) as led:
-                raw = next(iter(led.entries(row["ledger_index"], row["ledger_index"] + 1)))
-            return int(row["ledger_index"]), json.loads(raw)
+            return int(row["ledger_index"]), _entry(led, int(row["ledger_index"]))
     return None
-
-
-def _contributors(dn: Datanet, indexes: list[int]) -> dict[int, str]:
-    with Ledger(dn.ledger_dir) as led:
-        return {i: json.loads(next(iter(led.entries(i, i + 1))))["contributor_id"] for i in indexes}
 
 
 def record_attribution(
@@ -219,7 +219,7 @@ def record_attribution(
         refuse_if_ingest_unfinished(dn, led.size)
         signer = signer_for(dn, progress or (lambda m: None))
         sha = output_sha256(text)
-        existing = find_attribution(dn, model, sha, inference_id)
+        existing = find_attribution(dn, led, model, sha, inference_id)
         ensure_index(dn, progress)
         result = attribute_text(dn, text, rule)
         if existing is not None:
@@ -231,9 +231,8 @@ def record_attribution(
             index, appended = led.size - 1, True
         note = led.sign(signer)
         size = led.size
-    who = _contributors(dn, [r["ledger_index"] for r in result["records"]])
-    for r in result["records"]:
-        r["contributor_id"] = who[r["ledger_index"]]
+        for r in result["records"]:
+            r["contributor_id"] = _entry(led, r["ledger_index"])["contributor_id"]
     result["entry"] = entry
     result["ledger"] = {"index": index, "appended": appended, "ledger_size": size, "checkpoint": note}
     return result

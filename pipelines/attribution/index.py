@@ -217,48 +217,66 @@ def update_index(dn: Datanet, folder: Path | None = None, progress: Any = None) 
     from pipelines.registry import committed_runs
 
     folder = folder or index_dir(dn)
-    done = {r["run"] for r in _manifest(folder)["runs"]}
+    state = _State.load(folder)
+    done = {r["run"] for r in state.manifest["runs"]}
     added = []
     for run in committed_runs(dn):
         if run["run_id"] in done:
             continue
-        stats = add_run(folder, run["run_id"], run_records(dn, run["shards"]))
+        stats = state.add_run(run["run_id"], run_records(dn, run["shards"]))
         added.append({"run": run["run_id"], "docs": stats.docs, "tokens": stats.tokens})
         if progress:
             progress(f"attribution index: run {run['run_id']} added ({stats.docs} records, {stats.tokens} words)")
-    manifest = _manifest(folder)
-    return {"added": added, "runs": len(manifest["runs"]), "vocab_size": manifest["vocab_size"]}
+    return {"added": added, "runs": len(state.manifest["runs"]), "vocab_size": state.manifest["vocab_size"]}
 
 
 def add_run(folder: Path, run_id: str, records: Iterable[tuple[int, str, str]]) -> ShardStats:
     """add_run indexes one run's ``(ledger_index, record_hash, text)`` records as the next shard of ``folder``."""
-    manifest = _manifest(folder)
-    vocab = _vocab(folder, manifest["vocab_size"]) if manifest["runs"] else []
-    ids = {w: i for i, w in enumerate(vocab)}
-    shard = f"{len(manifest['runs']):05d}"
-    target = folder / "shards" / shard
-    shutil.rmtree(target, ignore_errors=True)
-    stats = write_shard(target, records, ids, vocab)
-    if stats.docs == 0:  # a run that accepted nothing: no shard (the engine cannot map empty files)
-        shutil.rmtree(target)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_atomic(folder / "vocab.txt", "\n".join(vocab).encode("utf-8"))
-    manifest["runs"].append(
-        {
-            "run": run_id,
-            "shard": shard,
-            "docs": stats.docs,
-            "tokens": stats.tokens,
-            "text_bytes": stats.text_bytes,
-            "vocab_size": len(vocab),
-            "sha256": {n: _sha256(target / n) for n in sorted(os.listdir(target))} if stats.docs else {},
-        }
-    )
-    manifest["vocab_size"] = len(vocab)
-    manifest["vocab_sha256"] = _sha256(folder / "vocab.txt")
-    write_atomic(folder / "INDEX.json", (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
-    open_index.cache_clear()
-    return stats
+    return _State.load(folder).add_run(run_id, records)
+
+
+@dataclass
+class _State:
+    """An index folder's manifest and vocabulary, read once and kept in step as runs are added."""
+
+    folder: Path
+    manifest: dict[str, Any]
+    vocab: list[str]
+    ids: dict[str, int]
+
+    @classmethod
+    def load(cls, folder: Path) -> _State:
+        manifest = _manifest(folder)
+        vocab = _vocab(folder, manifest["vocab_size"]) if manifest["runs"] else []
+        return cls(folder, manifest, vocab, {w: i for i, w in enumerate(vocab)})
+
+    def add_run(self, run_id: str, records: Iterable[tuple[int, str, str]]) -> ShardStats:
+        """add_run writes the next shard, then vocab.txt, then INDEX.json (the commit point)."""
+        folder, manifest, vocab = self.folder, self.manifest, self.vocab
+        shard = f"{len(manifest['runs']):05d}"
+        target = folder / "shards" / shard
+        shutil.rmtree(target, ignore_errors=True)
+        stats = write_shard(target, records, self.ids, vocab)
+        if stats.docs == 0:  # a run that accepted nothing: no shard (the engine cannot map empty files)
+            shutil.rmtree(target)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(folder / "vocab.txt", "\n".join(vocab).encode("utf-8"))
+        manifest["runs"].append(
+            {
+                "run": run_id,
+                "shard": shard,
+                "docs": stats.docs,
+                "tokens": stats.tokens,
+                "text_bytes": stats.text_bytes,
+                "vocab_size": len(vocab),
+                "sha256": {n: _sha256(target / n) for n in sorted(os.listdir(target))} if stats.docs else {},
+            }
+        )
+        manifest["vocab_size"] = len(vocab)
+        manifest["vocab_sha256"] = _sha256(folder / "vocab.txt")
+        write_atomic(folder / "INDEX.json", (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+        open_index.cache_clear()
+        return stats
 
 
 def rebuild_index(dn: Datanet, folder: Path) -> dict[str, Any]:
@@ -338,8 +356,7 @@ def open_index(folder: Path) -> LoadedIndex:
         docs = pq.read_table(real / "docs.parquet")
         offsets = np.frombuffer((real / "offset.0").read_bytes(), dtype="<u8")
         grams = np.load(real / "grams.npy", mmap_mode="r", allow_pickle=False)
-        ledger = np.array(docs["ledger_index"].to_pylist())
-        shards.append(Shard(offsets, ledger, docs["record_hash"].to_pylist(), grams))
+        shards.append(Shard(offsets, docs["ledger_index"].to_numpy(), docs["record_hash"].to_pylist(), grams))
     # No read-ahead hints: each madvise is a system call, and queries touch a few pages per shard.
     engine = InfiniGramEngine(
         index_dir=dirs,

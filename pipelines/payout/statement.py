@@ -118,6 +118,40 @@ def _new_line() -> dict[str, Any]:
     return {"units": Fraction(0), "records_used": 0, "uses": 0, **{k: [] for k in keys}}
 
 
+def _credit(
+    acc: dict[str, dict[str, Any]],
+    seen: dict[str, set[int]],
+    owner: str,
+    held: dict[str, list[int]],
+    contribution_index: int,
+    units: Fraction,
+    uses: int,
+    usage_indexes: list[int],
+) -> None:
+    """_credit splits one record's ``units`` equally among its contributor ``owner`` and the copy holders ``held``.
+
+    Each holder's line counts the record once (however many entries cite
+    it; ``seen`` remembers which records each holder was credited), lists
+    the record's contribution entry, the holder's copy entries and the
+    citing entries (``usage_indexes``; one entry citing two of a holder's
+    records is listed once).
+    """
+    holders = sorted({owner, *held})
+    for who in holders:
+        line = acc.setdefault(who, _new_line())
+        line["units"] += units / len(holders)
+        line["uses"] += uses
+        if contribution_index not in seen[who]:
+            seen[who].add(contribution_index)
+            line["records_used"] += 1
+            line["contribution_indexes"].append(contribution_index)
+            if who != owner:
+                line["copy_indexes"].extend(held[who])
+        for i in usage_indexes:
+            if line["usage_indexes"][-1:] != [i]:
+                line["usage_indexes"].append(i)
+
+
 def attribution_lines(
     dn: Datanet, model: str, upto: int, since: int, currency: str
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -142,20 +176,12 @@ def attribution_lines(
     if any(cur not in (None, currency) for _, _, cur, _, _ in entries):
         raise PayoutError(f"some attribution entries of model {model!r} have fees in another currency than {currency}")
     cited = sorted({int(i) for *_, weights, _ in entries for i, _ in weights or []})
-    contrib = (
-        dict(
-            (
-                (int(i), (h, c))
-                for i, h, c in con.execute(
-                    "select ledger_index, record_hash, contributor_id from ledger where kind = 'contribution'"
-                    " and ledger_index in (select unnest(?::bigint[]))",
-                    [cited],
-                ).fetchall()
-            )
-        )
-        if cited
-        else {}
-    )
+    rows = con.execute(
+        "select ledger_index, record_hash, contributor_id from ledger where kind = 'contribution'"
+        " and ledger_index in (select unnest(?::bigint[]))",
+        [cited],
+    ).fetchall()
+    contrib = {int(i): (h, c) for i, h, c in rows}
     copies = _copies(dn, upto) if dn.config.payout.duplicates == "split" else {}
     acc: dict[str, dict[str, Any]] = {}
     seen: dict[str, set[int]] = defaultdict(set)
@@ -166,20 +192,7 @@ def attribution_lines(
             if int(li) not in contrib:
                 raise PayoutError(f"attribution entry {index} weighs ledger entry {li}, which is not a contribution")
             record, owner = contrib[int(li)]
-            held = copies.get(record, {})
-            holders = sorted({owner, *held})
-            for who in holders:
-                line = acc.setdefault(who, _new_line())
-                line["units"] += share * int(bp) / (BASIS * len(holders))
-                line["uses"] += 1
-                if int(li) not in seen[who]:
-                    seen[who].add(int(li))
-                    line["records_used"] += 1
-                    line["contribution_indexes"].append(int(li))
-                    if who != owner:
-                        line["copy_indexes"].extend(held[who])
-                if not line["usage_indexes"] or line["usage_indexes"][-1] != int(index):
-                    line["usage_indexes"].append(int(index))
+            _credit(acc, seen, owner, copies.get(record, {}), int(li), share * int(bp) / BASIS, 1, [int(index)])
         if unattributed_bp:
             unattributed["units"] += share * int(unattributed_bp) / BASIS
             unattributed["usage_indexes"].append(int(index))
@@ -200,29 +213,12 @@ def contributor_lines(dn: Datanet, model: str, upto: int, since: int = 0) -> lis
     policy, credits = dn.config.payout.for_model(model), _credits(dn, model, upto, since)
     copies = _copies(dn, upto) if policy.duplicates == "split" else {}
     acc: dict[str, dict[str, Any]] = {}
+    seen: dict[str, set[int]] = defaultdict(set)
     for c in credits:
+        units = Fraction(int(c["uses"]) * int(c["weight"]))
+        usage = [int(i) for i in c["usage_indexes"]]
         held = copies.get(c["record_hash"], {})
-        holders = sorted({c["contributor_id"], *held})
-        share = Fraction(int(c["uses"]) * int(c["weight"]), len(holders))
-        for who in holders:
-            line = acc.setdefault(
-                who,
-                {
-                    "units": Fraction(0),
-                    "records_used": 0,
-                    "uses": 0,
-                    "contribution_indexes": [],
-                    "usage_indexes": [],
-                    "copy_indexes": [],
-                },
-            )
-            if who != c["contributor_id"]:
-                line["copy_indexes"].extend(held[who])
-            line["units"] += share
-            line["records_used"] += 1
-            line["uses"] += int(c["uses"])
-            line["contribution_indexes"].append(int(c["contribution_index"]))
-            line["usage_indexes"].extend(int(i) for i in c["usage_indexes"])
+        _credit(acc, seen, c["contributor_id"], held, int(c["contribution_index"]), units, int(c["uses"]), usage)
     return [{"payee": who, **acc[who]} for who in sorted(acc)]
 
 

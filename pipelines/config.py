@@ -40,6 +40,7 @@ class FieldSpec(Strict):
     type: Literal["string", "integer", "boolean"] = "string"
     text: bool = False
     pii: bool | None = None  # None: not said; ``datanet check`` warns for an unsaid string field
+    code: bool = False  # source code: only its comments and string literals are scrubbed (anonymise.code)
     required: bool = True
     description: str = ""
 
@@ -65,6 +66,8 @@ class SchemaConfig(Strict):
             raise ValueError("text fields must have type string")
         if any(f.pii and f.type != "string" for f in self.fields):
             raise ValueError("pii: true is for string fields (Presidio scrubs text)")
+        if any(f.code and not (f.text or f.pii) for f in self.fields):
+            raise ValueError("code: true is for fields that are scrubbed (text: true or pii: true)")
         return self
 
     @property
@@ -75,6 +78,11 @@ class SchemaConfig(Strict):
     def scrub_fields(self) -> list[str]:
         """scrub_fields are the fields the PII stage scrubs: text fields, then ``pii: true`` fields."""
         return [f.name for f in self.fields if f.text] + [f.name for f in self.fields if f.pii and not f.text]
+
+    @property
+    def code_fields(self) -> list[str]:
+        """code_fields are the scrubbed fields that hold source code (``code: true``)."""
+        return [f.name for f in self.fields if f.code]
 
     @property
     def unmarked_strings(self) -> list[str]:
@@ -130,24 +138,36 @@ class DedupConfig(Strict):
 Operator = Literal["replace", "mask", "hash", "redact", "keep"]
 
 
+_CONTACT = ["PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS"]
+# What each ``pii.profile`` sets when the YAML does not say it (README "Profiles"; anonymise.context for the rules).
+PII_PROFILES: dict[str, dict[str, Any]] = {
+    # People and their contact and account details; a place named in prose is not, by itself, personal data.
+    "prose": {"entities": [*_CONTACT, "URL"], "score_threshold": 0.5},
+    # As prose, in comments and string literals of ``code: true`` fields; URLs in code are endpoints and
+    # references, not people, so they stay unless listed.
+    "code": {"entities": list(_CONTACT), "score_threshold": 0.5},
+    # HIPAA Safe Harbor's identifiers that Presidio finds: prose's, and places (smaller than a state), recall first.
+    "clinical": {"entities": [*_CONTACT, "URL", "LOCATION"], "score_threshold": 0.4},
+}
+
+
 class PIIConfig(Strict):
-    """Presidio settings: entity types, one operator per entity, score threshold, allow-list."""
+    """Presidio settings: a profile, entity types, one operator per entity, score threshold, allow-list.
+
+    ``profile`` (prose, code, clinical) gives ``entities`` and
+    ``score_threshold`` when the YAML does not set them (``PII_PROFILES``).
+    ``context_rules`` (on by default) drops and trims results that are not
+    personal data where they stand (``pipelines.anonymise.context``); off,
+    results are Presidio's own.
+    """
 
     enabled: bool = True
-    entities: list[str] = [
-        "PERSON",
-        "EMAIL_ADDRESS",
-        "PHONE_NUMBER",
-        "CREDIT_CARD",
-        "IBAN_CODE",
-        "US_SSN",
-        "IP_ADDRESS",
-        "URL",
-        "LOCATION",
-    ]
+    profile: Literal["prose", "code", "clinical"] = "prose"
+    entities: list[str] = PII_PROFILES["prose"]["entities"]
     operators: dict[str, Operator] = {"DEFAULT": "replace"}
     score_threshold: float = Field(0.5, ge=0.0, le=1.0)
     allow_list: list[str] = []
+    context_rules: bool = True
     extra_recognizers: bool = True
     # DatanetsNameRecognizer: first/last-name gazetteer (names-dataset) with cue words; off = spaCy's NER alone.
     name_recognizer: bool = True
@@ -156,6 +176,14 @@ class PIIConfig(Strict):
     batch_size: int = Field(64, ge=1, le=4096)
     # NER context either side of a capitalised word; 0 runs spaCy's whole pipeline on whole texts (stock).
     ner_window: int = Field(3, ge=0, le=512)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        defaults = PII_PROFILES.get(str(data.get("profile", "prose")), {})
+        return {**{k: v for k, v in defaults.items() if k not in data}, **data}
 
     @field_validator("operators")
     @classmethod

@@ -75,7 +75,7 @@ class CurateContributions(beam.PTransform):
             | "SketchRecords" >> SketchRecords(schema.text_fields, cfg.dedup, ins.salt_path)
         )
         cleaned = sketched | "AnonymisePII" >> AnonymisePII(
-            cfg.pii, schema.scrub_fields, ins.salt_path, ins.progress_dir
+            cfg.pii, schema.scrub_fields, ins.salt_path, ins.progress_dir, tuple(schema.code_fields)
         )
         checked = cleaned | "ValidateRecords" >> ValidateRecords(cfg.validation.expectations, names)
         outcomes = (checked | "Valid" >> select("valid"), sources) | "DropDuplicates" >> DropDuplicates(

@@ -43,18 +43,30 @@ __all__ = [
 ]
 
 
-def anonymise_batch(batch: list[Record], text_fields: list[str], eng: Engines) -> list[Record]:
-    """anonymise_batch scrubs every text field of every record; adds ``pii`` counts per entity."""
-    flat = [(i, f) for i, r in enumerate(batch) for f in text_fields if r["fields"].get(f)]
-    redacted = redact_texts([str(batch[i]["fields"][f]) for i, f in flat], eng)
+def anonymise_batch(
+    batch: list[Record], text_fields: list[str], eng: Engines, code_fields: tuple[str, ...] = ()
+) -> list[Record]:
+    """anonymise_batch scrubs every text field of every record; adds ``pii`` counts per entity.
+
+    Fields named in ``code_fields`` are source code: only their comments and
+    string literals are scrubbed, so identifiers never change.
+    """
     out = [{**r, "fields": dict(r["fields"]), "pii": {}} for r in batch]
+    for code in (False, True):
+        fields = [f for f in text_fields if (f in code_fields) == code]
+        flat = [(i, f) for i, r in enumerate(batch) for f in fields if r["fields"].get(f)]
+        if flat:
+            _scrub(out, flat, redact_texts([str(batch[i]["fields"][f]) for i, f in flat], eng, code))
+    for r in out:
+        r["pii"] = dict(sorted(r["pii"].items()))
+    return out
+
+
+def _scrub(out: list[Record], flat: list[tuple[int, str]], redacted: list[tuple[str, dict[str, int]]]) -> None:
     for (i, f), (text, counts) in zip(flat, redacted, strict=True):
         out[i]["fields"][f] = text
         for k, v in counts.items():
             out[i]["pii"][k] = out[i]["pii"].get(k, 0) + v
-    for r in out:
-        r["pii"] = dict(sorted(r["pii"].items()))
-    return out
 
 
 @functools.lru_cache(maxsize=8)
@@ -68,8 +80,9 @@ def _engines(cfg_json: str, salt: bytes, thread: int) -> Engines:
 
 
 class _Anonymise(beam.DoFn):
-    def __init__(self, cfg: PIIConfig, text_fields: list[str], salt_path: str, progress_dir: str = "") -> None:
-        self.cfg, self.text_fields, self.salt_path, self.progress_dir = cfg, text_fields, salt_path, progress_dir
+    def __init__(self, stage: AnonymisePII) -> None:
+        self.cfg, self.text_fields, self.code_fields = stage.cfg, stage.text_fields, stage.code_fields
+        self.salt_path, self.progress_dir = stage.salt_path, stage.progress_dir
         self.engines: Engines | None = None
 
     def setup(self) -> None:
@@ -82,7 +95,7 @@ class _Anonymise(beam.DoFn):
         if self.engines is None:
             out = [{**r, "pii": {}} for r in batch]
         else:
-            out = anonymise_batch(batch, self.text_fields, self.engines)
+            out = anonymise_batch(batch, self.text_fields, self.engines, self.code_fields)
         if batch:
             tick(self.progress_dir, "scrub", batch[0]["id"].replace("/", "_"), {"records": len(batch)})
         yield out
@@ -93,12 +106,21 @@ class AnonymisePII(beam.PTransform):
 
     With ``pii.enabled: false`` records pass through with empty ``pii`` counts.
     The ``hash`` operator's salt is read by each worker from ``salt_path``.
+    Fields in ``code_fields`` are scrubbed in comments and string literals only.
     """
 
-    def __init__(self, cfg: PIIConfig, text_fields: list[str], salt_path: str, progress_dir: str = "") -> None:
+    def __init__(
+        self,
+        cfg: PIIConfig,
+        text_fields: list[str],
+        salt_path: str,
+        progress_dir: str = "",
+        code_fields: tuple[str, ...] = (),
+    ) -> None:
         super().__init__()
-        self.cfg, self.text_fields, self.salt_path, self.progress_dir = cfg, text_fields, salt_path, progress_dir
+        self.cfg, self.text_fields, self.code_fields = cfg, text_fields, tuple(code_fields)
+        self.salt_path, self.progress_dir = salt_path, progress_dir
 
     def expand(self, batches: beam.PCollection) -> beam.PCollection:
         step = "Scrub" if self.cfg.enabled else "NoPII"
-        return batches | step >> beam.ParDo(_Anonymise(self.cfg, self.text_fields, self.salt_path, self.progress_dir))
+        return batches | step >> beam.ParDo(_Anonymise(self))

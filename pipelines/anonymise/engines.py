@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pipelines.anonymise.code import mask_code
+from pipelines.anonymise.context import refine
 from pipelines.anonymise.gates import gate
 from pipelines.anonymise.names import name_recognizer
 from pipelines.config import PIIConfig
@@ -294,13 +296,21 @@ def build_engines(cfg: PIIConfig, salt: bytes) -> Engines:
     return Engines(BatchAnalyzerEngine(analyzer), AnonymizerEngine(), operators, cfg)
 
 
-def analyse_texts(texts: list[str], eng: Engines) -> list[list[Any]]:
-    """analyse_texts returns Presidio's ``RecognizerResult`` list for each text, in input order."""
+def analyse_texts(texts: list[str], eng: Engines, code: bool = False) -> list[list[Any]]:
+    """analyse_texts returns Presidio's ``RecognizerResult`` list for each text, in input order.
+
+    With ``code`` the texts are source code: only their comments and string
+    literals are analysed (``code.mask_code``; offsets are the original's).
+    With ``pii.context_rules`` each text's results then go through
+    ``context.refine``, which drops and trims what is not personal data
+    where it stands.
+    """
     cfg = eng.cfg
-    return [
-        list(found)
-        for found in eng.batch.analyze_iterator(
-            texts,
+    seen = [mask_code(t) for t in texts] if code else texts
+    found = [
+        list(results)
+        for results in eng.batch.analyze_iterator(
+            seen,
             language=cfg.language,
             batch_size=cfg.batch_size,
             entities=cfg.entities,
@@ -308,6 +318,9 @@ def analyse_texts(texts: list[str], eng: Engines) -> list[list[Any]]:
             allow_list=cfg.allow_list or None,
         )
     ]
+    if cfg.context_rules:
+        found = [refine(text, results) for text, results in zip(seen, found, strict=True)]
+    return found
 
 
 def apply_operators(texts: list[str], found: list[list[Any]], eng: Engines) -> list[tuple[str, dict[str, int]]]:
@@ -329,9 +342,10 @@ def apply_operators(texts: list[str], found: list[list[Any]], eng: Engines) -> l
     return out
 
 
-def redact_texts(texts: list[str], eng: Engines) -> list[tuple[str, dict[str, int]]]:
+def redact_texts(texts: list[str], eng: Engines, code: bool = False) -> list[tuple[str, dict[str, int]]]:
     """redact_texts returns (anonymised text, {entity type: count removed}) per input text.
 
+    With ``code``, only comments and string literals change (``analyse_texts``).
     Deterministic for a given model, config and salt.
     """
-    return apply_operators(texts, analyse_texts(texts, eng), eng)
+    return apply_operators(texts, analyse_texts(texts, eng, code), eng)

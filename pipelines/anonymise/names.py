@@ -25,7 +25,9 @@ A run is reported as PERSON when
 2. a cue precedes it and one of its words is in the gazetteer (score
    ``SCORE_CUE``), or
 3. a strong cue (an honorific, "regards", "signed off by", "reviewed by",
-   "author") precedes it (score ``SCORE_CUE``).
+   "author") precedes it, or an e-mail address in brackets follows it
+   (``Linus Torvalds <torvalds@...>``, the credit line of every copyright
+   file and commit; score ``SCORE_CUE``).
 
 The gazetteer is built once per machine from the installed packages (about
 10 s and 2 GB while building) into ``gazetteer_path()`` and read from there
@@ -65,6 +67,7 @@ BY_CUES = frozenset("off reviewed signed written translated maintained authored"
 _WORD = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*")
 _GAP = re.compile(r"[ \u00a0]")
 _INITIAL_GAP = re.compile(r"\.[ \u00a0]")  # after a one-letter initial: "J. Smith"
+_EMAIL_AFTER = re.compile(r"[ \u00a0]*[<(\[][^\s<>()\[\]@]+@[^\s<>()\[\]@]+\.[^\W\d_]")
 
 
 class GazetteerError(RuntimeError):
@@ -219,7 +222,7 @@ def _match_at(text: str, run: list[tuple[int, int, str]], i: int, gaz: Gazetteer
         f, la = first.title(), last.title()
         if f in gaz.first and la in gaz.last and not (f in gaz.common and la in gaz.common):
             return j, SCORE_GAZETTEER
-        if cue == "strong" or (cue == "weak" and (f in known or la in known)):
+        if cue == "strong" or (cue == "weak" and (f in known or la in known)) or _EMAIL_AFTER.match(text, run[j][1]):
             return j, SCORE_CUE
     return None
 

@@ -1,0 +1,238 @@
+"""Where a match stands: rules that drop or trim recognizer results that are not personal data.
+
+Presidio's recognizers look at a match, not at where it is. On real
+technical text that makes most of what they report wrong: ``self.request``
+is a URL ending in ``.re``, ``LookupError`` and ``License`` are people,
+``Boston`` in the FSF's postal address is a person's location, the ZIP+4
+code ``02110-1301`` is a phone number, and a name at the end of a line
+swallows the field word on the next (``Thomas Becker\\nLicense``).
+``refine`` reads each result in its surroundings and keeps, trims or drops
+it. Every rule is a plain function of the text and the span, so the same
+input always gives the same output. The rules:
+
+* **Separators** (``split_span``): a PERSON, LOCATION, NRP or ORGANIZATION
+  match never spans a line break, a tab, a field separator (``Key: value``)
+  or code punctuation (``( ) [ ] { } < > = ; / \\ |``). Such a match is cut
+  there and each piece is judged on its own.
+* **PERSON** (``is_name``): a piece is dropped when any word has the shape
+  of a code identifier (``_``, digits, ``LookupError``, ``BytesIO``,
+  ``HTTPServer``; ``McDonald`` and ``DiCaprio`` are names), when it touches
+  code (``.name`` attribute access, ``name(`` call, ``name=``), when any
+  word is a licence, field, code or product word (``NOT_NAMES``: "License",
+  "Library", "Files", "Raises", "Linux"), when every word is a weekday or
+  month ("June" alone; "June Carter" is kept), when it is a street after
+  a house number ("1600 Main Street"), or when a single word is a common
+  English word that is not a known name (wordfreq; "Format").
+* **LOCATION**: the same separator, identifier and ``NOT_NAMES`` rules
+  (``Format`` is not a place). Whether a place is personal data at all is a
+  profile decision (see ``profiles``): the prose and code profiles leave
+  LOCATION out, since a city named in technical text (``Boston, MA`` in a
+  licence's postal address) locates an organisation, not a person.
+* **URL** (``is_url``): kept with a scheme (``https://``), ``www.`` or
+  ``mailto:``; a bare domain is kept only with word boundaries on both
+  sides (no ``.``, ``/``, ``\\``, ``@``, letter or digit touching it, no
+  ``(`` or ``=`` after it), all in lower case, and with a web suffix that
+  is not also a file extension (``setup.py``, ``README.md``,
+  ``module.so``): ``self.request``, ``io.BytesIO``, ``src/java.desktop``
+  and ``ExtendedContext.to`` are code, not addresses.
+* **PHONE_NUMBER** (``is_phone``): not a US ZIP+4 code (``02110-1301``),
+  not an ISO or day-month-year date, not a dotted version number
+  (``2.10.1``, or any number after "version", "v", "release").
+* **IP_ADDRESS**: not a loopback, unspecified, multicast or netmask
+  address (``127.0.0.1``, ``0.0.0.0``, ``255.255.255.0``): they name no host.
+
+Entities without a rule (EMAIL_ADDRESS, CREDIT_CARD, IBAN_CODE, US_SSN and
+any custom entity) pass unchanged. Results are Presidio ``RecognizerResult``
+objects; trimmed pieces are new results with the original's score and
+metadata.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Any
+
+NAMED = frozenset({"PERSON", "LOCATION", "NRP", "ORGANIZATION"})
+# A piece of a name or place match ends at a line break, tab, field separator or code punctuation.
+_SEPARATOR = re.compile(r"[\n\r\t\v\f]+|:(?=\s|$)|[()\[\]{}<>=;/\\|\"`*#@]+")
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+_TOKEN = re.compile(r"\S+")
+_IDENTIFIER = re.compile(
+    r"_|\d|[a-z]{3,}[A-Z]|[A-Z][a-z]{3,}[A-Z]|[A-Z]{2,}[a-z]{2,}|[a-z][A-Z]{2,}"
+    r"|(?:Error|Exception|Warning|Exit|Interrupt|Iterator|Handler|Config|Type)$"
+)
+_CODE_BEFORE = re.compile(r"[\w.]$")  # attribute access or part of a longer token: obj.Name, Foo.Bar
+_CODE_AFTER = re.compile(r"^(?:\(|\.[^\W\d_]|\[|\s*=(?!=)|_)")
+
+# Words that are never part of a person's or place's name in the texts curators bring: licence and
+# packaging field words, words that open a docstring line, and software products and projects.
+NOT_NAMES = frozenset(
+    """
+    license licence licensed licenses licences library libraries copyright copyrights files file format formats
+    source sources upstream comment comments disclaimer notice notices warranty general public lesser affero
+    software foundation free version versions distribution program programs module modules package packages
+    contact name names homepage repository author authors maintainer maintainers
+    raises raise returns return yields yield args arguments argument parameters parameter params param
+    attributes attribute note notes example examples see also todo fixme xxx usage options option default
+    true false none null self cls class def lambda import from print type types object objects string strings
+    int float bool dict list tuple set bytes error errors exception exceptions warning warnings value values
+    keys index data dataset table tables column columns row rows field fields record records
+    linux unix gnu debian ubuntu fedora windows microsoft apple macos ios android google github gitlab
+    python perl java javascript typescript rust golang haskell lisp scheme fortran cobol php sql
+    apache mozilla firefox chrome chromium unicode ascii utf posix ieee iso ansi mit bsd gpl lgpl agpl mpl
+    openssl openssh openbsd freebsd netbsd gcc llvm clang glibc systemd docker kubernetes
+    internet web http https html xml json yaml toml csv url uri api cli gui sdk ide os io
+    """.split()
+)
+DATE_WORDS = frozenset(
+    """
+    monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs fri sat sun
+    january february march april may june july august september october november december
+    jan feb mar apr jun jul aug sep sept oct nov dec
+    """.split()
+)
+# A PERSON match that ends in one of these after a house number is a street ("1600 Main Street").
+STREET_WORDS = frozenset("street st avenue ave road rd lane ln drive boulevard blvd way place court ct square".split())
+_HOUSE_NUMBER = re.compile(r"\d+[a-zA-Z]?,?\s+$")
+COMMON_ZIPF = 3.5  # a lone word this frequent in English that is no known name is an ordinary word
+
+# Web suffixes that are also common file extensions: a bare "name.py" is a file, not a host.
+# So are the two-letter suffixes that are English words or common attribute names (``obj.id``, ``x.to``).
+FILE_SUFFIXES = frozenset(
+    "py pyc pyi pl pm sh rs so cc cs md ps ml mo mk gd st re ms sc ph "
+    "am ai as at be by ch do id in io is it me my no to us".split()
+)
+_HOST = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$")
+_VERSION_CUE = re.compile(r"(?:\bversion|\bv|\brelease|\brev|\brevision|\bvers?\.?)\s*$", re.I)
+_ZIP4 = re.compile(r"\d{5}-\d{4}")
+_DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2})")
+_DOTTED = re.compile(r"\d{1,2}(?:\.\d{1,3}){2,3}(?:[-+~]\w+)?")  # 2.10.1, 10.4.12-3; not 212.555.0147
+
+
+@lru_cache(maxsize=1)
+def _gazetteer() -> Any:
+    from pipelines.anonymise.names import load_gazetteer
+
+    return load_gazetteer()
+
+
+@lru_cache(maxsize=65536)
+def _common_word(word: str) -> bool:
+    """_common_word: ``word`` is frequent English (wordfreq) and no gazetteer name."""
+    from wordfreq import zipf_frequency
+
+    if word.title() in _gazetteer().known:
+        return False
+    return zipf_frequency(word.lower(), "en") >= COMMON_ZIPF
+
+
+def looks_like_identifier(token: str) -> bool:
+    """looks_like_identifier: ``token`` has a code identifier's shape (``_``, digits, ``LookupError``, ``BytesIO``)."""
+    return _IDENTIFIER.search(token) is not None
+
+
+def touches_code(text: str, start: int, end: int) -> bool:
+    """touches_code: the span is glued to code (``obj.Name``, ``Name(``, ``Name.attr``, ``Name =``)."""
+    return _CODE_BEFORE.search(text[max(0, start - 1) : start]) is not None or bool(
+        _CODE_AFTER.match(text[end : end + 3])
+    )
+
+
+def is_name(text: str, start: int, end: int, entity: str = "PERSON") -> bool:
+    """is_name: ``text[start:end]`` may be the name of an ``entity`` (PERSON, LOCATION...; module doc).
+
+    The lone-common-word rule is for PERSON only: many places are common words ("Boston").
+    """
+    piece = text[start:end]
+    tokens = _TOKEN.findall(piece)
+    if not tokens or any(looks_like_identifier(t) for t in tokens) or touches_code(text, start, end):
+        return False
+    words = [w.lower() for w in _WORD.findall(piece)]
+    if not words or any(w in NOT_NAMES for w in words) or all(w in DATE_WORDS for w in words):
+        return False
+    if entity != "PERSON":
+        return True
+    if words[-1] in STREET_WORDS and _HOUSE_NUMBER.search(text[max(0, start - 8) : start]):
+        return False
+    return not (len(words) == 1 and _common_word(words[0]))
+
+
+def is_url(text: str, start: int, end: int) -> bool:
+    """is_url: ``text[start:end]`` is a web address, not a dotted identifier or file name (module doc)."""
+    piece = text[start:end]
+    low = piece.lower()
+    if "://" in low or low.startswith(("www.", "mailto:")):
+        return True
+    before, after = text[max(0, start - 1) : start], text[end : end + 1]
+    if re.match(r"[\w.@/\\-]", before) or re.match(r"[\w@(=\[-]", after):
+        return False
+    host = re.split(r"[/:?#]", piece, maxsplit=1)[0]
+    if host != host.lower() or not _HOST.match(host):
+        return False
+    return host.rsplit(".", 1)[1] not in FILE_SUFFIXES
+
+
+def is_phone(text: str, start: int, end: int) -> bool:
+    """is_phone: ``text[start:end]`` is not a ZIP+4 code, a date or a version number."""
+    piece = text[start:end].strip()
+    if _ZIP4.fullmatch(piece) or _DATE.fullmatch(piece) or _DOTTED.fullmatch(piece):
+        return False
+    return _VERSION_CUE.search(text[max(0, start - 12) : start]) is None
+
+
+def is_host_address(text: str, start: int, end: int) -> bool:
+    """is_host_address: an IP address that can name a host (not loopback, unspecified, multicast or a netmask)."""
+    try:
+        ip = ipaddress.ip_address(text[start:end].strip("[]"))
+    except ValueError:
+        return True  # a shape the recognizer knows and we do not: keep it
+    if ip.is_loopback or ip.is_unspecified or ip.is_multicast:
+        return False
+    return not (ip.version == 4 and text[start:end].startswith("255."))
+
+
+def split_span(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """split_span yields the pieces of ``[start, end)`` between separators, stripped of spaces and punctuation."""
+    cut = start
+    for m in _SEPARATOR.finditer(text, start, end):
+        yield from _stripped(text, cut, m.start())
+        cut = m.end()
+    yield from _stripped(text, cut, end)
+
+
+def _stripped(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    while start < end and not (text[start].isalnum()):
+        start += 1
+    while end > start and not (text[end - 1].isalnum() or (text[end - 1] == "." and end - start > 1)):
+        end -= 1
+    if end > start:
+        yield start, end
+
+
+_CHECKS = {"URL": is_url, "PHONE_NUMBER": is_phone, "IP_ADDRESS": is_host_address}
+
+
+def refine(text: str, results: list[Any]) -> list[Any]:
+    """refine returns the results of ``text`` that are personal data in their context, trimmed (module doc).
+
+    Order is kept; a result cut at separators becomes one result per piece
+    that passes. Deterministic; reads nothing but ``text`` and the results.
+    """
+    from presidio_analyzer import RecognizerResult
+
+    out: list[Any] = []
+    for r in results:
+        if r.entity_type in NAMED:
+            for s, e in split_span(text, r.start, r.end):
+                if is_name(text, s, e, r.entity_type):
+                    piece = RecognizerResult(r.entity_type, s, e, r.score, r.analysis_explanation)
+                    piece.recognition_metadata = r.recognition_metadata
+                    out.append(piece)
+            continue
+        check = _CHECKS.get(r.entity_type)
+        if check is None or check(text, r.start, r.end):
+            out.append(r)
+    return out

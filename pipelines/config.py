@@ -141,10 +141,11 @@ Operator = Literal["replace", "mask", "hash", "redact", "keep"]
 _CONTACT = ["PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS"]
 # What each ``pii.profile`` sets when the YAML does not say it (README "Profiles"; anonymise.context for the rules).
 PII_PROFILES: dict[str, dict[str, Any]] = {
-    # People and their contact and account details; a place named in prose is not, by itself, personal data.
-    "prose": {"entities": [*_CONTACT, "URL"], "score_threshold": 0.5},
-    # As prose, in comments and string literals of ``code: true`` fields; URLs in code are endpoints and
-    # references, not people, so they stay unless listed.
+    # People and their contact and account details. A place or a web address named in prose is not, by
+    # itself, personal data (a city in a licence's postal address, a link to documentation): list LOCATION
+    # or URL to remove them too.
+    "prose": {"entities": list(_CONTACT), "score_threshold": 0.5},
+    # As prose, in the comments and string literals of ``code: true`` fields.
     "code": {"entities": list(_CONTACT), "score_threshold": 0.5},
     # HIPAA Safe Harbor's identifiers that Presidio finds: prose's, and places (smaller than a state), recall first.
     "clinical": {"entities": [*_CONTACT, "URL", "LOCATION"], "score_threshold": 0.4},

@@ -11,18 +11,29 @@ it. Every rule is a plain function of the text and the span, so the same
 input always gives the same output. The rules:
 
 * **Separators** (``split_span``): a PERSON, LOCATION, NRP or ORGANIZATION
-  match never spans a line break, a tab, a field separator (``Key: value``)
-  or code punctuation (``( ) [ ] { } < > = ; / \\ |``). Such a match is cut
-  there and each piece is judged on its own.
-* **PERSON** (``is_name``): a piece is dropped when any word has the shape
-  of a code identifier (``_``, digits, ``LookupError``, ``BytesIO``,
-  ``HTTPServer``; ``McDonald`` and ``DiCaprio`` are names), when it touches
-  code (``.name`` attribute access, ``name(`` call, ``name=``), when any
-  word is a licence, field, code or product word (``NOT_NAMES``: "License",
-  "Library", "Files", "Raises", "Linux"), when every word is a weekday or
-  month ("June" alone; "June Carter" is kept), when it is a street after
-  a house number ("1600 Main Street"), or when a single word is a common
-  English word that is not a known name (wordfreq; "Format").
+  match never spans a line break, a tab, a field separator (``Key: value``),
+  code punctuation (``( ) [ ] { } < > = ; / \\ |``) or an honorific ("Seen
+  Mrs Patel" is "Seen" and "Patel"). Such a match is cut there and each
+  piece is judged on its own.
+* **PERSON** (``is_name``, ``is_person``): a piece is dropped when any
+  word has the shape of a code identifier (``_``, digits, camel case as in
+  ``LookupError``, ``BytesIO``, ``NoReturn``; ``McDonald`` and ``DiCaprio``
+  are names), when it touches code (``.name`` attribute access, ``name(``
+  call, ``name=``), when any word is a licence, field, code or product word
+  (``NOT_NAMES``: "License", "Library", "Files", "Raises", "Linux"), when
+  every word is a weekday or month ("June" alone; "June Carter" is kept),
+  when a word (other than a particle such as "van") is not capitalised,
+  or when it is a street after a house number ("1600 Main Street"). Unless
+  a name cue stands before it ("by", "Dr.", "Regards,"; ``names.cued``) or
+  an e-mail address follows it, a piece written in Latin letters is also
+  dropped when it is one word that is short, in capitals, not in the name
+  gazetteer (``names``) or a common English word ("Traceback", "Num",
+  "Mark"), or when its first word is no known name, or is neither a known
+  first name nor followed by a known last name at the end ("Scrolled
+  Canvas", "Cover Texts", "Standard Port"). After a weak cue ("by", "to"
+  in lower case) one known name among its words is enough. A piece that
+  an organisation's or place's word follows ("Creative Commons
+  Corporation", "Santa Clara County") is not a person.
 * **LOCATION**: the same separator, identifier and ``NOT_NAMES`` rules
   (``Format`` is not a place). Whether a place is personal data at all is a
   profile decision (see ``profiles``): the prose and code profiles leave
@@ -34,12 +45,15 @@ input always gives the same output. The rules:
   ``(`` or ``=`` after it), all in lower case, and with a web suffix that
   is not also a file extension (``setup.py``, ``README.md``,
   ``module.so``): ``self.request``, ``io.BytesIO``, ``src/java.desktop``
-  and ``ExtendedContext.to`` are code, not addresses.
+  and ``ExtendedContext.to`` are code, not addresses. The web suffix is
+  ``WEB_SUFFIXES`` (com, org, net, edu, ...) or a country code:
+  ``datetime.date`` and ``self.app`` end in suffixes that are also words.
 * **PHONE_NUMBER** (``is_phone``): not a US ZIP+4 code (``02110-1301``),
   not an ISO or day-month-year date, not a dotted version number
   (``2.10.1``, or any number after "version", "v", "release").
 * **IP_ADDRESS**: not a loopback, unspecified, multicast or netmask
-  address (``127.0.0.1``, ``0.0.0.0``, ``255.255.255.0``): they name no host.
+  address (``127.0.0.1``, ``0.0.0.0``, ``255.255.255.0``), nor one of the
+  ranges set aside for documentation (RFC 5737, RFC 3849): they name no host.
 
 Entities without a rule (EMAIL_ADDRESS, CREDIT_CARD, IBAN_CODE, US_SSN and
 any custom entity) pass unchanged. Results are Presidio ``RecognizerResult``
@@ -57,13 +71,16 @@ from typing import Any
 
 NAMED = frozenset({"PERSON", "LOCATION", "NRP", "ORGANIZATION"})
 # A piece of a name or place match ends at a line break, tab, field separator or code punctuation.
-_SEPARATOR = re.compile(r"[\n\r\t\v\f]+|:(?=\s|$)|[()\[\]{}<>=;/\\|\"`*#@]+")
+_SEPARATOR = re.compile(
+    r"[\n\r\t\v\f]+| {2,}|:(?=\s|$)|[()\[\]{}<>=;/\\|\"`*#@]+|\b(?:Mr|Mrs|Ms|Mx|Dr|Prof|Sir)\b\.?"
+)
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 _TOKEN = re.compile(r"\S+")
 _IDENTIFIER = re.compile(
-    r"_|\d|[a-z]{3,}[A-Z]|[A-Z][a-z]{3,}[A-Z]|[A-Z]{2,}[a-z]{2,}|[a-z][A-Z]{2,}"
-    r"|(?:Error|Exception|Warning|Exit|Interrupt|Iterator|Handler|Config|Type)$"
+    r"_|\d|[a-z][A-Z]|[A-Z]{2,}[a-z]{2,}|(?:Error|Exception|Warning|Exit|Interrupt|Iterator|Handler|Config|Type)$"
 )
+# Surnames written in camel case ("McDonald", "MacArthur", "DeVito", "LeBlanc", "VanDyke", "FitzGerald").
+_CAMEL_NAME = re.compile(r"(?:Mc|Mac|De|Di|Da|Du|Le|La|Van|Von|Fitz)[A-Z][a-z]+")
 _CODE_BEFORE = re.compile(r"[\w.]$")  # attribute access or part of a longer token: obj.Name, Foo.Bar
 _CODE_AFTER = re.compile(r"^(?:\(|\.[^\W\d_]|\[|\s*=(?!=)|_)")
 
@@ -97,7 +114,11 @@ DATE_WORDS = frozenset(
 # A PERSON match that ends in one of these after a house number is a street ("1600 Main Street").
 STREET_WORDS = frozenset("street st avenue ave road rd lane ln drive boulevard blvd way place court ct square".split())
 _HOUSE_NUMBER = re.compile(r"\d+[a-zA-Z]?,?\s+$")
-COMMON_ZIPF = 3.5  # a lone word this frequent in English that is no known name is an ordinary word
+# A PERSON match followed by one of these is the start of an organisation's or a place's name.
+_ORG_AFTER = re.compile(
+    r"[ \u00a0]+(?:Corporation|Corp|Inc|Incorporated|Ltd|LLC|GmbH|Foundation|University|Institute|Project|County|"
+    r"City|Company|Group|Team|Society|Association|Consortium|Street|Avenue|Road|Labs?|Systems)\b"
+)
 
 # Web suffixes that are also common file extensions: a bare "name.py" is a file, not a host.
 # So are the two-letter suffixes that are English words or common attribute names (``obj.id``, ``x.to``).
@@ -105,6 +126,9 @@ FILE_SUFFIXES = frozenset(
     "py pyc pyi pl pm sh rs so cc cs md ps ml mo mk gd st re ms sc ph "
     "am ai as at be by ch do id in io is it me my no to us".split()
 )
+# A bare host (no scheme, no www.) must end in one of these or in a country code: ".date", ".zip", ".app"
+# and the other new suffixes are also words that follow a dot in code ("datetime.date", "self.app").
+WEB_SUFFIXES = frozenset("com net org edu gov mil int info biz eu".split())
 _HOST = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$")
 _VERSION_CUE = re.compile(r"(?:\bversion|\bv|\brelease|\brev|\brevision|\bvers?\.?)\s*$", re.I)
 _ZIP4 = re.compile(r"\d{5}-\d{4}")
@@ -119,19 +143,14 @@ def _gazetteer() -> Any:
     return load_gazetteer()
 
 
-@lru_cache(maxsize=65536)
-def _common_word(word: str) -> bool:
-    """_common_word: ``word`` is frequent English (wordfreq) and no gazetteer name."""
-    from wordfreq import zipf_frequency
-
-    if word.title() in _gazetteer().known:
-        return False
-    return zipf_frequency(word.lower(), "en") >= COMMON_ZIPF
-
-
 def looks_like_identifier(token: str) -> bool:
-    """looks_like_identifier: ``token`` has a code identifier's shape (``_``, digits, ``LookupError``, ``BytesIO``)."""
-    return _IDENTIFIER.search(token) is not None
+    """looks_like_identifier: ``token`` has a code identifier's shape (``_``, digits, ``LookupError``, ``BytesIO``).
+
+    Camel case is an identifier ("NoReturn", "MyLocal") unless it is a
+    surname prefix's ("McDonald", "DiCaprio").
+    """
+    word = token.strip(".,;:!?'’\"")
+    return _IDENTIFIER.search(word) is not None and not _CAMEL_NAME.fullmatch(word)
 
 
 def touches_code(text: str, start: int, end: int) -> bool:
@@ -144,20 +163,43 @@ def touches_code(text: str, start: int, end: int) -> bool:
 def is_name(text: str, start: int, end: int, entity: str = "PERSON") -> bool:
     """is_name: ``text[start:end]`` may be the name of an ``entity`` (PERSON, LOCATION...; module doc).
 
-    The lone-common-word rule is for PERSON only: many places are common words ("Boston").
+    The capitalisation and name-list rules are for PERSON only: places are often common words ("Boston").
     """
     piece = text[start:end]
     tokens = _TOKEN.findall(piece)
     if not tokens or any(looks_like_identifier(t) for t in tokens) or touches_code(text, start, end):
         return False
-    words = [w.lower() for w in _WORD.findall(piece)]
-    if not words or any(w in NOT_NAMES for w in words) or all(w in DATE_WORDS for w in words):
+    words = _WORD.findall(piece)
+    lower = [w.lower() for w in words]
+    if not words or any(w in NOT_NAMES for w in lower) or all(w in DATE_WORDS for w in lower):
         return False
-    if entity != "PERSON":
+    return entity != "PERSON" or is_person(text, start, end, words)
+
+
+def is_person(text: str, start: int, end: int, words: list[str]) -> bool:
+    """is_person: the capitalised ``words`` of ``text[start:end]`` can be a person's name (module doc, PERSON)."""
+    from pipelines.anonymise.names import PARTICLES, cue_strength
+
+    if any(not w[0].isupper() for w in words if w not in PARTICLES):
+        return False
+    if words[-1].lower() in STREET_WORDS and _HOUSE_NUMBER.search(text[max(0, start - 8) : start]):
+        return False
+    if _ORG_AFTER.match(text, end):
+        return False
+    cue = cue_strength(text, start, end)
+    if cue == "strong" or not all(w.isascii() for w in words):
         return True
-    if words[-1] in STREET_WORDS and _HOUSE_NUMBER.search(text[max(0, start - 8) : start]):
-        return False
-    return not (len(words) == 1 and _common_word(words[0]))
+    gaz = _gazetteer()
+    titled = [w.strip(".,'’").title() for w in _TOKEN.findall(text[start:end]) if w not in PARTICLES]
+
+    def known(word: str, names: frozenset[str] = gaz.known) -> bool:  # "Jean-Luc": every part is a name
+        return all(part in names for part in word.split("-"))
+
+    if len(titled) == 1:
+        return len(titled[0]) >= 4 and not words[0].isupper() and known(titled[0]) and titled[0] not in gaz.common
+    if cue == "weak":
+        return any(known(w) for w in titled)
+    return known(titled[0]) and (known(titled[0], gaz.first) or known(titled[-1], gaz.last))
 
 
 def is_url(text: str, start: int, end: int) -> bool:
@@ -172,7 +214,8 @@ def is_url(text: str, start: int, end: int) -> bool:
     host = re.split(r"[/:?#]", piece, maxsplit=1)[0]
     if host != host.lower() or not _HOST.match(host):
         return False
-    return host.rsplit(".", 1)[1] not in FILE_SUFFIXES
+    suffix = host.rsplit(".", 1)[1]
+    return suffix in WEB_SUFFIXES or (len(suffix) == 2 and suffix.isalpha() and suffix not in FILE_SUFFIXES)
 
 
 def is_phone(text: str, start: int, end: int) -> bool:
@@ -183,13 +226,22 @@ def is_phone(text: str, start: int, end: int) -> bool:
     return _VERSION_CUE.search(text[max(0, start - 12) : start]) is None
 
 
+_DOCUMENTATION = [
+    ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+]  # RFC 5737, RFC 3849: for examples in documentation
+
+
 def is_host_address(text: str, start: int, end: int) -> bool:
-    """is_host_address: an IP address that can name a host (not loopback, unspecified, multicast or a netmask)."""
+    """is_host_address: an IP address that can name a host (module doc), not part of a longer dotted run."""
+    if re.match(r"\.\w", text[end : end + 2]) or re.search(r"\w\.$", text[max(0, start - 2) : start]):
+        return False  # "1.0.0.127.in-addr.arpa", "0.8.b.d.0.1.0.0.2.ip6.arpa"
     try:
-        ip = ipaddress.ip_address(text[start:end].strip("[]"))
+        net = ipaddress.ip_network(text[start:end].strip("[]"), strict=False)
     except ValueError:
         return True  # a shape the recognizer knows and we do not: keep it
-    if ip.is_loopback or ip.is_unspecified or ip.is_multicast:
+    ip = net.network_address
+    documentation = any(n.version == net.version and net.subnet_of(n) for n in _DOCUMENTATION)  # type: ignore[arg-type]
+    if ip.is_loopback or ip.is_unspecified or ip.is_multicast or documentation:
         return False
     return not (ip.version == 4 and text[start:end].startswith("255."))
 

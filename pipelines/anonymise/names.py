@@ -158,6 +158,17 @@ def _cue(text: str, start: int) -> str | None:
     return "weak" if last in WEAK_CUES else None
 
 
+def cue_strength(text: str, start: int, end: int) -> str | None:
+    """cue_strength of a name at ``[start, end)``: "strong" (an honorific, "regards", "signed off by", an e-mail
+    in brackets right after), "weak" (a lower-case "by", "to", "from", "thanks"...) or None."""
+    if _EMAIL_AFTER.match(text, end):
+        return "strong"
+    cue = _cue(text, start)
+    if cue == "weak" and not _WORD.findall(text[max(0, start - 40) : start])[-1].islower():
+        return None  # "Rights From Anti-Circumvention Law": a title, not a cue
+    return cue
+
+
 def _joined(gap: str, previous: str) -> bool:
     return _GAP.fullmatch(gap) is not None or (len(previous) == 1 and _INITIAL_GAP.fullmatch(gap) is not None)
 

@@ -45,12 +45,18 @@ PROSE_CASES = [
     ("Released on Mon, 12 Jan 2015 in version 2.10.1-3", None),
     ("Upgrade to release 10.4.12 now.", None),
     ("Linus Torvalds <torvalds@linux-foundation.org> wrote it.", "<PERSON> <<EMAIL_ADDRESS>> wrote it."),
-    ("Please call 212-555-0147 or see https://example.com/~jsmith", "Please call <PHONE_NUMBER> or see <URL>"),
-    ("Her site is www.ana-lima.org, updated daily.", "Her site is <URL>, updated daily."),
+    # prose leaves web addresses (policy: README "PII profiles"); clinical removes them, below
+    (
+        "Please call 212-555-0147 or see https://example.com/~jsmith",
+        "Please call <PHONE_NUMBER> or see https://example.com/~jsmith",
+    ),
     ("Reviewed by Aisha Rahman.", "Reviewed by <PERSON>."),
     ("Thanks to Tomasz Kowalski for the translation.", "Thanks to <PERSON> for the translation."),
     ("Listen on 127.0.0.1 and 0.0.0.0 with netmask 255.255.255.0", None),
-    ("Reached from 81.2.69.160 without errors.", "Reached from <IP_ADDRESS> without errors."),
+    ("Creative Commons Corporation, Santa Clara County and the Standard Port", None),
+    ("helper for Scrolled Canvas; see Cover Texts and Traceback", None),
+    ("Original code by Kevin O'Connor, augmented by Tim Peters", "Original code by <PERSON>, augmented by <PERSON>"),
+    ("Seen Mrs Patel and Jean-Luc Picard today.", "Seen Mrs <PERSON> and <PERSON> today."),
 ]
 
 
@@ -65,6 +71,12 @@ CLINICAL_CASES = [
     ("Builds on Linux and Windows.", None),
     ("Boston, MA 02110-1301", "<LOCATION>, MA 02110-1301"),
     ("The file Format is described in Files.", None),
+    ("Please call 212-555-0147 or see https://example.com/~jsmith", "Please call <PHONE_NUMBER> or see <URL>"),
+    ("Her site is www.ana-lima.org, updated daily.", "Her site is <URL>, updated daily."),
+    ("Mail ana-lima.org or see datetime.date and self.app", "Mail <URL> or see datetime.date and self.app"),
+    ("Raises ValueError; call self.request.get(url) and io.BytesIO(data)", None),
+    ("See also 192.0.2.0/24, 1.0.0.127.in-addr.arpa and 127.0.0.1", None),
+    ("Reached from 81.2.69.160 without errors.", "Reached from <IP_ADDRESS> without errors."),
 ]
 
 

@@ -28,10 +28,12 @@ input always gives the same output. The rules:
   an e-mail address follows it, a piece written in Latin letters is also
   dropped when it is one word that is short, in capitals, not in the name
   gazetteer (``names``) or a common English word ("Traceback", "Num",
-  "Mark"), or when its first word is no known name, or is neither a known
-  first name nor followed by a known last name at the end ("Scrolled
-  Canvas", "Cover Texts", "Standard Port"). After a weak cue ("by", "to"
-  in lower case) one known name among its words is enough. A piece that
+  "Mark"), or when it neither starts with a known first name nor ends with
+  a known last name after a first word that is no English word at all
+  ("Scrolled Canvas", "Cover Texts", "Standard Port"; "Balhaar Lal" is a
+  name). After a weak cue ("by", "to" in lower case) it is enough that not
+  every word is a common English word ("by Creative Commons" is not a
+  person). A piece that
   an organisation's or place's word follows ("Creative Commons
   Corporation", "Santa Clara County") is not a person.
 * **LOCATION**: the same separator, identifier and ``NOT_NAMES`` rules
@@ -71,14 +73,10 @@ from typing import Any
 
 NAMED = frozenset({"PERSON", "LOCATION", "NRP", "ORGANIZATION"})
 # A piece of a name or place match ends at a line break, tab, field separator or code punctuation.
-_SEPARATOR = re.compile(
-    r"[\n\r\t\v\f]+| {2,}|:(?=\s|$)|[()\[\]{}<>=;/\\|\"`*#@]+|\b(?:Mr|Mrs|Ms|Mx|Dr|Prof|Sir)\b\.?"
-)
+_SEPARATOR = re.compile(r"[\n\r\t\v\f]+| {2,}|:(?=\s|$)|[()\[\]{}<>=;/\\|\"`*#@]+|\b(?:Mr|Mrs|Ms|Mx|Dr|Prof|Sir)\b\.?")
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 _TOKEN = re.compile(r"\S+")
-_IDENTIFIER = re.compile(
-    r"_|\d|[a-z][A-Z]|[A-Z]{2,}[a-z]{2,}|(?:Error|Exception|Warning|Exit|Interrupt|Iterator|Handler|Config|Type)$"
-)
+_IDENTIFIER = re.compile(r"_|\d|[a-z][A-Z]|[A-Z]{2,}[a-z]{2,}|(?:Error|Exception|Warning|Iterator)$")
 # Surnames written in camel case ("McDonald", "MacArthur", "DeVito", "LeBlanc", "VanDyke", "FitzGerald").
 _CAMEL_NAME = re.compile(r"(?:Mc|Mac|De|Di|Da|Du|Le|La|Van|Von|Fitz)[A-Z][a-z]+")
 _CODE_BEFORE = re.compile(r"[\w.]$")  # attribute access or part of a longer token: obj.Name, Foo.Bar
@@ -113,6 +111,10 @@ DATE_WORDS = frozenset(
 )
 # A PERSON match that ends in one of these after a house number is a street ("1600 Main Street").
 STREET_WORDS = frozenset("street st avenue ave road rd lane ln drive boulevard blvd way place court ct square".split())
+COMMON_ZIPF = 4.0  # a common English word, as the name gazetteer counts them ("Mark", "Standard")
+ENGLISH_ZIPF = (
+    2.0  # an English word at all ("Scrolled" 2.8); unknown first names are rarer ("Balhaar" 0, "Tahseen" 1.1)
+)
 _HOUSE_NUMBER = re.compile(r"\d+[a-zA-Z]?,?\s+$")
 # A PERSON match followed by one of these is the start of an organisation's or a place's name.
 _ORG_AFTER = re.compile(
@@ -180,7 +182,8 @@ def is_person(text: str, start: int, end: int, words: list[str]) -> bool:
     """is_person: the capitalised ``words`` of ``text[start:end]`` can be a person's name (module doc, PERSON)."""
     from pipelines.anonymise.names import PARTICLES, cue_strength
 
-    if any(not w[0].isupper() for w in words if w not in PARTICLES):
+    tokens = [t.strip(".,'’") for t in _TOKEN.findall(text[start:end])]
+    if any(not t[:1].isupper() for t in tokens if t not in PARTICLES):
         return False
     if words[-1].lower() in STREET_WORDS and _HOUSE_NUMBER.search(text[max(0, start - 8) : start]):
         return False
@@ -190,16 +193,29 @@ def is_person(text: str, start: int, end: int, words: list[str]) -> bool:
     if cue == "strong" or not all(w.isascii() for w in words):
         return True
     gaz = _gazetteer()
-    titled = [w.strip(".,'’").title() for w in _TOKEN.findall(text[start:end]) if w not in PARTICLES]
+    titled = [t.title() for t in tokens if t not in PARTICLES]
 
-    def known(word: str, names: frozenset[str] = gaz.known) -> bool:  # "Jean-Luc": every part is a name
-        return all(part in names for part in word.split("-"))
+    def known(token: str, names: frozenset[str] = gaz.known) -> bool:  # "Jean-Luc": every part is a name
+        return all(part in names for part in token.split("-"))
+
+    def zipf(token: str) -> float:  # "Anti-Circumvention": as English as its most English part
+        return max(_zipf(part) for part in token.split("-"))
 
     if len(titled) == 1:
-        return len(titled[0]) >= 4 and not words[0].isupper() and known(titled[0]) and titled[0] not in gaz.common
+        return len(titled[0]) >= 4 and not tokens[0].isupper() and known(titled[0]) and titled[0] not in gaz.common
+    if known(titled[0], gaz.first):
+        return True
     if cue == "weak":
-        return any(known(w) for w in titled)
-    return known(titled[0]) and (known(titled[0], gaz.first) or known(titled[-1], gaz.last))
+        return not all(zipf(t) >= COMMON_ZIPF for t in titled)
+    return known(titled[-1], gaz.last) and zipf(titled[0]) < ENGLISH_ZIPF
+
+
+@lru_cache(maxsize=65536)
+def _zipf(word: str) -> float:
+    """_zipf: how common ``word`` is in English (wordfreq's Zipf scale: 0 unknown, 7 "the")."""
+    from wordfreq import zipf_frequency
+
+    return float(zipf_frequency(word.lower(), "en"))
 
 
 def is_url(text: str, start: int, end: int) -> bool:
@@ -246,6 +262,28 @@ def is_host_address(text: str, start: int, end: int) -> bool:
     return not (ip.version == 4 and text[start:end].startswith("255."))
 
 
+_LAST_TOKEN = re.compile(r"(\S+)[ \u00a0]+$")
+
+
+def person_edges(text: str, start: int, end: int) -> tuple[int, int]:
+    """person_edges trims lower-case words off both ends of a PERSON piece ("c. Krzesimir Nowak") and takes in
+    a known first name just before it ("Alejandro" before spaCy's "Colomar")."""
+    from pipelines.anonymise.names import PARTICLES
+
+    tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(text, start, end)]
+    while tokens and not text[tokens[0][0]].isupper():
+        tokens.pop(0)
+    while tokens and not text[tokens[-1][0]].isupper() and text[tokens[-1][0] : tokens[-1][1]] not in PARTICLES:
+        tokens.pop()
+    if not tokens:
+        return start, start
+    start, end = tokens[0][0], tokens[-1][1]
+    before = _LAST_TOKEN.search(text, max(0, start - 30), start)
+    if before and before.group(1).istitle() and before.group(1) in _gazetteer().first:
+        start = before.start(1)
+    return start, end
+
+
 def split_span(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
     """split_span yields the pieces of ``[start, end)`` between separators, stripped of spaces and punctuation."""
     cut = start
@@ -279,7 +317,9 @@ def refine(text: str, results: list[Any]) -> list[Any]:
     for r in results:
         if r.entity_type in NAMED:
             for s, e in split_span(text, r.start, r.end):
-                if is_name(text, s, e, r.entity_type):
+                if r.entity_type == "PERSON":
+                    s, e = person_edges(text, s, e)
+                if e > s and is_name(text, s, e, r.entity_type):
                     piece = RecognizerResult(r.entity_type, s, e, r.score, r.analysis_explanation)
                     piece.recognition_metadata = r.recognition_metadata
                     out.append(piece)

@@ -2,7 +2,7 @@
 
 Commands: ``ingest NAME``, ``check NAME``, ``new NAME``, ``ledger …``, and the
 downstream ``read``, ``sql``, ``usage …`` and ``payout …`` (``pipelines.cli_payable``), and
-``attribute`` / ``index`` (``pipelines.cli_attribution``).
+``attribute`` / ``index`` (``pipelines.cli_attribution``) and ``pii preview`` (``pipelines.cli_pii``).
 Every error is one line naming the file (and key or line) at fault, with
 exit status 2 for bad input and 1 for failures; never a traceback.
 """
@@ -20,7 +20,7 @@ from typing import Any
 from ledger import cli as ledger_cli
 from ledger.storage import LedgerError
 from ledger.verify import ProofError
-from pipelines import cli_attribution, cli_payable
+from pipelines import cli_attribution, cli_payable, cli_pii
 from pipelines.config import ConfigError, load_datanet, parse_datanet
 
 NEW_DATANET = """\
@@ -253,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     ledger_cli.add_commands(sub)
     cli_payable.add_commands(sub)
     cli_attribution.add_commands(sub)
+    cli_pii.add_commands(sub)
     return ap
 
 

@@ -38,9 +38,14 @@ def _secret(path: Path) -> str:
     return str(path)
 
 
+def salt_file(dn: Datanet) -> Path:
+    """salt_file is where the Datanet's secret salt lives or will live; unlike ``salt_path`` it creates nothing."""
+    return dn.key_path.with_suffix(".salt")
+
+
 def salt_path(dn: Datanet) -> str:
     """salt_path is where the Datanet's secret salt lives (created 0600 on first call)."""
-    return _secret(dn.key_path.with_suffix(".salt"))
+    return _secret(salt_file(dn))
 
 
 def contributor_key_path(dn: Datanet) -> str:

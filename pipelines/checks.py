@@ -204,11 +204,18 @@ def check_runnable(dn: Datanet, overrides: dict[str, Any] | None = None, deep: b
 
 
 def schema_warnings(dn: Datanet) -> list[str]:
-    """schema_warnings lists legal but risky choices: string fields that nothing scrubs."""
+    """schema_warnings lists legal but risky choices: string fields that nothing scrubs, a code profile without
+    code fields (its code would be scrubbed as prose, identifiers and all)."""
     if not dn.config.pii.enabled:
         return []
-    return [
+    out = [
         f"{dn.config.schema_}: field {name!r} is a string that is neither text nor marked pii: true/false;"
         " nothing scrubs it (say pii: false if it can hold no personal data)"
         for name in dn.schema.unmarked_strings
     ]
+    if dn.config.pii.profile == "code" and not dn.schema.code_fields:
+        out.append(
+            f"{dn.config.schema_}: pii.profile is code but no field is marked code: true;"
+            " every text field is scrubbed as prose (mark the fields that hold source code)"
+        )
+    return out

@@ -143,3 +143,43 @@ def test_real_runner_options_pass_the_check(project: Path) -> None:
     dn = load_datanet("tiny")
     assert runner_problems(dn) == []
     assert runner_problems(dn, {"runner": "DaskRunner", "dask_client_address": "tcp://127.0.0.1:8786"}) == []
+
+
+def test_pii_profiles_fill_what_the_yaml_does_not_say() -> None:
+    from pipelines.config import PII_PROFILES, PIIConfig
+
+    assert PIIConfig().profile == "prose" and PIIConfig().entities == PII_PROFILES["prose"]["entities"]
+    clinical = PIIConfig.model_validate({"profile": "clinical"})
+    assert "LOCATION" in clinical.entities and "URL" in clinical.entities and clinical.score_threshold == 0.4
+    mine = PIIConfig.model_validate({"profile": "clinical", "entities": ["PERSON"], "score_threshold": 0.7})
+    assert (mine.entities, mine.score_threshold) == (["PERSON"], 0.7)
+    assert "LOCATION" not in PIIConfig.model_validate({"profile": "code"}).entities
+    assert PIIConfig.model_validate_json(clinical.model_dump_json()) == clinical
+
+
+def test_unknown_pii_profile_and_code_on_an_unscrubbed_field_are_errors_naming_the_key(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _decl(project, BASE + "pii: {profile: legal}\n")
+    assert main(["check", "tiny"]) == 2
+    err = capsys.readouterr().err
+    assert "pii.profile" in err and "'prose', 'code' or 'clinical'" in err and "Traceback" not in err
+    (project / "schemas" / "note.yaml").write_text(
+        "name: note\nfields:\n  - {name: text, type: string, text: true}\n"
+        "  - {name: specialty, type: string, pii: false, code: true}\n"
+    )
+    _decl(project, BASE)
+    assert main(["check", "tiny"]) == 2
+    assert "code: true is for fields that are scrubbed" in capsys.readouterr().err
+
+
+def test_check_warns_of_a_code_profile_without_code_fields(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _decl(project, BASE + "pii: {profile: code}\n")
+    assert main(["check", "tiny"]) == 0
+    assert "pii.profile is code but no field is marked code: true" in capsys.readouterr().err
+    (project / "schemas" / "note.yaml").write_text(
+        "name: note\nfields:\n  - {name: text, type: string, text: true, code: true}\n"
+        "  - {name: specialty, type: string, required: false, pii: false}\n"
+    )
+    assert main(["check", "tiny"]) == 0
+    assert "warning" not in capsys.readouterr().err

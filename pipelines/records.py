@@ -17,6 +17,7 @@ a dict with ``file``, ``line``, ``reason`` (machine-readable), ``detail``
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import unicodedata
 from typing import Any
@@ -84,9 +85,15 @@ def dedup_text(record: Record, text_fields: list[str], cfg: NormaliseConfig) -> 
     return "\n".join(normalise(str(record["fields"].get(f) or ""), cfg) for f in text_fields)
 
 
-def content_key(text: str) -> str:
-    """content_key is the hex SHA-256 of normalised dedup text (the exact-duplicate key)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def content_key(text: str, salt: bytes) -> str:
+    """content_key is the hex HMAC-SHA-256 of normalised dedup text under the Datanet's salt (the exact-duplicate key).
+
+    Keyed, because it is computed from raw text before the PII stage and is
+    stored in ``state/`` and ``duplicates/``: an unkeyed digest would let
+    anyone who reads them confirm a guessed text (a name, an e-mail
+    address) offline. Without the salt it says nothing.
+    """
+    return hmac.new(salt, text.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def order_key(record: Record) -> tuple[str, int, int, int]:

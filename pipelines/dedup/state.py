@@ -38,7 +38,7 @@ def state_params(cfg: DedupConfig, salt_fp: str) -> dict[str, Any]:
     """state_params are the parameters that make two runs' signatures and shingles comparable."""
     bands, rows = near_bands(cfg.near)
     return {
-        "v": 2,
+        "v": 3,  # 3: content keys are keyed by the salt (records.content_key)
         "normalise": cfg.normalise.model_dump(mode="json"),
         "num_perm": cfg.near.num_perm,
         "seed": cfg.near.seed,

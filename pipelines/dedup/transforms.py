@@ -41,7 +41,7 @@ def sketch_batch(batch: list[Record], text_fields: list[str], cfg: DedupConfig, 
         {
             **r,
             "key": current_key(r["order"]),
-            "content_key": content_key(t),
+            "content_key": content_key(t, salt),
             "minhash": sigs[i].tobytes(),
             "shingles": hashed[i].tobytes(),
         }

@@ -120,3 +120,36 @@ def test_raw_input_contributor_map_and_statements_are_private(private: Path) -> 
     files = [*(out / "quarantine").rglob("*.parquet"), *(out / "contributors").rglob("*.parquet")]
     files += [p for p in (out / "payouts" / "m1" / "2026-11").iterdir()]
     assert len(files) >= 6 and {str(f): _mode(f) for f in files} == {str(f): 0o600 for f in files}
+
+
+def _published_values(path: Path) -> str:
+    """Every value of a published file as text: Parquet cells (binary cells in hex), else the file's bytes."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        cells = [v for col in table.columns for v in col.to_pylist()]
+        return "\n".join(v.hex() if isinstance(v, bytes) else str(v) for v in cells)
+    raw = path.read_bytes()
+    return raw.decode("utf-8", "replace") + "\n" + raw.hex()
+
+
+@pytest.mark.slow
+def test_no_published_file_confirms_a_guessed_raw_text(private: Path) -> None:
+    """The confirmation attack of issue 18: hash a guessed text, look for the digest in every file others can read."""
+    import hashlib
+
+    from pipelines.records import dedup_text
+
+    dn = load_datanet("private", root=private)
+    rows = [json.loads(x) for x in (private / "data" / "a.jsonl").read_text().splitlines() if "oops" not in x]
+    guesses = [r[f] for r in rows for f in ("text", "referrer") if f in r]
+    guesses += [dedup_text({"fields": r}, dn.schema.text_fields, dn.config.dedup.normalise) for r in rows]
+    guesses += [f"Referred by dr.smith{i}@stmarys-clinic.org" for i in range(len(PHONES))] + PHONES
+    digests = {
+        h(g.encode()).hexdigest(): g for g in guesses for h in (hashlib.sha256, hashlib.sha1, hashlib.md5)
+    }
+    published = [p for p in sorted(dn.out_dir.rglob("*")) if p.is_file() and _mode(p) & 0o044]
+    assert any("state" in p.parts for p in published) and any("duplicates" in p.parts for p in published)
+    confirmed = {str(p): g for p in published for h, g in digests.items() if h in _published_values(p)}
+    assert not confirmed

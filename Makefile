@@ -16,7 +16,7 @@ install: $(STAMP)
 
 ingest: install
 	$(VENV)/bin/datanet ingest $(DATANET)
-	$(VENV)/bin/datanet verify $(DATANET)
+	$(VENV)/bin/datanet verify $(DATANET) --vkey out/$(DATANET)/ledger/vkey
 	$(VENV)/bin/datanet index $(DATANET)
 
 payout-demo: install

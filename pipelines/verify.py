@@ -77,6 +77,16 @@ def default_witness(dn: Datanet, vkey: str) -> Path:
     return base / "datanets" / "witness" / f"{dn.origin.replace('/', '_')}-{tag}.note"
 
 
+def _other_keys_witnessed(dn: Datanet, vkey: str) -> list[Path]:
+    """_other_keys_witnessed lists this machine's default witnesses of ``dn``'s origin under keys other than ``vkey``.
+
+    A rollback signed with a fresh key would otherwise look like a Datanet
+    seen for the first time: the witness is kept per key.
+    """
+    own = default_witness(dn, vkey)
+    return sorted(p for p in own.parent.glob(f"{dn.origin.replace('/', '_')}-*.note") if p != own)
+
+
 def _check_ledger(dn: Datanet, led: Ledger, vkey: str) -> Any:
     try:
         audit(dn.ledger_dir, vkey)
@@ -252,6 +262,14 @@ def verify_datanet(dn: Datanet, vkey: str | None = None, witness: Path | None = 
         raise VerifyError(f"{dn.ledger_dir}: no ledger")
     with Ledger(dn.ledger_dir) as led:
         key = vkey or (dn.ledger_dir / "vkey").read_text(encoding="utf-8").strip()
+        if vkey is None and witness is None and not default_witness(dn, key).exists():
+            others = _other_keys_witnessed(dn, key)
+            if others:
+                raise VerifyError(
+                    f"{dn.origin} was verified on this machine under another key ({others[0]}), and the key in "
+                    f"{dn.ledger_dir / 'vkey'} is new here: a rollback signed with a new key looks exactly like this. "
+                    "If you re-created this Datanet on purpose, trust its key explicitly with --vkey"
+                )
         witness = witness or default_witness(dn, key)
         cp = _check_ledger(dn, led, key)
         signed = set(led.checkpoint_sizes())

@@ -182,3 +182,19 @@ def test_status_lists_runs_and_verifies_without_moving_the_witness(
     s = status(dn)
     assert s["verify"]["ok"] is False and "missing" in s["verify"]["detail"]
     assert main(["status", "tiny"]) == 1
+
+
+def test_a_recreated_datanet_with_a_new_key_is_not_first_seen_without_vkey(
+    copy: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 18: the default witness is kept per key, so a rollback signed with a fresh key looked 'first seen'."""
+    monkeypatch.chdir(copy)
+    assert main(["verify", "tiny"]) == 0
+    capsys.readouterr()
+    shutil.rmtree(copy / "out")  # the rollback: a new output and a new signing key, same origin
+    ingest(load_datanet("tiny", root=copy), progress=_quiet)
+    assert main(["verify", "tiny"]) == 1
+    err = capsys.readouterr().err
+    assert "was verified on this machine under another key" in err and "--vkey" in err
+    assert main(["verify", "tiny", "--vkey", "out/tiny/ledger/vkey"]) == 0
+    assert main(["verify", "tiny"]) == 0, "once trusted on purpose, the new key has its own witness"

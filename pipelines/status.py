@@ -1,6 +1,8 @@
 """``datanet status NAME``: what a Datanet holds now, and whether it verifies, without changing anything.
 
-Lists the committed runs (counts, shards, ledger size after each), runs
+Lists the committed runs (counts from each run's signed ``run`` entry, the
+ones ``verify`` checks the files against; a ``report.json`` that says
+otherwise is flagged), shards and ledger size after each, runs
 started but not committed, the ledger's size and latest checkpoint, and
 the result of ``datanet verify`` run against a *copy* of this machine's
 witness, so asking for the status never moves the witness.
@@ -19,23 +21,49 @@ from pipelines.config import Datanet
 from pipelines.registry import committed_runs, uncommitted_runs
 
 
+def _report_counts(dn: Datanet, run_id: str) -> dict[str, Any]:
+    path = dn.out_dir / "runs" / run_id / "report.json"
+    rep = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return {
+        "read": rep.get("read"),
+        "accepted": rep.get("accepted"),
+        "duplicates": (rep.get("duplicates") or {}).get("total"),
+        "quarantined": (rep.get("quarantined") or {}).get("total"),
+    }
+
+
+def _signed_counts(dn: Datanet) -> dict[str, dict[str, int]]:
+    from pipelines.verify import VerifyError, signed_run_counts
+
+    if not (dn.ledger_dir / "STATE").exists():
+        return {}
+    try:
+        with Ledger(dn.ledger_dir) as led:
+            return signed_run_counts(led)
+    except VerifyError:
+        return {}
+
+
 def status(dn: Datanet, vkey: str | None = None) -> dict[str, Any]:
-    """status gathers runs, ledger and verification state as plain data."""
+    """status gathers runs, ledger and verification state as plain data.
+
+    A run's counts are its signed run entry's; ``counts_from`` says
+    "ledger", or "report.json (not on the ledger)" when the run has no run
+    entry; ``report_differs`` lists the counts report.json gets wrong.
+    """
     from pipelines.verify import VerifyError, default_witness, verify_datanet
 
     runs = []
+    signed = _signed_counts(dn)
     for r in committed_runs(dn):
-        report_path = dn.out_dir / "runs" / r["run_id"] / "report.json"
-        rep = json.loads(report_path.read_text(encoding="utf-8")) if report_path.exists() else {}
+        reported = _report_counts(dn, r["run_id"])
+        counts = signed.get(r["run_id"])
         runs.append(
-            {
-                "seq": r["seq"],
-                "run_id": r["run_id"],
-                "inputs": len(r["inputs"]),
-                "read": rep.get("read"),
-                "accepted": rep.get("accepted"),
-                "duplicates": (rep.get("duplicates") or {}).get("total"),
-                "quarantined": (rep.get("quarantined") or {}).get("total"),
+            {"seq": r["seq"], "run_id": r["run_id"], "inputs": len(r["inputs"])}
+            | (counts or reported)
+            | {
+                "counts_from": "ledger" if counts else "report.json (not on the ledger)",
+                "report_differs": sorted(k for k in reported if counts and reported[k] != counts[k]),
                 "shards": len(r["shards"]),
                 "ledger_size": r["ledger"]["size"],
             }
@@ -77,6 +105,13 @@ def render(s: dict[str, Any]) -> str:
             f"duplicates {r['duplicates']}, quarantined {r['quarantined']}; {r['shards']} shard(s); "
             f"ledger size {r['ledger_size']}"
         )
+        if r["counts_from"] != "ledger":
+            lines.append(f"    counts from {r['counts_from']}: unverified")
+        if r["report_differs"]:
+            lines.append(
+                f"    runs/{r['run_id']}/report.json differs from the signed run entry in "
+                f"{', '.join(r['report_differs'])} (the counts above are the ledger's)"
+            )
     for run_id in s["uncommitted"]:
         lines.append(f"  run {run_id}: started, not committed (the next `datanet ingest` finishes or redoes it)")
     if s["ledger"]:

@@ -157,6 +157,27 @@ def _run_entries(led: Ledger) -> tuple[dict[str, tuple[int, dict[str, Any]]], li
     return runs, spans
 
 
+def run_counts(entry: dict[str, Any]) -> dict[str, int]:
+    """run_counts are a run's counts as its signed ``run`` entry states them (what ``verify`` checks the files against).
+
+    accepted = its contribution entries, duplicates = its copy entries,
+    quarantined = the rows of its quarantine files, read = their sum.
+    """
+    quarantined = sum(int(rows) for path, _, rows in entry["files"] if str(path).startswith("quarantine/"))
+    accepted, duplicates = int(entry["contributions"]), int(entry["copies"])
+    return {
+        "read": accepted + duplicates + quarantined,
+        "accepted": accepted,
+        "duplicates": duplicates,
+        "quarantined": quarantined,
+    }
+
+
+def signed_run_counts(led: Ledger) -> dict[str, dict[str, int]]:
+    """signed_run_counts maps each run on the ledger to ``run_counts`` of its run entry."""
+    return {run_id: run_counts(e) for run_id, (_, e) in _run_entries(led)[0].items()}
+
+
 def _check_runs(dn: Datanet, runs: dict[str, tuple[int, dict[str, Any]]], spans: list[Span]) -> None:
     published = {r["run_id"]: r for r in committed_runs(dn)}
     for run_id in sorted(set(published) - set(runs)):

@@ -198,3 +198,25 @@ def test_a_recreated_datanet_with_a_new_key_is_not_first_seen_without_vkey(
     assert "was verified on this machine under another key" in err and "--vkey" in err
     assert main(["verify", "tiny", "--vkey", "out/tiny/ledger/vkey"]) == 0
     assert main(["verify", "tiny"]) == 0, "once trusted on purpose, the new key has its own witness"
+
+
+def test_status_shows_the_signed_counts_not_an_edited_report(
+    copy: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 18: edited report.json counts were shown by status beside 'verify: OK'."""
+    from pipelines.status import status
+
+    monkeypatch.chdir(copy)
+    dn = load_datanet("tiny", root=copy)
+    before = status(dn)["runs"]
+    report = sorted((copy / "out" / "tiny" / "runs").glob("*/report.json"))[0]
+    rep = json.loads(report.read_text())
+    report.write_text(json.dumps({**rep, "accepted": rep["accepted"] + 1000, "read": rep["read"] + 1000}))
+    after = status(dn)["runs"]
+    assert [(r["accepted"], r["read"]) for r in after] == [(r["accepted"], r["read"]) for r in before]
+    edited = next(r for r in after if r["run_id"] == report.parent.name)
+    assert edited["counts_from"] == "ledger" and edited["report_differs"] == ["accepted", "read"]
+    assert main(["status", "tiny"]) == 0
+    out = capsys.readouterr().out
+    assert f"runs/{edited['run_id']}/report.json differs from the signed run entry in accepted, read" in out
+    assert f"accepted {rep['accepted'] + 1000}" not in out

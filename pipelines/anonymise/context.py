@@ -284,6 +284,13 @@ def person_edges(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def _name_starts(text: str, start: int, end: int) -> list[int]:
+    """_name_starts: where a name in ``[start, end)`` may start: ``start``, then each later word leaving two or
+    more words ("Seen John Smith" is tried as "John Smith")."""
+    starts = [m.start() for m in _TOKEN.finditer(text, start, end)]
+    return starts[: max(1, len(starts) - 1)]
+
+
 def split_span(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
     """split_span yields the pieces of ``[start, end)`` between separators, stripped of spaces and punctuation."""
     cut = start
@@ -319,6 +326,7 @@ def refine(text: str, results: list[Any]) -> list[Any]:
             for s, e in split_span(text, r.start, r.end):
                 if r.entity_type == "PERSON":
                     s, e = person_edges(text, s, e)
+                    s = next((t for t in _name_starts(text, s, e) if is_name(text, t, e, "PERSON")), e)
                 if e > s and is_name(text, s, e, r.entity_type):
                     piece = RecognizerResult(r.entity_type, s, e, r.score, r.analysis_explanation)
                     piece.recognition_metadata = r.recognition_metadata

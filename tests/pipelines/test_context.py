@@ -57,6 +57,7 @@ PROSE_CASES = [
     ("helper for Scrolled Canvas; see Cover Texts and Traceback", None),
     ("Original code by Kevin O'Connor, augmented by Tim Peters", "Original code by <PERSON>, augmented by <PERSON>"),
     ("Seen Mrs Patel and Jean-Luc Picard today.", "Seen Mrs <PERSON> and <PERSON> today."),
+    ("Seen John Smith today.", "Seen <PERSON> today."),
 ]
 
 

@@ -34,6 +34,7 @@ from ledger.storage import write_atomic
 from pipelines import fs
 from pipelines.config import Datanet
 from pipelines.faults import crash_point
+from pipelines.plan import INPUT_DIGEST
 from pipelines.registry import output_dirs, run_dir
 
 
@@ -222,6 +223,7 @@ def mark_committed(
     manifest = {
         "run_id": run_id,
         "seq": seq,
+        "input_digest": INPUT_DIGEST,
         "inputs": inputs,
         "ledger": report["ledger"],
         "shards": report["shards"],

@@ -5,7 +5,12 @@ input units it consumed (``runs/<run_id>/COMMITTED.json``); a new run takes
 only units whose digest no committed run has seen, so re-running the same
 inputs adds nothing. The run id is a hash of the effective config, the
 earlier run ids and the new units' digests, so a rerun after a crash gets
-the same id and produces the same outputs.
+the same id and produces the same outputs. A unit's digest is an HMAC under
+the Datanet's salt (``INPUT_DIGEST``): ``COMMITTED.json`` is published, and
+a plain SHA-256 of a one-record file would confirm a guessed text; it also
+means nobody without the salt can forge the digest of a new file to make a
+run skip it. Runs committed before keep their plain SHA-256 digests and are
+compared as such.
 
 Splits: the driver streams every new unit once (for its digest) and cuts it
 into ``Split``s a worker reads on its own: byte ranges that start after a
@@ -19,6 +24,7 @@ whatever the file size; the cut points depend only on the bytes and the
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 from dataclasses import dataclass, field
@@ -26,6 +32,7 @@ from typing import Any
 
 from pipelines import fs, paths
 from pipelines.config import Datanet, OutputConfig
+from pipelines.keys import read_salt, salt_path
 from pipelines.registry import committed_runs
 
 
@@ -110,6 +117,32 @@ def text_files(spec: FileSpec) -> list[str]:
     return paths.text_entries(spec.path)
 
 
+INPUT_DIGEST = "hmac-sha256-salt"  # COMMITTED.json's ``input_digest``: how its ``inputs`` digests were made
+
+
+class _Digest:
+    """An input unit's digest: keyed by the salt (``hexdigest``), and optionally the plain SHA-256 of older runs."""
+
+    def __init__(self, key: bytes | None, plain: bool) -> None:
+        self.key, self.want_plain = key, plain
+        self.reset()
+
+    def reset(self) -> None:
+        self.keyed = hmac.new(self.key, digestmod=hashlib.sha256) if self.key is not None else None
+        self.sha = hashlib.sha256() if self.want_plain or self.key is None else None
+
+    def update(self, data: bytes) -> None:
+        for h in (self.keyed, self.sha):
+            if h is not None:
+                h.update(data)
+
+    def hexdigest(self) -> str:
+        return (self.keyed or self.sha).hexdigest()  # type: ignore[union-attr]
+
+    def plain(self) -> str | None:
+        return self.sha.hexdigest() if self.sha is not None else None
+
+
 def _hash_file(path: str, h: Any) -> int:
     """Feed a file's bytes to ``h`` in 1 MiB chunks; returns its size."""
     n = 0
@@ -174,21 +207,29 @@ def _textdir_splits(spec: FileSpec, h: Any, per: int) -> tuple[list[tuple[int, i
     return [*parts, (-1, -1, ())], n
 
 
-def split_unit(spec: FileSpec, out: OutputConfig, first_index: int) -> tuple[str, list[Split], int]:
+def split_unit(
+    spec: FileSpec, out: OutputConfig, first_index: int, key: bytes | None = None
+) -> tuple[str, list[Split], int]:
     """split_unit digests one unit and cuts it into splits; returns (digest, splits, bytes).
 
-    A unit that cannot be opened still gets a digest (of its name) and one
-    split: the reader turns it into an ``unreadable_file`` rejection.
+    The digest is keyed by ``key`` (the Datanet's salt) when given, else a
+    plain SHA-256. A unit that cannot be opened still gets a digest (of its
+    name) and one split: the reader turns it into an ``unreadable_file``
+    rejection.
     """
-    h = hashlib.sha256()
+    h, splits, n = _split_unit(spec, out, first_index, _Digest(key, plain=False))
+    return h.hexdigest(), splits, n
+
+
+def _split_unit(spec: FileSpec, out: OutputConfig, first_index: int, h: _Digest) -> tuple[_Digest, list[Split], int]:
     if spec.problem:
         h.update(f"{spec.problem[0]}:{spec.problem[1]}:{spec.rel}".encode())
-        return h.hexdigest(), [Split(first_index, spec)], 0
+        return h, [Split(first_index, spec)], 0
     try:
         if spec.format == "textdir":
             parts, n = _textdir_splits(spec, h, out.textdir_split_files)
             splits = [Split(first_index + i, spec, s, e, s + 1, files) for i, (s, e, files) in enumerate(parts)]
-            return h.hexdigest(), splits, n
+            return h, splits, n
         if spec.format == "csv":
             ranges, n = [(0, -1, 1)], _hash_file(spec.path, h)
         elif spec.format == "parquet":
@@ -196,22 +237,26 @@ def split_unit(spec: FileSpec, out: OutputConfig, first_index: int) -> tuple[str
         else:
             ranges, n = _line_splits(spec, h, out.split_bytes)
     except OSError:
-        h = hashlib.sha256(b"unreadable:" + spec.rel.encode())
+        h.reset()
+        h.update(b"unreadable:" + spec.rel.encode())
         ranges, n = [(0, -1, 1)], 0
-    return h.hexdigest(), [Split(first_index + i, spec, s, e, ln) for i, (s, e, ln) in enumerate(ranges)], n
+    return h, [Split(first_index + i, spec, s, e, ln) for i, (s, e, ln) in enumerate(ranges)], n
 
 
 def plan_run(dn: Datanet) -> RunPlan:
     """plan_run decides which units are new, splits them and names the run."""
     prior = committed_runs(dn)
-    seen = {d for r in prior for d in r["inputs"].values()}
+    seen = {d for r in prior if r.get("input_digest") == INPUT_DIGEST for d in r["inputs"].values()}
+    seen_plain = {d for r in prior if r.get("input_digest") != INPUT_DIGEST for d in r["inputs"].values()}
+    key = read_salt(salt_path(dn))
     todo: list[FileSpec] = []
     digests: dict[str, str] = {}
     splits: list[Split] = []
     total = 0
     for spec in input_units(dn):
-        d, parts, n = split_unit(spec, dn.config.output, len(splits))
-        if d not in seen:
+        h, parts, n = _split_unit(spec, dn.config.output, len(splits), _Digest(key, plain=bool(seen_plain)))
+        d = h.hexdigest()
+        if d not in seen and h.plain() not in seen_plain:
             todo.append(spec)
             digests[spec.rel] = d
             splits += parts

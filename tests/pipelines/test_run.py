@@ -77,6 +77,39 @@ def test_new_file_is_a_new_run_deduplicated_against_earlier_runs(project: Path) 
         assert led.checkpoint_sizes() == [11, 14]
 
 
+def _committed(project: Path) -> list[Path]:
+    return sorted((project / "out" / "tiny" / "runs").glob("*/COMMITTED.json"))
+
+
+def test_input_digests_are_keyed_and_a_forged_one_does_not_hide_a_new_file(project: Path) -> None:
+    """Issue 18: COMMITTED.json held plain SHA-256 digests of raw input files, and editing it hid a new file."""
+    dn = load_datanet("tiny")
+    ingest(dn, progress=_quiet)
+    [manifest] = _committed(project)
+    body = json.loads(manifest.read_text())
+    plain = hashlib.sha256((project / "data" / "a.jsonl").read_bytes()).hexdigest()
+    assert body["input_digest"] == "hmac-sha256-salt" and plain not in manifest.read_text()
+    fresh = {"contributor_id": "c9", "text": "A completely new note about eczema treated with emollients twice daily."}
+    _write(project / "data" / "b.jsonl", [fresh])
+    forged = hashlib.sha256((project / "data" / "b.jsonl").read_bytes()).hexdigest()
+    manifest.write_text(json.dumps({**body, "inputs": {**body["inputs"], "data/b.jsonl": forged}}))
+    second = ingest(dn, progress=_quiet)
+    assert (second["read"], second["accepted"]) == (1, 1), "a forged digest must not make a new file look ingested"
+
+
+def test_runs_committed_with_plain_digests_are_still_recognised(project: Path) -> None:
+    """Datanets ingested before keyed digests: their inputs are compared by plain SHA-256, so nothing is re-read."""
+    dn = load_datanet("tiny")
+    ingest(dn, progress=_quiet)
+    [manifest] = _committed(project)
+    body = json.loads(manifest.read_text())
+    plain = hashlib.sha256((project / "data" / "a.jsonl").read_bytes()).hexdigest()
+    del body["input_digest"]
+    manifest.write_text(json.dumps({**body, "inputs": {"data/a.jsonl": plain}}))
+    again = ingest(dn, progress=_quiet)
+    assert again["run_id"] is None and again["read"] == 0
+
+
 def test_same_inputs_give_identical_outputs_in_another_folder(project: Path, tmp_path: Path) -> None:
     ingest(load_datanet("tiny"), progress=_quiet)
     a = _outputs(project)

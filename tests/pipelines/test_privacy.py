@@ -146,6 +146,7 @@ def test_no_published_file_confirms_a_guessed_raw_text(private: Path) -> None:
     guesses = [r[f] for r in rows for f in ("text", "referrer") if f in r]
     guesses += [dedup_text({"fields": r}, dn.schema.text_fields, dn.config.dedup.normalise) for r in rows]
     guesses += [f"Referred by dr.smith{i}@stmarys-clinic.org" for i in range(len(PHONES))] + PHONES
+    guesses.append((private / "data" / "a.jsonl").read_text())  # a whole input file: COMMITTED.json's digests
     digests = {h(g.encode()).hexdigest(): g for g in guesses for h in (hashlib.sha256, hashlib.sha1, hashlib.md5)}
     published = [p for p in sorted(dn.out_dir.rglob("*")) if p.is_file() and _mode(p) & 0o044]
     assert any("state" in p.parts for p in published) and any("duplicates" in p.parts for p in published)

@@ -267,7 +267,8 @@ _LAST_TOKEN = re.compile(r"(\S+)[ \u00a0]+$")
 
 def person_edges(text: str, start: int, end: int) -> tuple[int, int]:
     """person_edges trims lower-case words off both ends of a PERSON piece ("c. Krzesimir Nowak") and takes in
-    a known first name just before it ("Alejandro" before spaCy's "Colomar")."""
+    a known first name just before it that is no common English word ("Alejandro" before spaCy's "Colomar",
+    not "Call" before "Maria Garcia")."""
     from pipelines.anonymise.names import PARTICLES
 
     tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(text, start, end)]
@@ -279,7 +280,8 @@ def person_edges(text: str, start: int, end: int) -> tuple[int, int]:
         return start, start
     start, end = tokens[0][0], tokens[-1][1]
     before = _LAST_TOKEN.search(text, max(0, start - 30), start)
-    if before and before.group(1).istitle() and before.group(1) in _gazetteer().first:
+    gaz = _gazetteer()
+    if before and before.group(1).istitle() and before.group(1) in gaz.first and before.group(1) not in gaz.common:
         start = before.start(1)
     return start, end
 

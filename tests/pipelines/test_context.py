@@ -58,6 +58,7 @@ PROSE_CASES = [
     ("Original code by Kevin O'Connor, augmented by Tim Peters", "Original code by <PERSON>, augmented by <PERSON>"),
     ("Seen Mrs Patel and Jean-Luc Picard today.", "Seen Mrs <PERSON> and <PERSON> today."),
     ("Seen John Smith today.", "Seen <PERSON> today."),
+    ("Call Maria Garcia on Monday.", "Call <PERSON> on Monday."),
 ]
 
 

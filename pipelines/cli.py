@@ -70,6 +70,12 @@ def bench_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--size-mb", type=float, default=10.0, help="corpus size in MB (10 and 100 are documented)")
     ap.add_argument("--sample", type=int, default=1000, help="texts given to stock Presidio and our 1-process run")
     ap.add_argument("--ledger-entries", type=int, default=100_000)
+    ap.add_argument(
+        "--split",
+        choices=("tuned", "heldout", "all"),
+        default="heldout",
+        help="real text for the PII precision rows: what the context rules were tuned on, or held out",
+    )
     ap.add_argument("--dir", default="bench-out", help="where corpora and results go")
     ap.add_argument("--out", help="JSON result file (default DIR/bench-<size>mb.json)")
 

@@ -28,8 +28,9 @@ WARM_UP = (
 def stock_presidio(texts: list[str], entities: list[str], threshold: float, model: str) -> dict[str, Any]:
     """stock_presidio analyses ``texts`` one at a time with a default ``AnalyzerEngine`` (same spaCy model).
 
-    Returns wall seconds for the analysis loop (engine construction excluded)
-    and ``spans[i]``: ``(start, end, entity)`` found in text ``i``.
+    Returns wall seconds for the analysis loop (engine construction excluded),
+    ``spans[i]``: ``(start, end, entity)`` found in text ``i``, and
+    ``scores[i]``: their scores, in the same order.
     """
     use_offline_suffix_list()
     from presidio_analyzer import AnalyzerEngine
@@ -43,7 +44,7 @@ def stock_presidio(texts: list[str], entities: list[str], threshold: float, mode
     found = [engine.analyze(x, language="en", entities=entities, score_threshold=threshold) for x in texts]
     seconds = time.perf_counter() - t
     spans = [[(r.start, r.end, r.entity_type) for r in rs] for rs in found]
-    return {"seconds": seconds, "spans": spans}
+    return {"seconds": seconds, "spans": spans, "scores": [[r.score for r in rs] for rs in found]}
 
 
 def _read_cluster_files(folder: Path, files: list[str]) -> dict[tuple[str, int], int]:

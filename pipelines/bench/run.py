@@ -1,6 +1,6 @@
 """``datanet bench``: every stage against the tool a user would otherwise pick, on one seeded corpus.
 
-    datanet bench [--size-mb 10] [--sample 1000] [--out bench-out/bench-10mb.json]
+    datanet bench [--size-mb 10] [--sample 1000] [--split heldout|tuned|all] [--out bench-out/bench-10mb.json]
 
 Builds (or reuses) the corpus of ``pipelines.bench.corpus`` under
 ``bench-out/corpus-<size>mb``, then measures, each in a forked child so its
@@ -18,6 +18,12 @@ peak memory is its own:
 * PERSON precision/recall on real people's names (those credited in the
   machine's Debian copyright files, many naming traditions) put in the
   corpus's PERSON contexts within real prose, stock and ours;
+* PII precision on real text of this machine (``pipelines.bench.realtext``,
+  ``--split heldout`` by default: text the context rules were not tuned
+  on): false redactions per 10,000 words on PII-free standard-library
+  code, docstrings and licence paragraphs, and precision/recall per entity
+  on labelled Debian copyright stanzas; stock Presidio and ours with the
+  same nine entities, and ours with the curator's profiles;
 * end-to-end ``datanet ingest`` of the corpus (Beam, default runner options);
 * attribution: record-level quality on outputs stitched from real
   paragraphs, and 300-word queries against 100 k records beside a naive
@@ -50,6 +56,7 @@ from pipelines.config import Datanet, load_datanet
 
 Row = dict[str, Any]
 BENCH_SALT = b"bench-salt-0123456789abcdef"
+AUDIT_HITS = 100  # false hits kept per real-text row in the JSON
 
 
 def _peak_mb() -> float:
@@ -288,6 +295,35 @@ def real_name_rows(dn: Datanet, count: int) -> list[Row]:
     return rows
 
 
+def realtext_rows(split: str = "heldout", words: int = 20_000, stanzas: int = 1500) -> list[Row]:
+    """PII precision on real text (``pipelines.bench.realtext``) of ``split``: PII-free corpora, then labelled stanzas.
+
+    Three columns each: (a) stock Presidio and (b) ours with the same nine
+    entities, (c) ours with the curator's profiles (``realtext.measure``).
+    Each row keeps its first ``AUDIT_HITS`` false hits;
+    ``python -m pipelines.bench.realtext --json FILE`` writes all.
+    """
+    from pipelines.bench.realtext.measure import SEED, measure
+
+    res, _, peak = measured(measure, words, stanzas, SEED, split)
+    rows: list[Row] = []
+    for r in res["pii_free"]:
+        rates = {k: r[k] for k in ("words", "units_changed_pct", "per_10k_words", "by_entity")}
+        rows.append(
+            {"stage": f"no-PII {r['corpus']}", "tool": r["tool"], "records": r["units"], "peak_MB": peak}
+            | {"seconds": r["seconds"], "split": split, "false_redactions": rates, "hits": r["hits"][:AUDIT_HITS]}
+        )
+    stock = res["labelled"][0]["seconds"]
+    for r in res["labelled"]:
+        row = _row("PII (copyright)", r["tool"], r["stanzas"], 0, r["seconds"], peak)
+        row.update(MB=None, MB_per_s_per_core=None, quality=r["quality"], not_personal=r["not_personal"])
+        row["false_positives"] = r["false_positives"][:AUDIT_HITS]
+        if r is not res["labelled"][0]:
+            row["speedup_vs_peer"] = round(stock / r["seconds"], 2)
+        rows.append(row)
+    return rows
+
+
 def attribution_rows(outputs: int) -> list[Row]:
     """Attribution quality on real paragraphs, and 300-word queries against 100 k records beside a naive scan.
 
@@ -338,8 +374,8 @@ def ledger_rows(n: int) -> list[Row]:
     return rows
 
 
-def run(size_mb: float, sample: int, root: Path, ledger_n: int) -> dict[str, Any]:
-    """run measures everything on the corpus of ``size_mb`` and returns the table and its context."""
+def run(size_mb: float, sample: int, root: Path, ledger_n: int, split: str = "heldout") -> dict[str, Any]:
+    """run measures everything on the corpus of ``size_mb`` (real-text PII on ``split``); returns table and context."""
     corpus = _corpus(size_mb, root)
     dn = load_datanet("bench", root=corpus)
     truth = _truth(corpus)
@@ -349,6 +385,7 @@ def run(size_mb: float, sample: int, root: Path, ledger_n: int) -> dict[str, Any
     table += dedup_rows(dn, records, truth, nbytes)
     table += pii_rows(dn, records, truth, sample)
     table += real_name_rows(dn, sample)
+    table += realtext_rows(split)
     e2e, s_e2e, m_e2e = measured(end_to_end, dn)
     workers = beam_workers(dn)
     table.append(
@@ -360,7 +397,7 @@ def run(size_mb: float, sample: int, root: Path, ledger_n: int) -> dict[str, Any
     table += attribution_rows(max(300, sample))
     table += ledger_rows(ledger_n)
     return {
-        "command": f"datanet bench --size-mb {size_mb:g} --sample {sample}",
+        "command": f"datanet bench --size-mb {size_mb:g} --sample {sample} --split {split}",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "corpus": json.loads((corpus / "manifest.json").read_text()),
         "table": table,
@@ -382,6 +419,14 @@ def render_table(result: dict[str, Any]) -> str:
                 f"  P {a['verbatim_precision']:.3f} R(>=12) {a['verbatim_recall_12plus']:.3f}"
                 f" R(5% edits) {a['edited_5pct_recall_12plus']:.3f} novel {a['novel_only_attributed']:.1%}"
                 f" weights<=5pp {a['weights_within_5pp']:.0%}"
+            )
+            continue
+        if "false_redactions" in r:
+            f = r["false_redactions"]
+            per = ", ".join(f"{e} {v['per_10k_words']}" for e, v in f["by_entity"].items())
+            lines.append(
+                f"{r['stage']:<19}{r['tool']:<27}{r['records']:>8}{r['seconds']:>8.1f}"
+                f"  {f['per_10k_words']} false redactions / 10k words ({per}); {f['units_changed_pct']}% changed"
             )
             continue
         if "speed" in r:
@@ -408,18 +453,18 @@ def render_table(result: dict[str, Any]) -> str:
 
 
 def render_entities(result: dict[str, Any]) -> str:
-    """render_entities lists PII precision / recall per entity type, stock Presidio beside ours, per PII row pair."""
+    """render_entities lists PII precision / recall per entity type, stock Presidio first, per PII stage."""
     lines: list[str] = []
-    for stage in ("PII (sample)", "PII (real names)"):
-        pair = [r for r in result["table"] if r["stage"] == stage and "quality" in r]
-        if len(pair) != 2:
+    for stage in ("PII (sample)", "PII (real names)", "PII (copyright)"):
+        rows = [r for r in result["table"] if r["stage"] == stage and "quality" in r]
+        if len(rows) < 2:
             continue
-        lines += [f"{stage}: entity, planted, stock P / R, ours P / R"]
-        for entity, q in pair[0]["quality"].items():
-            o = pair[1]["quality"][entity]
+        lines += [f"{stage}: entity, planted, then P / R of " + "; ".join(r["tool"] for r in rows)]
+        for entity, q in rows[0]["quality"].items():
+            scores = [r["quality"].get(entity, {"precision": 1.0, "recall": 1.0}) for r in rows]
             lines.append(
-                f"  {entity:<14}{q['gold']:>6}   {q['precision']:.3f} / {q['recall']:.3f}"
-                f"   {o['precision']:.3f} / {o['recall']:.3f}"
+                f"  {entity:<14}{q['gold']:>6}   "
+                + "   ".join(f"{o['precision']:.3f} / {o['recall']:.3f}" for o in scores)
             )
     return "\n".join(lines)
 
@@ -437,7 +482,7 @@ def execute(args: argparse.Namespace) -> int:
     """execute runs the benchmark for the parsed ``datanet bench`` arguments."""
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     root = Path(args.dir)
-    result = run(args.size_mb, args.sample, root, args.ledger_entries)
+    result = run(args.size_mb, args.sample, root, args.ledger_entries, args.split)
     out = Path(args.out or root / f"bench-{args.size_mb:g}mb.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")

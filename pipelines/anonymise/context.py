@@ -26,9 +26,10 @@ input always gives the same output. The rules:
   or when it is a street after a house number ("1600 Main Street"). Unless
   a name cue stands before it ("by", "Dr.", "Regards,"; ``names.cued``) or
   an e-mail address follows it, a piece written in Latin letters is also
-  dropped when it is one word that is short, in capitals, not in the name
-  gazetteer (``names``) or a common English word ("Traceback", "Num",
-  "Mark"), or when it neither starts with a known first name nor ends with
+  dropped when it is one word (unless a weak cue precedes it and it is a
+  name of four letters or more in the gazetteer, ``names``, and no common
+  English word: "by Guido", not "Django", "Traceback" or "Mark"), or
+  when it neither starts with a known first name nor ends with
   a known last name after a first word that is no English word at all
   ("Scrolled Canvas", "Cover Texts", "Standard Port"; "Balhaar Lal" is a
   name). After a weak cue ("by", "to" in lower case) it is enough that not
@@ -89,6 +90,7 @@ NOT_NAMES = frozenset(
     license licence licensed licenses licences library libraries copyright copyrights files file format formats
     source sources upstream comment comments disclaimer notice notices warranty general public lesser affero
     software foundation free version versions distribution program programs module modules package packages
+    project projects team teams contributors developers community
     contact name names homepage repository author authors maintainer maintainers
     raises raise returns return yields yield args arguments argument parameters parameter params param
     attributes attribute note notes example examples see also todo fixme xxx usage options option default
@@ -201,8 +203,9 @@ def is_person(text: str, start: int, end: int, words: list[str]) -> bool:
     def zipf(token: str) -> float:  # "Anti-Circumvention": as English as its most English part
         return max(_zipf(part) for part in token.split("-"))
 
-    if len(titled) == 1:
-        return len(titled[0]) >= 4 and not tokens[0].isupper() and known(titled[0]) and titled[0] not in gaz.common
+    if len(titled) == 1:  # a lone word is a name only after a cue ("by Guido"); alone it is a product ("Django")
+        word = titled[0]
+        return cue == "weak" and len(word) >= 4 and not tokens[0].isupper() and known(word) and word not in gaz.common
     if known(titled[0], gaz.first):
         return True
     if cue == "weak":
@@ -263,12 +266,14 @@ def is_host_address(text: str, start: int, end: int) -> bool:
 
 
 _LAST_TOKEN = re.compile(r"(\S+)[ \u00a0]+$")
+_NEXT_TOKEN = re.compile(r"[ \u00a0]+([^\W\d_]+(?:-[^\W\d_]+)*)")
 
 
 def person_edges(text: str, start: int, end: int) -> tuple[int, int]:
     """person_edges trims lower-case words off both ends of a PERSON piece ("c. Krzesimir Nowak") and takes in
     a known first name just before it that is no common English word ("Alejandro" before spaCy's "Colomar",
-    not "Call" before "Maria Garcia")."""
+    not "Call" before "Maria Garcia"); a lone known first name takes in the capitalised word after it that
+    is no English word ("Frithjof" before "Hornich")."""
     from pipelines.anonymise.names import PARTICLES
 
     tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(text, start, end)]
@@ -283,6 +288,10 @@ def person_edges(text: str, start: int, end: int) -> tuple[int, int]:
     gaz = _gazetteer()
     if before and before.group(1).istitle() and before.group(1) in gaz.first and before.group(1) not in gaz.common:
         start = before.start(1)
+    after = _NEXT_TOKEN.match(text, end)
+    lone = len(tokens) == 1 and text[start:end] in gaz.first
+    if lone and after and after.group(1).istitle() and _zipf(after.group(1)) < ENGLISH_ZIPF:
+        end = after.end(1)
     return start, end
 
 

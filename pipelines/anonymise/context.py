@@ -164,7 +164,7 @@ def touches_code(text: str, start: int, end: int) -> bool:
     )
 
 
-def is_name(text: str, start: int, end: int, entity: str = "PERSON") -> bool:
+def is_name(text: str, start: int, end: int, entity: str = "PERSON", lone_names: bool = False) -> bool:
     """is_name: ``text[start:end]`` may be the name of an ``entity`` (PERSON, LOCATION...; module doc).
 
     The capitalisation and name-list rules are for PERSON only: places are often common words ("Boston").
@@ -177,11 +177,14 @@ def is_name(text: str, start: int, end: int, entity: str = "PERSON") -> bool:
     lower = [w.lower() for w in words]
     if not words or any(w in NOT_NAMES for w in lower) or all(w in DATE_WORDS for w in lower):
         return False
-    return entity != "PERSON" or is_person(text, start, end, words)
+    return entity != "PERSON" or is_person(text, start, end, words, lone_names)
 
 
-def is_person(text: str, start: int, end: int, words: list[str]) -> bool:
-    """is_person: the capitalised ``words`` of ``text[start:end]`` can be a person's name (module doc, PERSON)."""
+def is_person(text: str, start: int, end: int, words: list[str], lone_names: bool = False) -> bool:
+    """is_person: the capitalised ``words`` of ``text[start:end]`` can be a person's name (module doc, PERSON).
+
+    ``lone_names`` (recall first, the clinical profile) keeps a lone known name without a cue ("Patel was seen").
+    """
     from pipelines.anonymise.names import PARTICLES, cue_strength
 
     tokens = [t.strip(".,'’") for t in _TOKEN.findall(text[start:end])]
@@ -205,7 +208,8 @@ def is_person(text: str, start: int, end: int, words: list[str]) -> bool:
 
     if len(titled) == 1:  # a lone word is a name only after a cue ("by Guido"); alone it is a product ("Django")
         word = titled[0]
-        return cue == "weak" and len(word) >= 4 and not tokens[0].isupper() and known(word) and word not in gaz.common
+        cued_or_lone = cue == "weak" or lone_names
+        return cued_or_lone and len(word) >= 4 and not tokens[0].isupper() and known(word) and word not in gaz.common
     if known(titled[0], gaz.first):
         return True
     if cue == "weak":
@@ -323,11 +327,12 @@ def _stripped(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
 _CHECKS = {"URL": is_url, "PHONE_NUMBER": is_phone, "IP_ADDRESS": is_host_address}
 
 
-def refine(text: str, results: list[Any]) -> list[Any]:
+def refine(text: str, results: list[Any], lone_names: bool = False) -> list[Any]:
     """refine returns the results of ``text`` that are personal data in their context, trimmed (module doc).
 
     Order is kept; a result cut at separators becomes one result per piece
-    that passes. Deterministic; reads nothing but ``text`` and the results.
+    that passes. ``lone_names`` keeps one-word names without a cue (the
+    clinical profile: recall first). Deterministic; reads nothing but ``text`` and the results.
     """
     from presidio_analyzer import RecognizerResult
 
@@ -337,8 +342,8 @@ def refine(text: str, results: list[Any]) -> list[Any]:
             for s, e in split_span(text, r.start, r.end):
                 if r.entity_type == "PERSON":
                     s, e = person_edges(text, s, e)
-                    s = next((t for t in _name_starts(text, s, e) if is_name(text, t, e, "PERSON")), e)
-                if e > s and is_name(text, s, e, r.entity_type):
+                    s = next((t for t in _name_starts(text, s, e) if is_name(text, t, e, "PERSON", lone_names)), e)
+                if e > s and is_name(text, s, e, r.entity_type, lone_names):
                     piece = RecognizerResult(r.entity_type, s, e, r.score, r.analysis_explanation)
                     piece.recognition_metadata = r.recognition_metadata
                     out.append(piece)

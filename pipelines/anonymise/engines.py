@@ -319,7 +319,8 @@ def analyse_texts(texts: list[str], eng: Engines, code: bool = False) -> list[li
         )
     ]
     if cfg.context_rules:
-        found = [refine(text, results) for text, results in zip(seen, found, strict=True)]
+        lone = cfg.profile == "clinical"
+        found = [refine(text, results, lone) for text, results in zip(seen, found, strict=True)]
     return found
 
 

@@ -59,6 +59,10 @@ PROSE_CASES = [
     ("Seen Mrs Patel and Jean-Luc Picard today.", "Seen Mrs <PERSON> and <PERSON> today."),
     ("Seen John Smith today.", "Seen <PERSON> today."),
     ("Call Maria Garcia on Monday.", "Call <PERSON> on Monday."),
+    (
+        "Folly is a library, Django a framework; thanks to Guido.",
+        "Folly is a library, Django a framework; thanks to <PERSON>.",
+    ),
 ]
 
 
@@ -79,6 +83,7 @@ CLINICAL_CASES = [
     ("Raises ValueError; call self.request.get(url) and io.BytesIO(data)", None),
     ("See also 192.0.2.0/24, 1.0.0.127.in-addr.arpa and 127.0.0.1", None),
     ("Reached from 81.2.69.160 without errors.", "Reached from <IP_ADDRESS> without errors."),
+    ("Patel was seen in clinic.", "<PERSON> was seen in clinic."),
 ]
 
 

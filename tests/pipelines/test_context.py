@@ -59,10 +59,7 @@ PROSE_CASES = [
     ("Seen Mrs Patel and Jean-Luc Picard today.", "Seen Mrs <PERSON> and <PERSON> today."),
     ("Seen John Smith today.", "Seen <PERSON> today."),
     ("Call Maria Garcia on Monday.", "Call <PERSON> on Monday."),
-    (
-        "Folly is a library, Django a framework; thanks to Guido.",
-        "Folly is a library, Django a framework; thanks to <PERSON>.",
-    ),
+    ("Folly is a library; Django is a framework.", None),
 ]
 
 

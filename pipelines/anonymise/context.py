@@ -269,12 +269,15 @@ def is_host_address(text: str, start: int, end: int) -> bool:
     return not (ip.version == 4 and text[start:end].startswith("255."))
 
 
+# Degrees and generations after a name ("John Sloan PhD", "Martin Luther King Jr."): not part of what is removed.
+NAME_SUFFIXES = frozenset("PhD Ph.D MD Jr Sr II III IV DDS DVM Esq MBA RN FRCP FRCS MRCP".split())
 _LAST_TOKEN = re.compile(r"(\S+)[ \u00a0]+$")
 _NEXT_TOKEN = re.compile(r"[ \u00a0]+([^\W\d_]+(?:-[^\W\d_]+)*)")
 
 
 def person_edges(text: str, start: int, end: int) -> tuple[int, int]:
-    """person_edges trims lower-case words off both ends of a PERSON piece ("c. Krzesimir Nowak") and takes in
+    """person_edges trims lower-case words off both ends of a PERSON piece ("c. Krzesimir Nowak"), and degrees
+    and generations off its end ("John Sloan PhD"), and takes in
     a known first name just before it that is no common English word ("Alejandro" before spaCy's "Colomar",
     not "Call" before "Maria Garcia"); a lone known first name takes in the capitalised word after it that
     is no English word ("Frithjof" before "Hornich")."""
@@ -283,7 +286,10 @@ def person_edges(text: str, start: int, end: int) -> tuple[int, int]:
     tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(text, start, end)]
     while tokens and not text[tokens[0][0]].isupper():
         tokens.pop(0)
-    while tokens and not text[tokens[-1][0]].isupper() and text[tokens[-1][0] : tokens[-1][1]] not in PARTICLES:
+    while tokens and (
+        (not text[tokens[-1][0]].isupper() and text[tokens[-1][0] : tokens[-1][1]] not in PARTICLES)
+        or text[tokens[-1][0] : tokens[-1][1]].strip(".,") in NAME_SUFFIXES
+    ):
         tokens.pop()
     if not tokens:
         return start, start

@@ -59,6 +59,7 @@ PROSE_CASES = [
     ("Seen Mrs Patel and Jean-Luc Picard today.", "Seen Mrs <PERSON> and <PERSON> today."),
     ("Seen John Smith today.", "Seen <PERSON> today."),
     ("Call Maria Garcia on Monday.", "Call <PERSON> on Monday."),
+    ("# author: John Sloan PhD <js@example.org>", "# author: <PERSON> PhD <<EMAIL_ADDRESS>>"),
     ("Folly is a library; Django is a framework.", None),
 ]
 

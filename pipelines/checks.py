@@ -11,7 +11,12 @@ libraries can say, and each problem names the YAML key:
 * ``expectation_problems``: every expectation builds from its kwargs and
   runs on a one-row frame of the schema's columns without raising;
 * ``runner_problems``: the runner resolves and every runner option is a
-  known Beam pipeline option that parses.
+  known Beam pipeline option that parses;
+* ``source_problems`` (``pipelines.paths``): no source can read a
+  Datanet's outputs or keys back, now or once a run has written them;
+* ``schema_problems``: no schema field is named like a column the writers add;
+* ``key_problems``: the signing key is for this Datanet's origin, and no
+  other declaration shares its keys or origin unless both opt in.
 
 ``datanet check`` runs all of them with ``deep=True``; ``ingest`` runs them
 with ``deep=False`` (no spaCy load on the driver) before planning.
@@ -23,7 +28,9 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from pipelines.config import Datanet
+from pipelines import keys
+from pipelines.config import Datanet, neighbours
+from pipelines.paths import source_problems
 
 
 class CheckError(ValueError):
@@ -196,9 +203,59 @@ def runner_problems(dn: Datanet, overrides: dict[str, Any] | None = None) -> lis
     return problems
 
 
+def reserved_columns() -> dict[str, list[str]]:
+    """reserved_columns maps each column the writers add to the outputs that hold it (shards, duplicates, ...).
+
+    Read off the writers' own Arrow layouts, so a column is reserved the
+    day a writer adds it; a schema field of that name (in any letter case:
+    DuckDB's views do not tell ``PII`` from ``pii``) would collide with it.
+    """
+    from pipelines.config import SchemaConfig
+    from pipelines.dedup.state import STATE_SCHEMA
+    from pipelines.write import CONTRIBUTORS_SCHEMA, DUPLICATES_SCHEMA, QUARANTINE_SCHEMA, shard_schema
+
+    probe = SchemaConfig.model_validate({"name": "probe", "fields": [{"name": "text", "text": True}]})
+    layouts = {
+        "shards": shard_schema(probe).names[len(probe.fields) :],
+        "duplicates": DUPLICATES_SCHEMA.names,
+        "quarantine": QUARANTINE_SCHEMA.names,
+        "state": STATE_SCHEMA.names,
+        "contributors": CONTRIBUTORS_SCHEMA.names,
+    }
+    out: dict[str, list[str]] = {}
+    for where, names in layouts.items():
+        for name in names:
+            out.setdefault(name, []).append(where)
+    return out
+
+
+def schema_problems(dn: Datanet) -> list[str]:
+    """schema_problems names, by schema file and field, each field named like a column the writers add."""
+    reserved = {name.casefold(): (name, where) for name, where in reserved_columns().items()}
+    problems = []
+    for i, field in enumerate(dn.schema.fields):
+        hit = reserved.get(field.name.casefold())
+        if hit:
+            case = "" if hit[0] == field.name else f" as {hit[0]!r}"
+            problems.append(
+                f"{dn.config.schema_}: fields.{i}.name: {field.name!r} is a column the writers add"
+                f" ({', '.join(hit[1])}{case}); rename the field"
+            )
+    return problems
+
+
+def key_problems(dn: Datanet) -> list[str]:
+    """key_problems: the key file signs for this origin, and no other declaration shares keys or origin by accident.
+
+    See ``keys.key_problems``; the others are every declaration beside ``dn`` that parses.
+    """
+    return keys.key_problems(dn, neighbours(dn)[0])
+
+
 def check_runnable(dn: Datanet, overrides: dict[str, Any] | None = None, deep: bool = False) -> None:
     """check_runnable raises CheckError listing every problem the deep checks find, by YAML key."""
-    problems = pii_problems(dn, deep) + expectation_problems(dn) + runner_problems(dn, overrides)
+    problems = source_problems(dn) + schema_problems(dn) + key_problems(dn)
+    problems += pii_problems(dn, deep) + expectation_problems(dn) + runner_problems(dn, overrides)
     if problems:
         raise CheckError("\n".join([f"{dn.path}: cannot run", *(f"  {dn.path}: {p}" for p in problems)]))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -46,7 +47,12 @@ class FieldSpec(Strict):
 
 
 class SchemaConfig(Strict):
-    """A record schema (``schemas/<name>.yaml``)."""
+    """A record schema (``schemas/<name>.yaml``).
+
+    Names of columns the writers add (``pii``, ``record_hash``, ``file``, ...)
+    are refused by ``pipelines.checks.schema_problems``, which reads them off
+    the writers' own layouts.
+    """
 
     name: str
     description: str = ""
@@ -54,12 +60,9 @@ class SchemaConfig(Strict):
 
     @model_validator(mode="after")
     def _check(self) -> SchemaConfig:
-        names = [f.name for f in self.fields]
+        names = [f.name.casefold() for f in self.fields]
         if len(set(names)) != len(names):
-            raise ValueError("field names must be unique")
-        reserved = {"contributor_id", "submitted_at", "record_hash", "ledger_index", "run_id"}
-        if reserved & set(names):
-            raise ValueError(f"field names {sorted(reserved & set(names))} are reserved")
+            raise ValueError("field names must be unique, in any letter case (DuckDB does not tell 'Text' from 'text')")
         if not any(f.text for f in self.fields):
             raise ValueError("at least one field must be marked text: true")
         if any(f.text and f.type != "string" for f in self.fields):
@@ -224,8 +227,18 @@ class OutputConfig(Strict):
 
 
 class LedgerConfig(Strict):
+    """The ledger's origin and signing key.
+
+    ``key`` (default ``out/keys/<name>.key``) has the Datanet's secret salt
+    and contributor key beside it. ``shared_key: true`` lets other Datanets
+    that say so too use the same key file: one signer (each Datanet still
+    signs under its own origin), one salt and one contributor key, so a
+    contributor has the same pseudonym in each of them (linkable).
+    """
+
     origin: str | None = None
     key: str | None = None
+    shared_key: bool = False
     batch_size: int = Field(10_000, ge=1, le=1_000_000)
 
 
@@ -343,6 +356,11 @@ class Datanet:
     def origin(self) -> str:
         return self.config.ledger.origin or f"datanets.local/{self.name}"
 
+    def shown(self, path: Path | str) -> str:
+        """shown is ``path`` as a declaration writes it: relative to the project root when inside it."""
+        rel = os.path.relpath(os.path.normpath(path), self.root)
+        return str(path) if rel == os.pardir or rel.startswith(os.pardir + os.sep) else rel
+
     def digest(self) -> str:
         """digest is a hex SHA-256 of what shapes a run's outputs: config and schema.
 
@@ -354,7 +372,7 @@ class Datanet:
         config = self.config.model_dump(
             mode="json",
             by_alias=True,
-            exclude={"runner": True, "payout": True, "output": {"dir"}, "ledger": {"key", "batch_size"}},
+            exclude={"runner": True, "payout": True, "output": {"dir"}, "ledger": {"key", "shared_key", "batch_size"}},
         )
         body = {"config": config, "schema": self.schema.model_dump(mode="json")}
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
@@ -427,6 +445,23 @@ def parse_datanet(path: Path, root: Path) -> Datanet:
     except ConfigError as exc:
         raise ConfigError(f"{path}: schema: {exc}") from None
     return Datanet(config, schema, root, path)
+
+
+def neighbours(dn: Datanet) -> tuple[list[Datanet], list[Path]]:
+    """neighbours are the other declarations in ``dn``'s ``datanets/`` folder: those that parse, and those that do not.
+
+    Reads declarations and schemas only, never data.
+    """
+    parsed: list[Datanet] = []
+    broken: list[Path] = []
+    for path in sorted((dn.root / "datanets").glob("*.y*ml")):
+        if path.suffix not in (".yaml", ".yml") or path.resolve() == dn.path.resolve():
+            continue
+        try:
+            parsed.append(parse_datanet(path, dn.root))
+        except ConfigError:
+            broken.append(path)
+    return parsed, broken
 
 
 def load_datanet(name_or_path: str, root: Path | None = None) -> Datanet:

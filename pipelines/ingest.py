@@ -17,6 +17,7 @@ import json
 import math
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -249,57 +250,123 @@ def parse_jsonl(split: Split, schema: SchemaConfig, vcfg: ValidationConfig) -> I
         yield _item(_json_object(raw), raw, schema, vcfg, at)
 
 
-class _Physical:
-    """Feeds csv.reader one physical line at a time and remembers the lines of the current row."""
+class _Runaway(Exception):
+    """A row's lines grew past the limit while a quoted field stayed open."""
 
-    def __init__(self, text: Iterable[str]) -> None:
-        self.text, self.taken = iter(text), []  # type: ignore[var-annotated]
+
+class _Physical:
+    """Feeds csv.reader one physical line at a time, numbered, and remembers the lines of the current row.
+
+    ``put_back`` queues lines to be read again (the lines of a bad row after
+    its first); a row of several lines longer than ``limit`` characters
+    stops with ``_Runaway``, so an open quote reads at most that far ahead.
+    """
+
+    def __init__(self, text: Iterable[str], limit: int = sys.maxsize) -> None:
+        self.text, self.limit, self.next_no, self.size = iter(text), limit, 1, 0
+        self.taken: list[tuple[int, str]] = []
+        self.again: list[tuple[int, str]] = []
 
     def __iter__(self) -> _Physical:
         return self
 
     def __next__(self) -> str:
-        line = next(self.text)
-        self.taken.append(line)
-        return line
+        if self.again:
+            item = self.again.pop()
+        else:
+            item = (self.next_no, next(self.text))
+            self.next_no += 1
+        self.taken.append(item)
+        self.size += len(item[1])
+        if len(self.taken) > 1 and self.size > self.limit:
+            raise _Runaway(f"a quoted field is still open after {self.size} characters, over max_record_bytes")
+        return item[1]
+
+    def take(self) -> list[tuple[int, str]]:
+        """take returns the numbered lines read since its last call."""
+        out, self.taken, self.size = self.taken, [], 0
+        return out
+
+    def put_back(self, items: list[tuple[int, str]]) -> None:
+        self.again.extend(reversed(items))
 
     def raw(self) -> bytes:
-        out = "".join(self.taken).encode("utf-8", "surrogateescape")
-        self.taken = []
-        return out
+        return _raw(self.take())
+
+
+def _raw(lines: list[tuple[int, str]]) -> bytes:
+    return "".join(text for _, text in lines).encode("utf-8", "surrogateescape")
 
 
 def _text_stream(path: str) -> io.TextIOWrapper:
     return io.TextIOWrapper(fs.open_read(path), encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
+_CsvRow = tuple[list[tuple[int, str]], list[str], str]  # (numbered physical lines, cells, error or "")
+
+
+def _csv_header(lines: _Physical) -> list[str]:
+    """The header row; raises _Reject (unreadable_file) if it does not parse."""
+    try:
+        header = next(csv.reader(lines, strict=True), [])
+    except (csv.Error, _Runaway) as exc:
+        detail = f"the header row does not parse ({exc}); no row can be read without it"
+        raise _Reject(Reason.UNREADABLE_FILE, detail) from None
+    lines.take()
+    return header
+
+
+def _csv_rows(lines: _Physical, width: int) -> Iterator[_CsvRow]:
+    """The rows of a ``width``-column CSV in what ``lines`` has left (strict quoting): (lines, cells, error).
+
+    A row is one physical line, or several when a quoted field holds line
+    breaks. A row over several lines that does not parse (its quote never
+    closes, a stray quote, the wrong number of cells) is taken to start with
+    an unbalanced quote: its first line comes out alone, with an error, and
+    reading starts again at the next line, so the good rows after it stay
+    rows. Every physical line ends in exactly one row.
+    """
+    reader = csv.reader(lines, strict=True)
+    while True:
+        error = ""
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except (csv.Error, _Runaway) as exc:
+            row, error = [], str(exc)
+        taken = lines.take()
+        if len(taken) > 1 and (error or len(row) != width):
+            lines.put_back(taken[1:])
+            why = error or f"{len(row)} cells for {width} columns"
+            detail = f"unbalanced quote: lines {taken[0][0]}-{taken[-1][0]} do not make one row ({why});"
+            yield taken[:1], [], detail + " this line alone is quarantined and reading resumes at the next"
+            continue
+        yield taken, row, error
+
+
 def parse_csv(split: Split, schema: SchemaConfig, vcfg: ValidationConfig) -> Iterator[Item]:
-    """parse_csv yields one item per data row of a CSV file with a header row, streaming it."""
+    """parse_csv yields one item per data row of a CSV file with a header row, streaming it (rows: ``_csv_rows``).
+
+    A header that does not parse makes the whole file one ``unreadable_file`` rejection at line 0.
+    """
     spec = split.unit
     with _text_stream(spec.path) as text:
-        lines = _Physical(text)
-        reader = csv.reader(lines)
+        lines = _Physical(text, vcfg.max_record_bytes)
         try:
-            header = next(reader)
-        except (StopIteration, csv.Error):
+            header = _csv_header(lines)
+        except _Reject as bad:
+            yield _reject(Where(spec.rel, 0, split.index, spec.source, spec.file_no, 0), bad.reason, bad.detail, b"")
             return
-        lines.raw()
-        while True:
-            start = reader.line_num + 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                at = Where(spec.rel, start, split.index, spec.source, spec.file_no, start)
-                yield _reject(at, Reason.MALFORMED_CSV, str(exc), lines.raw())
-                continue
-            raw = lines.raw()
-            if not any(cell.strip() for cell in row):
+        for taken, row, error in _csv_rows(lines, len(header)):
+            n, raw = taken[0][0], _raw(taken)
+            at = Where(spec.rel, n, split.index, spec.source, spec.file_no, n)
+            if error:
+                yield _reject(at, Reason.MALFORMED_CSV, error, raw)
+            elif not any(cell.strip() for cell in row):
                 yield "blank", 1
-                continue
-            at = Where(spec.rel, start, split.index, spec.source, spec.file_no, start)
-            yield _item(_csv_object(header, row), raw, schema, vcfg, at, from_text=True)
+            else:
+                yield _item(_csv_object(header, row), raw, schema, vcfg, at, from_text=True)
 
 
 def _csv_object(header: list[str], row: list[str]) -> Callable[[], dict[str, Any]]:

@@ -7,15 +7,23 @@ folder) resolving outside the source folder, or a name that is not UTF-8,
 is not read at all: ingest quarantines it at line 0 with the reason this
 returns, so it is counted rather than skipped. Nothing here opens a file,
 so a FIFO cannot block the run.
+
+``source_problems(dn)`` is the rule for a whole source, checked before any
+run: no source glob may reach a Datanet's output or key folder, neither
+what it matches now nor what it could match once a run has written there.
 """
 
 from __future__ import annotations
 
 import errno
+import fnmatch
 import glob
 import os
 import stat
+from pathlib import Path
 
+from pipelines.config import Datanet, neighbours
+from pipelines.keys import secret_files
 from pipelines.reasons import Reason
 
 Problem = tuple[Reason, str]
@@ -47,6 +55,37 @@ def glob_folder(pattern: str) -> str:
 
 def _inside(real: str, folder: str) -> bool:
     return real == folder or real.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def resolves_under(path: str, folder: str) -> bool:
+    """resolves_under says whether ``path``, links followed, is ``folder`` or lies under it (links followed too)."""
+    return _inside(os.path.realpath(path), os.path.realpath(folder))
+
+
+def glob_reaches(pattern: str, target: str, below: bool = True) -> bool:
+    """glob_reaches says whether glob ``pattern`` can match ``target`` or, with ``below``, a path under it.
+
+    Both are absolute. The answer is about every path that could exist, not
+    the files there now: ``**/*.parquet`` or ``out/**`` reach ``out/x`` before
+    a run has written a byte there. Each component is an ``fnmatch`` pattern
+    and ``**`` stands for any number of folders, as in ``glob(recursive=True)``;
+    hidden names are not treated specially, so the answer errs towards yes.
+    """
+    return _reaches(_components(pattern), _components(target), below)
+
+
+def _components(path: str) -> tuple[str, ...]:
+    return tuple(p for p in os.path.normpath(path).split(os.sep) if p)
+
+
+def _reaches(pattern: tuple[str, ...], target: tuple[str, ...], below: bool) -> bool:
+    if not target:
+        return below or all(p == "**" for p in pattern)
+    if not pattern:
+        return False
+    if pattern[0] == "**":
+        return _reaches(pattern[1:], target, below) or _reaches(pattern, target[1:], below)
+    return fnmatch.fnmatchcase(target[0], pattern[0]) and _reaches(pattern[1:], target[1:], below)
 
 
 def problem(path: str, folder: str) -> Problem | None:
@@ -98,3 +137,58 @@ def text_entries(folder: str) -> list[str]:
             if name.endswith(".txt"):
                 out.append(name if rel_top == os.curdir else os.path.join(rel_top, name))
     return sorted(p.replace(os.sep, "/") for p in out)
+
+
+def _guarded(dn: Datanet) -> list[tuple[Path, str, bool]]:
+    """What no source may reach: (path, whose it is, whether paths under it count), ``dn``'s own first."""
+    others, broken = neighbours(dn)
+    out: list[tuple[Path, str, bool]] = []
+    for d in (dn, *others):
+        out.append((d.out_dir, f"the output folder of Datanet {d.name!r}", True))
+        keys = Path(os.path.normpath(d.key_path.parent))
+        if keys == d.root or keys in d.root.parents:  # keys kept loose in the project: guard the files
+            out += [(f, f"a key file of Datanet {d.name!r}", False) for f in secret_files(d)]
+        else:
+            out.append((keys, f"the key folder of Datanet {d.name!r}", True))
+    for path in broken:  # its output.dir cannot be read: guard the default
+        out.append((dn.root / "out" / path.stem, f"the output folder of Datanet {path.stem!r} (by default)", True))
+    unique: dict[Path, tuple[str, bool]] = {}
+    for path, whose, below in out:
+        unique.setdefault(Path(os.path.normpath(path)), (whose, below))
+    return [(path, whose, below) for path, (whose, below) in unique.items()]
+
+
+def source_problems(dn: Datanet) -> list[str]:
+    """source_problems names, by YAML key, each source that can read a Datanet's outputs or keys (``_guarded``).
+
+    It looks at what the glob could match once runs have written there
+    (``glob_reaches``: a glob rooted at or above an output folder with a
+    wildcard that gets there, such as ``**/*.parquet``) and at what it matches
+    now, links followed; so a first run, before ``out/`` exists, is refused as
+    surely as the tenth, and no run reads shards, state or keys back as
+    contributions. Reads no file.
+    """
+    guarded, problems = _guarded(dn), []
+    advice = "a source must never read a Datanet's outputs or keys (narrow it, or move them: output.dir, ledger.key)"
+    for i, src in enumerate(dn.config.sources):
+        pattern = os.path.normpath(dn.root / src.path) + (os.sep + "**" if src.format == "textdir" else "")
+        reached = [(p, w, below) for p, w, below in guarded if glob_reaches(pattern, str(p), below)]
+        for p, whose, below in reached:
+            what = f"files under {dn.shown(p)}" if below else dn.shown(p)
+            problems.append(f"sources.{i}.path: {src.path!r} can match {what}, {whose}; {advice}")
+        hit = _first_inside(dn.source_files(i), [g for g in guarded if g not in reached])
+        if hit:
+            where = f"matches {dn.shown(hit[0])}, under {dn.shown(hit[1])}, {hit[2]}"
+            problems.append(f"sources.{i}.path: {src.path!r} {where}; {advice}")
+        if src.manifest and any(glob_reaches(str(dn.root / src.manifest), str(p), b) for p, _, b in guarded):
+            problems.append(f"sources.{i}.manifest: {src.manifest} lies in a Datanet's output or key folder; {advice}")
+    return problems
+
+
+def _first_inside(files: list[Path], guarded: list[tuple[Path, str, bool]]) -> tuple[Path, Path, str] | None:
+    """The first of ``files`` that, links followed, lies in a guarded path, with that path and whose it is."""
+    for path in files:
+        for g, whose, _ in guarded:
+            if resolves_under(str(path), str(g)):
+                return path, g, whose
+    return None

@@ -86,6 +86,7 @@ JSONL: list[tuple[str, str | None]] = [
 CSV_HEADER = "contributor_id,text,rating,submitted_at"
 CSV: list[tuple[str, str | None]] = [
     (f'k1,"{_good(101)}",5,', None),
+    ('x1,"unbalanced quote starts here,misc', "malformed_csv"),
     (f'k2,"{_good(102)}",99999999999999999999,', "number_out_of_range"),
     (f'k3,"{_good(103)}",{"9" * 5000},', "number_out_of_range"),
     (f'k4,"{_good(104)}",-9007199254740991,', None),
@@ -199,6 +200,76 @@ def test_a_path_matching_a_glob_is_never_opened_when_it_is_not_a_file(tmp_path: 
     dn = load_datanet("hostile", root=root)
     bad = {s.rel: s.problem[0] for s in input_units(dn) if s.problem}
     assert bad == {p: r for p, r in GLOBBED}  # the FIFO among them: opening it would block forever
+
+
+def _csv_items(root: Path, body: str, max_bytes: int = 1_000_000) -> list[tuple[int, str | None, str]]:
+    """(line, reason or None, contributor or raw payload) of each item ``read_items`` makes of one CSV file."""
+    for sub in ("schemas", "datanets", "rows"):
+        (root / sub).mkdir(parents=True)
+    (root / "schemas" / "note.yaml").write_text(SCHEMA)
+    decl = DATANET.split("  - {path: data")[0] + "  - {path: rows/*.csv, format: csv}\n"
+    (root / "datanets" / "hostile.yaml").write_text(decl + f"validation: {{max_record_bytes: {max_bytes}}}\n")
+    (root / "rows" / "a.csv").write_text(body, encoding="utf-8")
+    dn = load_datanet("hostile", root=root)
+    (spec,) = input_units(dn)
+    out = []
+    for kind, v in read_items(whole(spec), dn.schema, dn.config.validation):
+        if kind == "record":
+            out.append((v["line"], None, v["contributor_id"]))
+        elif kind == "rejection":
+            out.append((v["line"], v["reason"], v["payload"].decode()))
+    return out
+
+
+BAD = 'x1,"unbalanced quote starts here,misc'
+BAD2 = BAD.replace("x1", "x2")
+
+
+def _plain(i: int) -> str:
+    return _good(i).replace(",", "")
+
+
+@pytest.mark.parametrize(
+    "body, want",
+    [
+        (  # the issue's file: the two good rows were one malformed_csv row with the bad one
+            f'contributor_id,text,rating\n{BAD}\nk1,"{_good(1)}",1\nk2,"{_good(2)}",2\n',
+            [(2, "malformed_csv", BAD + "\n"), (3, None, "k1"), (4, None, "k2")],
+        ),
+        (  # two columns and unquoted rows: the bad row was *accepted*, holding both good rows as its text
+            f"contributor_id,text\n{BAD}\nk1,{_plain(1)}\nk2,{_plain(2)}\n",
+            [(2, "malformed_csv", BAD + "\n"), (3, None, "k1"), (4, None, "k2")],
+        ),
+        (  # a quoted field over several lines is still one row, after a bad row as before it
+            f'contributor_id,text\nk0,"{_good(0)}\nsecond line"\n{BAD}\n'
+            f'k1,"{_good(1)}\n\nthird line"\nk2,{_plain(2)}\n',
+            [(2, None, "k0"), (4, "malformed_csv", BAD + "\n"), (5, None, "k1"), (8, None, "k2")],
+        ),
+        (  # a quote that never closes, on the last line
+            f"contributor_id,text\nk1,{_plain(1)}\n{BAD}\n",
+            [(2, None, "k1"), (3, "malformed_csv", BAD + "\n")],
+        ),
+        (  # each of two bad lines in a row costs itself only
+            f"contributor_id,text\n{BAD}\n{BAD2}\nk1,{_plain(1)}\n",
+            [(2, "malformed_csv", BAD + "\n"), (3, "malformed_csv", BAD2 + "\n"), (4, None, "k1")],
+        ),
+    ],
+)
+def test_an_unbalanced_quote_costs_its_own_row_only(tmp_path: Path, body: str, want: list) -> None:
+    assert _csv_items(tmp_path, body) == want
+
+
+def test_an_open_quote_reads_ahead_no_further_than_max_record_bytes(tmp_path: Path) -> None:
+    body = f"contributor_id,text\n{BAD}\n" + "".join(f"k{i},{_plain(i)}\n" for i in range(1, 6))
+    got = _csv_items(tmp_path, body, max_bytes=200)
+    assert got[0][:2] == (2, "malformed_csv") and [g[:3] for g in got[1:]] == [
+        (i + 2, None, f"k{i}") for i in range(1, 6)
+    ]
+
+
+def test_a_header_that_does_not_parse_quarantines_the_whole_file_saying_so(tmp_path: Path) -> None:
+    (got,) = _csv_items(tmp_path, f'contributor_id,"text\nk1,{_plain(1)}\n')
+    assert got == (0, "unreadable_file", "")
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from pathlib import Path
 from ledger import checkpoint as keys
 from ledger.audit import audit
 from ledger.log import Ledger
-from ledger.storage import LedgerError
+from ledger.storage import WRITER_WAIT, LedgerError
 from ledger.verify import (
     CONSISTENCY_HEADER,
     ProofError,
@@ -39,6 +40,25 @@ class LedgerTarget:
 
 
 Resolver = Callable[[str], LedgerTarget]
+_SECONDS = re.compile(r"\A\d{1,6}(?:\.\d{1,3})?\Z")
+
+
+def wait_seconds(text: str) -> float:
+    """wait_seconds parses ``--wait``: plain decimal seconds from 0 (do not wait) to 999999."""
+    if not _SECONDS.match(text):
+        raise argparse.ArgumentTypeError(f"--wait takes plain decimal seconds such as 60 or 0.5, not {text!r}")
+    return float(text)
+
+
+def add_wait_argument(p: argparse.ArgumentParser) -> None:
+    """add_wait_argument gives a writing command ``--wait SECONDS`` for the ledger's writer lock."""
+    p.add_argument(
+        "--wait",
+        type=wait_seconds,
+        default=WRITER_WAIT,
+        metavar="SECONDS",
+        help=f"how long to wait for another writer of the ledger to finish (default {WRITER_WAIT:g})",
+    )
 
 
 def _read_vkey(value: str) -> str:
@@ -59,8 +79,14 @@ def cmd_keygen(t: LedgerTarget, args: argparse.Namespace) -> int:
     return 0
 
 
+def _signer(t: LedgerTarget) -> keys.Signer:
+    """The key file's seed, named for the target's origin: a key shared by Datanets signs each under its own."""
+    signer = keys.load_signer(t.key_path)
+    return signer if signer.name == t.origin else keys.Signer(t.origin, signer.seed)
+
+
 def cmd_vkey(t: LedgerTarget, args: argparse.Namespace) -> int:
-    print(keys.load_signer(t.key_path).verifier_key())
+    print(_signer(t).verifier_key())
     return 0
 
 
@@ -100,8 +126,8 @@ def cmd_export(t: LedgerTarget, args: argparse.Namespace) -> int:
 
 
 def cmd_sign(t: LedgerTarget, args: argparse.Namespace) -> int:
-    with Ledger(t.path, writer=True) as led:
-        sys.stdout.write(led.sign(keys.load_signer(t.key_path)))
+    with Ledger(t.path, writer=True, wait=args.wait) as led:
+        sys.stdout.write(led.sign(_signer(t)))
     return 0
 
 
@@ -142,7 +168,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "--out", help="where to write the key (default: the Datanet's ledger.key)"
     )
     named("vkey", cmd_vkey, "print the verifier key (note verifier-key format)")
-    named("sign", cmd_sign, "sign a checkpoint at the current size")
+    add_wait_argument(named("sign", cmd_sign, "sign a checkpoint at the current size"))
     sp = named("prove", cmd_prove, "print a c2sp.org/tlog-proof@v1 inclusion proof")
     g = sp.add_mutually_exclusive_group(required=True)
     g.add_argument("--record", help="record_hash of a contributed record")

@@ -25,8 +25,9 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "copy": ("datanet", "record_hash", "contributor_id", "run", "duplicate"),
     "run": ("datanet", "run", "seq", "first", "contributions", "copies", "files"),
     "attribution": ("datanet", "model", "output_sha256", "rule", "weights", "unattributed_bp"),
+    "index": ("datanet", "run", "shard", "files", "docs", "tokens", "vocab_size", "vocab_sha256"),
 }
-HASH_FIELDS = ("record_hash", "statement_hash", "output_sha256")
+HASH_FIELDS = ("record_hash", "statement_hash", "output_sha256", "vocab_sha256")
 
 
 class EntryError(ValueError):
@@ -150,6 +151,57 @@ def run(
         "files": files,
         "v": ENTRY_VERSION,
     }
+
+
+def index_shard(
+    datanet: str,
+    run_id: str,
+    shard: str,
+    files: list[list[str]],
+    docs: int,
+    tokens: int,
+    vocab_size: int,
+    vocab_sha256: str,
+) -> dict[str, Any]:
+    """index_shard builds an ``index`` entry: the attribution index's shard of one ingest run, file by file.
+
+    ``files`` is ``[[name, sha256], ...]`` of every file in index shard
+    ``shard``, sorted by name (empty when the run indexed no record);
+    ``vocab_sha256`` is the SHA-256 of the vocabulary's first ``vocab_size``
+    words joined by newlines once this run is indexed. A signed checkpoint so
+    commits to every byte attribution answers from.
+    """
+    return parse_index_shard(
+        {
+            "kind": "index",
+            "datanet": datanet,
+            "run": run_id,
+            "shard": shard,
+            "files": files,
+            "docs": docs,
+            "tokens": tokens,
+            "vocab_size": vocab_size,
+            "vocab_sha256": vocab_sha256,
+            "v": ENTRY_VERSION,
+        }
+    )
+
+
+def parse_index_shard(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """parse_index_shard checks an ``index`` entry's shape and returns it as a dict; raises EntryError."""
+    if entry.get("kind") != "index":
+        raise EntryError(f"not an index entry (kind {entry.get('kind')!r})")
+    files = entry.get("files")
+    ok = isinstance(files, list) and all(
+        isinstance(f, list) and len(f) == 2 and isinstance(f[0], str) and HEX64.match(str(f[1])) for f in files
+    )
+    if not ok or [f[0] for f in files] != sorted({f[0] for f in files}):  # type: ignore[union-attr]
+        raise EntryError("index entry field files must be [[name, sha256], ...] sorted by distinct name")
+    for field in ("docs", "tokens", "vocab_size"):
+        if isinstance(entry.get(field), bool) or not isinstance(entry.get(field), int) or entry[field] < 0:
+            raise EntryError(f"index entry field {field} must be a whole number")
+    encode_entry(entry)
+    return dict(entry)
 
 
 def index_key(entry: Mapping[str, Any]) -> str | None:

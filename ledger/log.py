@@ -48,9 +48,13 @@ def checkpoint_file(size: int) -> str:
 class Ledger:
     """One Datanet's ledger: entries, tree, index and checkpoints in a directory."""
 
-    def __init__(self, path: Path | str, writer: bool = False, create: bool = False) -> None:
+    def __init__(self, path: Path | str, writer: bool = False, create: bool = False, wait: float = 0.0) -> None:
+        """Open the ledger at ``path``; a ``writer`` waits up to ``wait`` seconds for the writer lock.
+
+        Raises LedgerBusyError if another writer still holds it then.
+        """
         self.path = Path(path)
-        self.store = Store(self.path, writer=writer, create=create)
+        self.store = Store(self.path, writer=writer, create=create, wait=wait)
         if create:
             (self.path / CHECKPOINTS).mkdir(exist_ok=True)
 

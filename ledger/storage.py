@@ -9,7 +9,8 @@ Files in a ledger directory (all documented in docs/ledger.md):
 * ``index/run-*.idx`` sorted runs mapping record hash -> leaf index (ledger.index).
 * ``STATE``          the committed state: canonical JSON of size, root, byte
   length of entries.jsonl and the live index runs. Replaced atomically.
-* ``LOCK``           held (flock) by the one writer.
+* ``LOCK``           held (flock) by the one writer; another writer waits for it
+  up to ``wait`` seconds, polling with backoff, then raises ``LedgerBusyError``.
 
 Guarantees: a batch append is all-or-nothing. Data files are appended and
 fsynced first, then STATE is replaced atomically (write, fsync, rename,
@@ -24,6 +25,7 @@ import errno
 import fcntl
 import json
 import os
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -38,6 +40,7 @@ from ledger.verify import EMPTY_ROOT, HASH_SIZE
 
 FORMAT = "datanets-ledger/1"
 INDEX_EVERY = 100_000  # contributions held in memory before they are written as a sorted run
+WRITER_WAIT = 60.0  # seconds a writing command waits for the writer lock by default (``--wait``)
 _CONTRIBUTION = b'"kind":"contribution"'
 _RECORD_HASH = b'"record_hash":"'
 
@@ -69,7 +72,7 @@ class LedgerError(Exception):
 
 
 class LedgerBusyError(LedgerError):
-    """Another process holds the ledger's writer lock."""
+    """Another process held the ledger's writer lock for longer than the caller would wait."""
 
 
 class LedgerCorruptError(LedgerError):
@@ -78,6 +81,15 @@ class LedgerCorruptError(LedgerError):
 
 class DuplicateRecordError(LedgerError):
     """An appended entry's record hash is already in the ledger (or twice in the batch)."""
+
+
+def busy_message(path: Path, wait: float) -> str:
+    """busy_message is the one line a writer prints when the lock stayed taken for all of ``wait`` seconds."""
+    waited = f"for {wait:g} s" if wait > 0 else "(not waiting: --wait 0)"
+    return (
+        f"another process is writing to the ledger at {path} (an ingest, attribute, index, usage or payout) "
+        f"and held its writer lock {waited}; try again when it is done, or wait longer with --wait SECONDS"
+    )
 
 
 def node_position(level: int, index: int) -> int:
@@ -158,7 +170,7 @@ def write_atomic(path: Path, data: bytes) -> None:
 class Store:
     """Reads (and, with ``writer=True``, appends to) the files of one ledger directory."""
 
-    def __init__(self, path: Path | str, writer: bool = False, create: bool = False) -> None:
+    def __init__(self, path: Path | str, writer: bool = False, create: bool = False, wait: float = 0.0) -> None:
         self.path = Path(path)
         self._lock_fd: int | None = None
         self._files: dict[str, int] = {}
@@ -175,7 +187,7 @@ class Store:
         if not (self.path / STATE).exists():
             raise LedgerError(f"{self.path} is not a ledger (no {STATE} file)")
         if writer:
-            self._lock()
+            self._lock(wait)
             self.state = self.read_state()
             self._recover()
         else:
@@ -183,15 +195,23 @@ class Store:
 
     # -- opening, locking, recovery ------------------------------------------------
 
-    def _lock(self) -> None:
+    def _lock(self, wait: float) -> None:
+        """Take the writer lock, polling with backoff (50 ms doubling to 1 s) for up to ``wait`` seconds."""
         fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise LedgerBusyError(f"another process is writing to the ledger at {self.path}") from None
-            raise
+        deadline, delay = time.monotonic() + max(wait, 0.0), 0.05
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                left = deadline - time.monotonic()
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN) or left <= 0:
+                    os.close(fd)
+                    if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                        raise LedgerBusyError(busy_message(self.path, wait)) from None
+                    raise
+                time.sleep(min(delay, left))
+                delay = min(2 * delay, 1.0)
         self._lock_fd = fd
 
     def close(self) -> None:

@@ -60,7 +60,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     overrides = dict(args.option or [])
     if args.runner:
         overrides["runner"] = args.runner
-    report = ingest(dn, overrides, live="off" if args.quiet else "auto", verbose=args.verbose, html=True)
+    report = ingest(
+        dn, overrides, live="off" if args.quiet else "auto", verbose=args.verbose, html=True, wait=args.wait
+    )
     print(json.dumps(report, indent=2, sort_keys=True) if args.json else summary(report))
     return 0
 
@@ -217,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the full JSON report")
     p.add_argument("--quiet", action="store_true", help="no live progress (bars on a terminal, else a line every 10 s)")
     p.add_argument("--verbose", action="store_true", help="show Beam's and the workers' own log lines")
+    ledger_cli.add_wait_argument(p)
     p.set_defaults(fn=cmd_ingest)
     p = sub.add_parser(
         "check",

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ledger.cli import add_wait_argument
 from pipelines.config import load_datanet
 
 
@@ -43,44 +44,64 @@ def render(result: dict[str, Any], text: str) -> str:
     return "\n".join(lines)
 
 
+def _positive(flag: str, text: str) -> int:
+    """A whole number of at least 1 written as plain digits (no ``1_0``, sign or spaces); ValueError naming ``flag``."""
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise ValueError(f"{flag} takes a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
 def cmd_attribute(args: argparse.Namespace) -> int:
-    from pipelines.attribution.attribute import attribute_text, ensure_index, record_attribution
+    from pipelines.attribution.attribute import attribute_text, check_output, ensure_index, record_attribution
     from pipelines.attribution.spans import Rule
     from pipelines.payout.money import to_minor
 
     dn = load_datanet(args.datanet)
-    text = _output_text(args)
-    rule = Rule(min_span=args.min_span)
+    rule = Rule(min_span=_positive("--min-span", args.min_span))
+    text = check_output(_output_text(args))
     if args.dry_run:
-        ensure_index(dn, lambda m: print(m, file=sys.stderr))
+        ensure_index(dn, lambda m: print(m, file=sys.stderr), wait=args.wait)
         result = attribute_text(dn, text, rule)
     else:
         if (args.fee is None) != (args.currency is None):
             raise ValueError("--fee and --currency go together")
-        fee = to_minor(args.fee, args.currency) if args.fee is not None else None
-        result = record_attribution(
-            dn, args.model, text, args.inference_id, fee, args.currency if args.fee is not None else None, rule
-        )
+        fee = to_minor(args.fee, args.currency, "fee") if args.fee is not None else None
+        currency = args.currency if args.fee is not None else None
+        result = record_attribution(dn, args.model, text, args.inference_id, fee, currency, rule, wait=args.wait)
+        for warning in result["warnings"]:
+            print(f"warning: {warning}", file=sys.stderr)
     print(json.dumps(result, indent=1, sort_keys=True) if args.json else render(result, text))
     return 0
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from pipelines.attribution.index import index_dir, rebuild_index, update_index
+    from ledger.log import Ledger
+    from pipelines.attribution.committed import IndexMismatchError, check_index, committed_index, update_index
+    from pipelines.attribution.index import index_dir, rebuild_index
 
     dn = load_datanet(args.datanet)
-    out = update_index(dn, progress=lambda m: print(m, file=sys.stderr))
-    if not args.check:
-        print(json.dumps(out, indent=1))
-        return 0
-    mine = json.loads((index_dir(dn) / "INDEX.json").read_bytes())
-    with tempfile.TemporaryDirectory() as tmp:
-        rebuild_index(dn, Path(tmp) / "index")
-        again = json.loads((Path(tmp) / "index" / "INDEX.json").read_bytes())
-    if mine != again:
-        print("FAILED: the index rebuilt from the shards differs from the incremental one", file=sys.stderr)
+    folder = index_dir(dn)
+    try:
+        if args.check and (folder / "INDEX.json").exists():  # before an update could rewrite anything
+            with Ledger(dn.ledger_dir) as led:
+                check_index(dn, folder, committed_index(led), complete=False)
+        out = update_index(dn, lambda m: print(m, file=sys.stderr), args.wait)
+        if not args.check:
+            print(json.dumps(out, indent=1))
+            return 0
+        with Ledger(dn.ledger_dir) as led:
+            entries = committed_index(led)
+        files = check_index(dn, folder, entries)
+        with tempfile.TemporaryDirectory() as tmp:
+            rebuild_index(dn, Path(tmp) / "index")
+            check_index(dn, Path(tmp) / "index", entries)
+    except IndexMismatchError as exc:
+        print(f"FAILED: {dn.name}: attribution index: {exc}", file=sys.stderr)
         return 1
-    print(f"OK: the index rebuilt from the committed shards is identical ({len(mine['runs'])} runs, file hashes)")
+    print(
+        f"OK: {dn.name}: the index's {files} files in {len(entries)} runs match their index ledger entries, "
+        "and a rebuild from the committed shards gives the same bytes"
+    )
     return 0
 
 
@@ -98,11 +119,23 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--inference-id", help="the inference's id (the same output twice with one id is one entry)")
     p.add_argument("--fee", help="this inference's fee, e.g. 0.05 (with --currency)")
     p.add_argument("--currency", help="ISO 4217 code of --fee")
-    p.add_argument("--min-span", type=int, default=8, help="fewest matched words that attribute a record (default 8)")
-    p.add_argument("--dry-run", action="store_true", help="attribute only; append nothing")
+    p.add_argument("--min-span", default="8", help="fewest matched words that attribute a record (default 8)")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="attribute only; append no attribution entry (a run missing from the index is still indexed)",
+    )
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    add_wait_argument(p)
     p.set_defaults(fn=cmd_attribute)
-    p = sub.add_parser("index", help="bring the attribution index up to date (--check: rebuild and compare)")
+    p = sub.add_parser(
+        "index", help="bring the attribution index up to date, on the ledger (--check: hash its files, rebuild)"
+    )
     p.add_argument("datanet")
-    p.add_argument("--check", action="store_true", help="also rebuild from the shards and compare byte hashes")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="hash every index file against the ledger's index entries, and rebuild from the shards to compare",
+    )
+    add_wait_argument(p)
     p.set_defaults(fn=cmd_index)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ledger.cli import add_wait_argument
 from pipelines.config import load_datanet
 
 
@@ -34,7 +35,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
-    from pipelines.usage import record_usage, select_records, usage_counts
+    from pipelines.payout.ids import check_model
+    from pipelines.usage import UsageError, record_usage, select_records, usage_counts
 
     dn = load_datanet(args.datanet)
     if args.usage_cmd == "stats":
@@ -42,11 +44,18 @@ def cmd_usage(args: argparse.Namespace) -> int:
         for key, uses, records in usage_counts(dn, args.by, args.model):
             print(f"{key},{uses},{records}")
         return 0
+    check_model(args.model)
     if args.records:
+        if args.run is not None:
+            raise UsageError("--run selects committed records; it cannot narrow a --records file")
         hashes = [h.strip() for h in Path(args.records).read_text().split() if h.strip()]
     else:
         hashes = select_records(dn, args.where, args.run)
-    result = record_usage(dn, args.model, args.training_run, hashes)
+    if not hashes:
+        chosen = f"--records {args.records}" if args.records else f"--where {args.where!r}" if args.where else "--all"
+        scope = f" of run {args.run}" if args.run else ""
+        raise UsageError(f"no committed records of {dn.name}{scope} match {chosen}: no usage recorded")
+    result = record_usage(dn, args.model, args.training_run, hashes, wait=args.wait)
     print(
         f"usage of {result['records']} records by {args.model}/{args.training_run}: "
         f"{result['appended']} appended, {result['already_recorded']} already recorded; "
@@ -90,8 +99,9 @@ def _payout_parser(first: str) -> argparse.ArgumentParser:
         ap.add_argument("--period", required=True, help="YYYY-MM, or a date range YYYY-MM-DD/YYYY-MM-DD")
         ap.add_argument("--currency", required=True, help="ISO 4217 code (EUR, USD, JPY...); sets the minor units")
         g = ap.add_mutually_exclusive_group(required=True)
-        g.add_argument("--revenue", help="amount in major units, e.g. 1234.56")
-        g.add_argument("--revenue-minor", type=int, help="amount in minor units, e.g. 123456")
+        g.add_argument("--revenue", help="amount in major units, e.g. 1234.56 (plain digits and one point)")
+        g.add_argument("--revenue-minor", help="amount in minor units, e.g. 123456 (plain digits)")
+        add_wait_argument(ap)
     return ap
 
 
@@ -107,7 +117,8 @@ def read_vkey(value: str | None) -> str | None:
 
 def cmd_payout(args: argparse.Namespace) -> int:
     from pipelines.payout.check import make_receipt, verify_receipt, verify_statement
-    from pipelines.payout.statement import load_statement, run_payout, to_minor
+    from pipelines.payout.money import minor_amount, to_minor
+    from pipelines.payout.statement import load_statement, run_payout
 
     first = args.rest[0] if args.rest else ""
     a = _payout_parser(first).parse_args(args.rest[1:] if first in SUB else args.rest)
@@ -136,8 +147,8 @@ def cmd_payout(args: argparse.Namespace) -> int:
         )
         return 0
     dn = load_datanet(a.datanet)
-    minor = a.revenue_minor if a.revenue_minor is not None else to_minor(a.revenue, a.currency)
-    result = run_payout(dn, a.model, a.period, minor, a.currency)
+    minor = minor_amount(a.revenue_minor) if a.revenue_minor is not None else to_minor(a.revenue, a.currency)
+    result = run_payout(dn, a.model, a.period, minor, a.currency, wait=a.wait)
     print(result["summary"], end="")
     print(f"statement {result['statement']} on the ledger at entry {result['payout_index']}")
     return 0
@@ -164,7 +175,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     g.add_argument("--records", help="file of record hashes, one per line")
     g.add_argument("--where", help="SQL condition on `records`, e.g. \"specialty = 'cardiology'\"")
     g.add_argument("--all", action="store_true", help="every committed record")
-    r.add_argument("--run", help="only records of this ingest run")
+    r.add_argument("--run", help="only records of this ingest run (with --all or --where)")
+    add_wait_argument(r)
     s = usub.add_parser("stats", help="usage counts")
     s.add_argument("datanet")
     s.add_argument("--by", choices=["record", "contributor", "model"], default="contributor")

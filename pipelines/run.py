@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ledger.log import Ledger
+from ledger.storage import WRITER_WAIT
 from pipelines import fs
 from pipelines.checks import check_runnable
 from pipelines.commit import (
@@ -78,8 +79,12 @@ def ingest(
     live: str = "auto",
     verbose: bool = False,
     html: bool = False,
+    wait: float = WRITER_WAIT,
 ) -> dict[str, Any]:
     """ingest runs one incremental ingest of a Datanet and returns its report.
+
+    It waits up to ``wait`` seconds for the ledger's writer lock (held by an
+    ``attribute``, ``usage record``, ``payout`` or ``index``), before the pipeline runs.
 
     With ``html`` (what ``datanet ingest`` does) the committed run also gets
     ``runs/<run>/report.html`` and Great Expectations Data Docs
@@ -97,7 +102,7 @@ def ingest(
     check_runnable(dn, overrides)
     fd = _lock(dn)
     try:
-        with Ledger(dn.ledger_dir, writer=True, create=True) as led:
+        with Ledger(dn.ledger_dir, writer=True, create=True, wait=wait) as led:
             report = _ingest_locked(dn, led, overrides, progress, live, verbose)
     finally:
         os.close(fd)

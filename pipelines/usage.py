@@ -2,8 +2,10 @@
 
 ``record_usage`` appends one ``usage`` entry per distinct record used, in
 ledger order of the records' contributions, then signs a checkpoint.
-Guarantees: every record must be a contribution on this ledger (else
-``UsageError`` naming the first unknown hash, and nothing is written);
+Guarantees: the model id is one ``payout`` accepts (``payout.ids``), so
+recorded usage can always be paid; every record must be a contribution on
+this ledger (else ``UsageError`` naming the first unknown hash, and nothing
+is written);
 re-recording the same (model, training run) adds nothing; a run interrupted
 between ledger batches is completed, not duplicated, by recording it again.
 """
@@ -16,14 +18,16 @@ from typing import Any
 import pyarrow.compute as pc
 
 from ledger.log import Ledger
+from ledger.storage import WRITER_WAIT
 from pipelines.config import Datanet
 from pipelines.keys import signer_for
+from pipelines.payout.ids import check_model
 from pipelines.read import connect, ledger_table
-from pipelines.registry import refuse_if_ingest_unfinished
+from pipelines.registry import committed_runs, refuse_if_ingest_unfinished
 
 
 class UsageError(ValueError):
-    """A usage declaration is invalid (unknown record, empty ids)."""
+    """A usage declaration is invalid (unknown record or run, bad ids)."""
 
 
 def usage_entry(dn: Datanet, record_hash: str, model: str, training_run: str) -> dict[str, Any]:
@@ -39,7 +43,12 @@ def usage_entry(dn: Datanet, record_hash: str, model: str, training_run: str) ->
 
 
 def select_records(dn: Datanet, where: str | None = None, run: str | None = None) -> list[str]:
-    """select_records returns record hashes of committed shard rows matching an SQL condition, in ledger order."""
+    """select_records returns record hashes of committed shard rows matching an SQL condition, in ledger order.
+
+    ``run`` must be a committed ingest run of ``dn`` (else UsageError naming it).
+    """
+    if run is not None and run not in {r["run_id"] for r in committed_runs(dn)}:
+        raise UsageError(f"run {run!r} is not a committed ingest run of {dn.name} (see datanet status {dn.name})")
     con = connect(dn)
     conditions = [f"({where})"] if where else []
     if run:
@@ -59,13 +68,23 @@ def recorded(dn: Datanet, model: str, training_run: str) -> set[str]:
 
 
 def record_usage(
-    dn: Datanet, model: str, training_run: str, record_hashes: Sequence[str], progress: Any = None
+    dn: Datanet,
+    model: str,
+    training_run: str,
+    record_hashes: Sequence[str],
+    progress: Any = None,
+    wait: float = WRITER_WAIT,
 ) -> dict[str, Any]:
-    """record_usage appends the usage entries not yet recorded and signs a checkpoint; returns counts."""
-    if not model.strip() or not training_run.strip():
-        raise UsageError("model and training run ids must be non-empty")
+    """record_usage appends the usage entries not yet recorded and signs a checkpoint; returns counts.
+
+    Waits up to ``wait`` seconds for the ledger's writer lock (LedgerBusyError after).
+    """
+    check_model(model)
+    if not training_run.strip():
+        raise UsageError("the training run id must be non-empty")
     wanted = sorted({h.lower() for h in record_hashes})
-    with Ledger(dn.ledger_dir, writer=True) as led:  # the lock first: two recorders must not both see "not yet"
+    # the lock first: two recorders must not both see "not yet"
+    with Ledger(dn.ledger_dir, writer=True, wait=wait) as led:
         refuse_if_ingest_unfinished(dn, led.size)
         done = recorded(dn, model, training_run)
         found = led.find_many(wanted)

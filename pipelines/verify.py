@@ -18,6 +18,8 @@ first difference, which it names:
    equals the contribution entry at its ``ledger_index``, which names that
    shard, row, run and contributor, so contribution entries and shard rows
    are one to one.
+5. the attribution index, when there is one: every file hashes as the
+   ledger's ``index`` entries say (``pipelines.attribution.committed``).
 
 Memory stays at one ledger batch and one shard batch.
 """
@@ -277,6 +279,16 @@ def _check_copies(dn: Datanet, led: Ledger, run: dict[str, Any]) -> None:
         raise VerifyError(f"run {run['run']}: {index - start} duplicates rows for {run['copies']} copy entries")
 
 
+def _check_index(dn: Datanet, led: Ledger) -> None:
+    from pipelines.attribution.committed import IndexMismatchError, check_index, committed_index, index_dir
+
+    if (index_dir(dn) / "INDEX.json").exists():
+        try:
+            check_index(dn, index_dir(dn), committed_index(led), complete=False)
+        except IndexMismatchError as exc:
+            raise VerifyError(f"attribution index: {exc}") from None
+
+
 def verify_datanet(dn: Datanet, vkey: str | None = None, witness: Path | None = None) -> Verified:
     """verify_datanet runs every check in order; raises VerifyError naming the first difference."""
     if not (dn.ledger_dir / "STATE").exists():
@@ -305,6 +317,7 @@ def verify_datanet(dn: Datanet, vkey: str | None = None, witness: Path | None = 
         for _, e in sorted(runs.values(), key=lambda x: int(x[0])):
             files += _check_files(dn, e)
             rows += _check_rows(dn, led, e)
+        _check_index(dn, led)
         if cp is not None:
             witness.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(witness, led.latest_checkpoint().encode())  # type: ignore[union-attr]

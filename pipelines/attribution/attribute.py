@@ -15,7 +15,10 @@ output check it is the one attributed. Guarantees: weights are the
 contribution entries' ledger indexes, sorted, and sum to 10,000 with
 ``unattributed_bp``; the same (model, output, inference id) twice appends
 nothing and returns the first entry; nothing is appended while an ingest run
-is unfinished.
+is unfinished, for an empty or blank output, or for a model id ``payout``
+would refuse; the index is used only if every file matches the ledger's
+``index`` entries (``committed.require_committed``), else
+IndexMismatchError names the file.
 """
 
 from __future__ import annotations
@@ -26,24 +29,26 @@ from pathlib import Path
 from typing import Any
 
 from ledger.log import Ledger
+from ledger.storage import WRITER_WAIT
+from pipelines.attribution.committed import commit_missing, is_current, require_committed, update_index
 from pipelines.attribution.index import (
     GRAM,
     IndexError_,
     LoadedIndex,
     index_dir,
     open_index,
-    update_index,
     words,
 )
 from pipelines.attribution.spans import Rule, Span, attribute_spans
 from pipelines.config import Datanet
 from pipelines.keys import signer_for
+from pipelines.payout.ids import check_id, check_model
 from pipelines.payout.money import check_currency, check_minor
-from pipelines.registry import committed_runs, refuse_if_ingest_unfinished
+from pipelines.registry import refuse_if_ingest_unfinished
 
 
 class AttributionError(ValueError):
-    """An attribution cannot be made (empty model id, bad fee, no index)."""
+    """An attribution cannot be made (empty output, bad model id or fee, no index)."""
 
 
 def output_sha256(text: str) -> str:
@@ -51,13 +56,21 @@ def output_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def ensure_index(dn: Datanet, progress: Any = None) -> Path:
-    """ensure_index brings the index up to every committed run (a no-op when current) and returns its folder."""
+def ensure_index(dn: Datanet, progress: Any = None, led: Ledger | None = None, wait: float = WRITER_WAIT) -> Path:
+    """ensure_index brings the index, on the ledger, up to every committed run (no-op when current); returns its folder.
+
+    With ``led``, a writer the caller holds, new ``index`` entries are
+    appended to it for the caller to sign; without, the writer lock is taken
+    only when a run is missing (waiting up to ``wait`` seconds) and a
+    checkpoint is signed.
+    """
     folder = index_dir(dn)
-    manifest = folder / "INDEX.json"
-    have = len(json.loads(manifest.read_bytes())["runs"]) if manifest.exists() else -1
-    if have != len(committed_runs(dn)):
-        update_index(dn, folder, progress)
+    if is_current(dn, folder):
+        return folder
+    if led is not None:
+        commit_missing(dn, led, progress)
+    else:
+        update_index(dn, progress, wait)
     return folder
 
 
@@ -66,10 +79,13 @@ def attribute_text(dn: Datanet, text: str, rule: Rule | None = None, folder: Pat
 
     Returns ``{"output_sha256", "chars", "words", "rule", "records": [...], "unattributed_bp"}``;
     each record has ``ledger_index``, ``record_hash``, ``bp``, ``words`` matched and ``spans``
-    (``start``/``end`` character offsets into ``text``, and ``words``).
+    (``start``/``end`` character offsets into ``text``, and ``words``). Raises
+    IndexMismatchError, naming the file, if the index differs from the ledger's ``index`` entries.
     """
+    folder = folder or index_dir(dn)
+    require_committed(dn, folder)
     try:
-        idx = open_index(folder or index_dir(dn))
+        idx = open_index(folder)
     except IndexError_ as exc:
         raise AttributionError(str(exc)) from None
     return attribute_with(idx, text, rule or Rule())
@@ -199,15 +215,18 @@ def record_attribution(
     currency: str | None = None,
     rule: Rule | None = None,
     progress: Any = None,
+    wait: float = WRITER_WAIT,
 ) -> dict[str, Any]:
     """record_attribution attributes ``text`` and appends its ``attribution`` entry, once; returns the result.
 
-    The result is ``attribute_text``'s, with each record's ``contributor_id``
-    and ``ledger``: ``{"index", "appended", "ledger_size", "checkpoint"}``.
+    The result is ``attribute_text``'s, with each record's ``contributor_id``,
+    ``ledger``: ``{"index", "appended", "ledger_size", "checkpoint"}`` and
+    ``warnings`` (one line each: a model no payout policy pays by
+    attribution). Refuses (AttributionError) an empty or blank ``text``.
+    Waits up to ``wait`` seconds for the ledger's writer lock.
     """
-    from pipelines.payout.statement import check_id
-
-    check_id("model", model)
+    check_output(text)
+    check_model(model)
     if inference_id is not None:
         check_id("inference id", inference_id)
     if (fee_minor is None) != (currency is None):
@@ -215,12 +234,12 @@ def record_attribution(
     if fee_minor is not None and currency is not None:
         check_minor(fee_minor)
         check_currency(currency)
-    with Ledger(dn.ledger_dir, writer=True) as led:
+    with Ledger(dn.ledger_dir, writer=True, wait=wait) as led:
         refuse_if_ingest_unfinished(dn, led.size)
         signer = signer_for(dn, progress or (lambda m: None))
         sha = output_sha256(text)
         existing = find_attribution(dn, led, model, sha, inference_id)
-        ensure_index(dn, progress)
+        ensure_index(dn, progress, led)
         result = attribute_text(dn, text, rule)
         if existing is not None:
             index, entry = existing
@@ -235,4 +254,22 @@ def record_attribution(
             r["contributor_id"] = _entry(led, r["ledger_index"])["contributor_id"]
     result["entry"] = entry
     result["ledger"] = {"index": index, "appended": appended, "ledger_size": size, "checkpoint": note}
+    result["warnings"] = unpaid_warnings(dn, model)
     return result
+
+
+def check_output(text: str) -> str:
+    """check_output refuses (AttributionError) an output that is empty or only whitespace: it would credit nobody."""
+    if not text.strip():
+        raise AttributionError("the output is empty (or only whitespace): nothing to attribute, no ledger entry made")
+    return text
+
+
+def unpaid_warnings(dn: Datanet, model: str) -> list[str]:
+    """unpaid_warnings says, in one line, when no payout of ``model`` would ever count its attribution entries."""
+    if dn.config.payout.for_model(model).basis == "attribution":
+        return []
+    return [
+        f"model {model} is not paid by attribution in {dn.name} (payout.basis is {dn.config.payout.basis} and "
+        "payout.attribution_models does not list it): its attribution entries will never be paid"
+    ]

@@ -15,6 +15,11 @@ Layout under ``out/<name>/attribution/``::
     INDEX.json           the runs indexed, in order, with each shard's size and file hashes,
                          and the vocabulary size after each; written last (the commit point)
 
+Each shard's file hashes and the vocabulary's hash also go on the ledger,
+one ``index`` entry per run (``pipelines.attribution.committed``), so the
+files can be checked against a signed checkpoint, not only against
+INDEX.json, which sits beside them.
+
 A record's words are the lower-cased ``\\w+`` runs of its text fields, in
 schema order. Runs are added in ledger order and words get ids in order of
 first appearance, so the index is a pure function of the committed shards:
@@ -31,7 +36,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -66,7 +71,7 @@ def index_dir(dn: Datanet) -> Path:
     return dn.out_dir / "attribution"
 
 
-def _manifest(folder: Path) -> dict[str, Any]:
+def read_manifest(folder: Path) -> dict[str, Any]:
     path = folder / "INDEX.json"
     if not path.exists():
         return {"format": FORMAT, "runs": [], "vocab_size": 0}
@@ -84,7 +89,7 @@ def _vocab(folder: Path, size: int) -> list[str]:
     return vocab
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -209,21 +214,33 @@ def run_records(dn: Datanet, shards: list[str]) -> Iterator[tuple[int, str, str]
             yield int(row[0]), str(row[1]), "\n".join(str(v) for v in row[2:] if v is not None)
 
 
-def update_index(dn: Datanet, folder: Path | None = None, progress: Any = None) -> dict[str, Any]:
-    """update_index adds every committed run not yet indexed, in run order; returns what it added.
+OnShard = Callable[[dict[str, Any], str], None]
 
-    Safe to interrupt: each run's shard is written first and INDEX.json last.
+
+def build_index(
+    dn: Datanet,
+    folder: Path,
+    progress: Any = None,
+    expected: Sequence[dict[str, Any]] | None = None,
+    on_shard: OnShard | None = None,
+) -> dict[str, Any]:
+    """build_index adds every committed run not yet indexed in ``folder``, in run order; returns what it added.
+
+    ``expected`` are INDEX.json run records known to be right, each with the
+    ``vocab_sha256`` after it (from the ledger's ``index`` entries): the
+    folder's runs are kept only as far as they agree with them and the
+    vocabulary hashes as the last kept one says, so a run the ledger does not
+    vouch for is rebuilt. ``on_shard(run record, vocabulary SHA-256)`` is
+    called for each shard built, after its files and before INDEX.json (the
+    commit point); it may raise to stop. Safe to interrupt.
     """
     from pipelines.registry import committed_runs
 
-    folder = folder or index_dir(dn)
     state = _State.load(folder)
-    done = {r["run"] for r in state.manifest["runs"]}
+    state.keep(expected)
     added = []
-    for run in committed_runs(dn):
-        if run["run_id"] in done:
-            continue
-        stats = state.add_run(run["run_id"], run_records(dn, run["shards"]))
+    for run in committed_runs(dn)[len(state.manifest["runs"]) :]:
+        stats = state.add_run(run["run_id"], run_records(dn, run["shards"]), on_shard)
         added.append({"run": run["run_id"], "docs": stats.docs, "tokens": stats.tokens})
         if progress:
             progress(f"attribution index: run {run['run_id']} added ({stats.docs} records, {stats.tokens} words)")
@@ -233,6 +250,17 @@ def update_index(dn: Datanet, folder: Path | None = None, progress: Any = None) 
 def add_run(folder: Path, run_id: str, records: Iterable[tuple[int, str, str]]) -> ShardStats:
     """add_run indexes one run's ``(ledger_index, record_hash, text)`` records as the next shard of ``folder``."""
     return _State.load(folder).add_run(run_id, records)
+
+
+def vocab_sha256(vocab: Sequence[str]) -> str:
+    """vocab_sha256 is the SHA-256 of ``vocab`` joined by newlines: vocab.txt's hash when it holds just these words."""
+    return hashlib.sha256("\n".join(vocab).encode("utf-8")).hexdigest()
+
+
+def same_run(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """same_run says whether two INDEX.json run records describe the same shard (text_bytes aside)."""
+    keys = ("run", "shard", "docs", "tokens", "vocab_size", "sha256")
+    return all(a.get(k) == b.get(k) for k in keys)
 
 
 @dataclass
@@ -246,12 +274,32 @@ class _State:
 
     @classmethod
     def load(cls, folder: Path) -> _State:
-        manifest = _manifest(folder)
+        manifest = read_manifest(folder)
         vocab = _vocab(folder, manifest["vocab_size"]) if manifest["runs"] else []
         return cls(folder, manifest, vocab, {w: i for i, w in enumerate(vocab)})
 
-    def add_run(self, run_id: str, records: Iterable[tuple[int, str, str]]) -> ShardStats:
-        """add_run writes the next shard, then vocab.txt, then INDEX.json (the commit point)."""
+    def keep(self, expected: Sequence[dict[str, Any]] | None) -> None:
+        """keep drops the runs from the first that disagrees with ``expected`` (all, if the vocabulary does)."""
+        if expected is None:
+            return
+        runs = self.manifest["runs"]
+        n = 0
+        while n < min(len(runs), len(expected)) and same_run(runs[n], expected[n]):
+            n += 1
+        if n and vocab_sha256(self.vocab[: runs[n - 1]["vocab_size"]]) != expected[n - 1]["vocab_sha256"]:
+            n = 0
+        if n == len(runs):
+            return
+        del runs[n:]
+        size = runs[-1]["vocab_size"] if runs else 0
+        del self.vocab[size:]
+        self.ids = {w: i for i, w in enumerate(self.vocab)}
+        self.manifest["vocab_size"] = size
+
+    def add_run(
+        self, run_id: str, records: Iterable[tuple[int, str, str]], on_shard: OnShard | None = None
+    ) -> ShardStats:
+        """add_run writes the next shard, then vocab.txt, then (after ``on_shard``) INDEX.json, the commit point."""
         folder, manifest, vocab = self.folder, self.manifest, self.vocab
         shard = f"{len(manifest['runs']):05d}"
         target = folder / "shards" / shard
@@ -261,29 +309,30 @@ class _State:
             shutil.rmtree(target)
         folder.mkdir(parents=True, exist_ok=True)
         write_atomic(folder / "vocab.txt", "\n".join(vocab).encode("utf-8"))
-        manifest["runs"].append(
-            {
-                "run": run_id,
-                "shard": shard,
-                "docs": stats.docs,
-                "tokens": stats.tokens,
-                "text_bytes": stats.text_bytes,
-                "vocab_size": len(vocab),
-                "sha256": {n: _sha256(target / n) for n in sorted(os.listdir(target))} if stats.docs else {},
-            }
-        )
+        record = {
+            "run": run_id,
+            "shard": shard,
+            "docs": stats.docs,
+            "tokens": stats.tokens,
+            "text_bytes": stats.text_bytes,
+            "vocab_size": len(vocab),
+            "sha256": {n: file_sha256(target / n) for n in sorted(os.listdir(target))} if stats.docs else {},
+        }
+        if on_shard is not None:
+            on_shard(record, vocab_sha256(vocab))
+        manifest["runs"].append(record)
         manifest["vocab_size"] = len(vocab)
-        manifest["vocab_sha256"] = _sha256(folder / "vocab.txt")
+        manifest["vocab_sha256"] = file_sha256(folder / "vocab.txt")
         write_atomic(folder / "INDEX.json", (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
         open_index.cache_clear()
         return stats
 
 
 def rebuild_index(dn: Datanet, folder: Path) -> dict[str, Any]:
-    """rebuild_index builds the whole index from the committed shards into an empty ``folder``."""
+    """rebuild_index builds the whole index from the committed shards into an empty ``folder`` (no ledger)."""
     if folder.exists() and any(folder.iterdir()):
         raise IndexError_(f"{folder}: not empty")
-    return update_index(dn, folder)
+    return build_index(dn, folder)
 
 
 @dataclass
@@ -342,7 +391,7 @@ def open_index(folder: Path) -> LoadedIndex:
     import pyarrow.parquet as pq
     from infini_gram.engine import InfiniGramEngine
 
-    manifest = _manifest(folder)
+    manifest = read_manifest(folder)
     if not any(r["docs"] for r in manifest["runs"]):
         raise IndexError_(f"{folder}: no attribution index yet (run datanet index NAME, or ingest)")
     vocab = _vocab(folder, manifest["vocab_size"])

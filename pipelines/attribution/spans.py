@@ -42,15 +42,30 @@ UNATTRIBUTED = "unattributed"
 BASIS = 10_000
 
 
+class RuleError(ValueError):
+    """A rule parameter is out of range; the message names it."""
+
+
 @dataclass(frozen=True)
 class Rule:
-    """Parameters of the rule; ``name`` goes on every ledger entry made with it."""
+    """Parameters of the rule; ``name`` goes on every ledger entry made with it.
+
+    ``min_span``, ``seed`` and ``max_records`` are at least 1, ``max_gap``
+    and ``min_content`` at least 0 (RuleError otherwise).
+    """
 
     min_span: int = 8
     seed: int = 5
     max_gap: int = 3
     max_records: int = 50
     min_content: int = 2
+
+    def __post_init__(self) -> None:
+        least = {"min_span": 1, "seed": 1, "max_gap": 0, "max_records": 1, "min_content": 0}
+        for name, low in least.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise RuleError(f"{name} must be a whole number of at least {low}, not {value!r}")
 
     @property
     def name(self) -> str:

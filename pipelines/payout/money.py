@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 # ISO 4217 active codes (list one, 2025) by minor-unit exponent; funds and metals without minor units are left out.
 _BY_EXPONENT = {
@@ -26,6 +26,7 @@ _BY_EXPONENT = {
 }
 EXPONENTS: dict[str, int] = {code: exp for exp, codes in _BY_EXPONENT.items() for code in codes.split()}
 MAX_MINOR = 10**15  # a quadrillion minor units: far above any revenue, far below I-JSON's 2**53
+_AMOUNT = re.compile(r"\A-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\Z")  # [0-9]: \d and Decimal take other scripts' digits
 _MONTH = re.compile(r"\A(\d{4})-(\d{2})\Z")
 _RANGE = re.compile(r"\A(\d{4}-\d{2}-\d{2})/(\d{4}-\d{2}-\d{2})\Z")
 
@@ -49,21 +50,33 @@ def check_minor(value: int) -> int:
     return value
 
 
-def to_minor(amount: str, currency: str) -> int:
-    """to_minor converts a decimal amount in major units to exact minor units of ``currency``."""
+def to_minor(amount: str, currency: str, what: str = "revenue") -> int:
+    """to_minor converts a plain decimal amount in major units (``12.34``) to exact minor units of ``currency``.
+
+    Only digits with at most one decimal point (and a leading ``-``, refused
+    as below zero) are amounts: no ``1_000`` (Python's digit grouping), no
+    ``1e3``, ``1,000``, ``Infinity``, ``NaN`` or spaces inside. ``what``
+    names the amount in errors (``revenue``, ``fee``).
+    """
     exp = EXPONENTS[check_currency(currency)]
-    try:
-        value = Decimal(amount.strip())
-    except (InvalidOperation, AttributeError):
-        raise MoneyError(f"revenue {amount!r} is not a decimal number") from None
-    if not value.is_finite():
-        raise MoneyError(f"revenue {amount!r} is not a finite number")
+    if not isinstance(amount, str) or not _AMOUNT.match(amount):
+        raise MoneyError(f"{what} {amount!r} is not a plain decimal amount such as 1234.56")
+    value = Decimal(amount)
     if value.adjusted() > 20:
-        raise MoneyError(f"revenue {amount!r} is over {MAX_MINOR} minor units")
+        raise MoneyError(f"{what} {amount!r} is over {MAX_MINOR} minor units")
     minor = value.scaleb(exp)
     if minor != minor.to_integral_value():
-        raise MoneyError(f"revenue {amount} {currency} has more than {exp} decimal place(s)")
-    return check_minor(int(minor))
+        raise MoneyError(f"{what} {amount} {currency} has more than {exp} decimal place(s)")
+    if not 0 <= minor <= MAX_MINOR:
+        raise MoneyError(f"{what} {amount} {currency} is not between 0 and {MAX_MINOR} minor units")
+    return int(minor)
+
+
+def minor_amount(text: str) -> int:
+    """minor_amount parses a whole number of minor units written as plain digits (``--revenue-minor``)."""
+    if not isinstance(text, str) or not re.fullmatch(r"[0-9]{1,40}", text):
+        raise MoneyError(f"revenue {text!r} minor units is not plain digits such as 123456")
+    return check_minor(int(text))
 
 
 def check_period(period: str) -> str:

@@ -10,8 +10,9 @@ smaller weight.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
+from typing import Any
 
 from pipelines.config import PayoutShares
 
@@ -45,3 +46,25 @@ def split_parties(revenue: int, shares: PayoutShares) -> dict[str, int]:
         revenue,
         {"platform": shares.platform, "model_developer": shares.model_developer, "contributors": shares.contributors},
     )
+
+
+def inference_shares(fees: Sequence[int | None]) -> tuple[list[Fraction], dict[str, Any]]:
+    """inference_shares weighs each inference (attribution entry) of a statement in the contributors' pool.
+
+    ``fees`` are the entries' ``fee_minor`` (None: no fee given). An entry
+    with a fee weighs its fee; one without weighs the mean fee of the
+    entries with one, so it counts as a typical inference of the period and
+    can shift the split no more than one more paid inference would; when no
+    entry has a fee, each weighs 1 (equal shares). Returns the weights, in
+    order, and the statement's summary of the rule: ``{"shares": "fee" |
+    "equal"}``, plus ``without_fee`` (how many) and ``mean_fee_minor`` (an
+    exact fraction, as text) when fee-less entries were weighed at the mean.
+    """
+    paid = [f for f in fees if f is not None]
+    if not paid:
+        return [Fraction(1)] * len(fees), {"shares": "equal"}
+    mean = Fraction(sum(paid), len(paid))
+    weights = [mean if f is None else Fraction(f) for f in fees]
+    if len(paid) == len(fees):
+        return weights, {"shares": "fee"}
+    return weights, {"shares": "fee", "without_fee": len(fees) - len(paid), "mean_fee_minor": str(mean)}

@@ -16,7 +16,6 @@ import hashlib
 import io
 import json
 import os
-import re
 from collections import defaultdict
 from decimal import Decimal
 from fractions import Fraction
@@ -28,18 +27,18 @@ import pyarrow.parquet as pq
 
 from ledger.entries import canonical_json
 from ledger.log import Ledger
-from ledger.storage import write_atomic
+from ledger.storage import WRITER_WAIT, write_atomic
 from pipelines.config import Datanet
 from pipelines.keys import signer_for
+from pipelines.payout.ids import check_model
 from pipelines.payout.money import EXPONENTS, check_currency, check_minor, check_period, to_minor
-from pipelines.payout.split import allocate, split_parties
+from pipelines.payout.split import allocate, inference_shares, split_parties
 from pipelines.read import connect
 from pipelines.registry import refuse_if_ingest_unfinished
 
 FORMAT = "datanets-payout-statement/2"
 BASIS = 10_000
 UNATTRIBUTED = "~unattributed"  # the allocation key of novel text's share; its line is paid to the model developer
-ID = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 
 
 LINE_COLUMNS = [
@@ -59,13 +58,6 @@ __all__ = ["PayoutError", "compute_statement", "load_statement", "run_payout", "
 
 class PayoutError(ValueError):
     """A payout cannot be made (already paid, no usage, bad amount or id)."""
-
-
-def check_id(kind: str, value: str) -> str:
-    """check_id accepts ids usable as folder names: letters, digits, '.', '_' and '-'."""
-    if not ID.match(value):
-        raise PayoutError(f"{kind} {value!r} must be letters, digits, '.', '_' or '-' (at most 128)")
-    return value
 
 
 def usage_paid_before(dn: Datanet, model: str, upto: int) -> int:
@@ -157,9 +149,10 @@ def attribution_lines(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """attribution_lines credits each of the model's ``attribution`` entries' weights to contributors.
 
-    Each entry is one inference. Its share of the contributors' pool is its
-    ``fee_minor`` when every entry has a fee in ``currency``, else an equal
-    share. Within an entry, a record with weight ``bp`` earns ``share * bp /
+    Each entry is one inference; its share of the contributors' pool is
+    ``split.inference_shares``: its ``fee_minor`` (in ``currency``), the mean
+    fee of the others for an entry without one, or equal shares when no
+    entry has a fee. Within an entry, a record with weight ``bp`` earns ``share * bp /
     10000``, split equally among its holders under ``duplicates: split``;
     the entry's ``unattributed_bp`` earns for the ``unattributed`` line.
     A line's ``usage_indexes`` are the attribution entries it rests on.
@@ -172,9 +165,9 @@ def attribution_lines(
         "where kind = 'attribution' and model = ? and ledger_index >= ? order by ledger_index",
         [model, since],
     ).fetchall()
-    by_fee = bool(entries) and all(fee is not None and cur == currency for _, fee, cur, _, _ in entries)
     if any(cur not in (None, currency) for _, _, cur, _, _ in entries):
         raise PayoutError(f"some attribution entries of model {model!r} have fees in another currency than {currency}")
+    shares, summary = inference_shares([None if fee is None else int(fee) for _, fee, _, _, _ in entries])
     cited = sorted({int(i) for *_, weights, _ in entries for i, _ in weights or []})
     rows = con.execute(
         "select ledger_index, record_hash, contributor_id from ledger where kind = 'contribution'"
@@ -186,8 +179,7 @@ def attribution_lines(
     acc: dict[str, dict[str, Any]] = {}
     seen: dict[str, set[int]] = defaultdict(set)
     unattributed = _new_line()
-    for index, fee, _, weights, unattributed_bp in entries:
-        share = Fraction(int(fee)) if by_fee else Fraction(1)
+    for (index, _, _, weights, unattributed_bp), share in zip(entries, shares, strict=True):
         for li, bp in weights or []:
             if int(li) not in contrib:
                 raise PayoutError(f"attribution entry {index} weighs ledger entry {li}, which is not a contribution")
@@ -199,8 +191,7 @@ def attribution_lines(
     lines = [{"payee": who, **acc[who]} for who in sorted(acc)]
     if unattributed["units"]:
         lines.append({"payee": UNATTRIBUTED, **unattributed})
-    summary = {"entries": len(entries), "shares": "fee" if by_fee else "equal"}
-    return lines, summary
+    return lines, {"entries": len(entries), **summary}
 
 
 def contributor_lines(dn: Datanet, model: str, upto: int, since: int = 0) -> list[dict[str, Any]]:
@@ -366,13 +357,18 @@ def summary(statement: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_payout(dn: Datanet, model: str, period: str, revenue_minor: int, currency: str) -> dict[str, Any]:
-    """run_payout computes, writes and ledgers one statement; refuses a second payout of (model, period)."""
-    check_id("model", model)
+def run_payout(
+    dn: Datanet, model: str, period: str, revenue_minor: int, currency: str, wait: float = WRITER_WAIT
+) -> dict[str, Any]:
+    """run_payout computes, writes and ledgers one statement; refuses a second payout of (model, period).
+
+    Waits up to ``wait`` seconds for the ledger's writer lock (LedgerBusyError after).
+    """
+    check_model(model)
     check_period(period)
     check_currency(currency)
     check_minor(revenue_minor)
-    with Ledger(dn.ledger_dir, writer=True) as led:
+    with Ledger(dn.ledger_dir, writer=True, wait=wait) as led:
         refuse_if_ingest_unfinished(dn, led.size)
         signer = signer_for(dn, lambda m: None)
         existing = find_payout(dn, model, period)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -77,6 +79,23 @@ def test_second_writer_gets_a_clear_error_and_readers_do_not_block(tmp_path: Pat
             reader.refresh()
             assert reader.size == 5
     Ledger(tmp_path, writer=True).close()  # the lock was released
+
+
+def test_a_writer_waits_for_the_lock_then_gives_up_in_one_line(tmp_path: Path) -> None:
+    Ledger(tmp_path, writer=True, create=True).close()
+    held = Ledger(tmp_path, writer=True)
+    threading.Timer(0.5, held.close).start()  # flock locks are per open file: a thread's writer contends too
+    with Ledger(tmp_path, writer=True, wait=30) as led:  # polls until the holder closes
+        led.append(make_entries(1))
+    with Ledger(tmp_path, writer=True):
+        start = time.monotonic()
+        with pytest.raises(LedgerBusyError) as busy:
+            Ledger(tmp_path, writer=True, wait=0.3)
+        assert 0.3 <= time.monotonic() - start < 30
+    assert str(busy.value) == (
+        f"another process is writing to the ledger at {tmp_path} (an ingest, attribute, index, usage or payout) "
+        "and held its writer lock for 0.3 s; try again when it is done, or wait longer with --wait SECONDS"
+    )
 
 
 def test_read_only_ledger_refuses_appends(tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ import pytest
 
 from ledger.verify import ProofError
 from pipelines.attribution.attribute import AttributionError, attribute_text, record_attribution
-from pipelines.attribution.index import index_dir, rebuild_index, update_index, words
+from pipelines.attribution.committed import update_index
+from pipelines.attribution.index import index_dir, rebuild_index, words
 from pipelines.cli import main
 from pipelines.config import load_datanet
 from pipelines.contributors import pseudonym_and_opening

@@ -24,7 +24,7 @@ from typing import Any
 
 from pipelines.anonymise.code import mask_code
 from pipelines.anonymise.context import refine
-from pipelines.anonymise.gates import gate
+from pipelines.anonymise.gates import CONTEXT_NEEDS, NEEDS, gate
 from pipelines.anonymise.names import name_recognizer
 from pipelines.config import PIIConfig
 
@@ -289,8 +289,9 @@ def build_engines(cfg: PIIConfig, salt: bytes) -> Engines:
             analyzer.registry.add_recognizer(recognizer)
     if cfg.name_recognizer:
         analyzer.registry.add_recognizer(name_recognizer(cfg.language))
+    gates = {**NEEDS, **CONTEXT_NEEDS} if cfg.context_rules else NEEDS
     for recognizer in analyzer.registry.recognizers:
-        gate(recognizer)
+        gate(recognizer, gates)
     default = cfg.operators.get("DEFAULT", "replace")
     operators = {e: _operator(cfg.operators.get(e, default), e, salt) for e in cfg.entities}
     return Engines(BatchAnalyzerEngine(analyzer), AnonymizerEngine(), operators, cfg)

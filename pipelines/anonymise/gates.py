@@ -51,6 +51,16 @@ NEEDS: dict[str, re.Pattern[str]] = {
 }
 
 
+# With the context rules on, a URL result survives only as ``context.is_url`` allows: a scheme, "www." or
+# "mailto:", or a bare lower-case host ending in a web suffix (``WEB_SUFFIXES`` or two letters) with no
+# letter or digit after it. A text with none of those shapes cannot keep a URL, so the recognizer skips it.
+CONTEXT_NEEDS: dict[str, re.Pattern[str]] = {
+    "UrlRecognizer": re.compile(
+        r"(?i:://|www\.|mailto:)|[a-z0-9]\.(?:com|net|org|edu|gov|mil|int|info|biz|eu|[a-z]{2})(?![A-Za-z0-9])"
+    ),
+}
+
+
 def phone_windows(text: str, gap: int = GAP, margin: int = MARGIN) -> list[tuple[int, int]]:
     """phone_windows returns the sorted, disjoint ``[start, end)`` ranges of ``text`` a phone number can be in.
 
@@ -95,13 +105,15 @@ def gate_key(recognizer: Any) -> str:
     return f"{cls}:{recognizer.name}" if cls == "PatternRecognizer" else cls
 
 
-def gate(recognizer: Any) -> bool:
-    """gate makes ``recognizer`` skip text without the character ``NEEDS`` lists for it; False if not listed.
+def gate(recognizer: Any, table: dict[str, re.Pattern[str]] = NEEDS) -> bool:
+    """gate makes ``recognizer`` skip text without the character ``table`` lists for it; False if not listed.
 
     The recognizer object stays the one in Presidio's registry (its id, name,
     context and scores are unchanged); only its ``analyze`` is wrapped.
+    ``table`` is ``NEEDS``, or ``{**NEEDS, **CONTEXT_NEEDS}`` when the
+    context rules will drop what the stricter gate skips.
     """
-    needs = NEEDS.get(gate_key(recognizer))
+    needs = table.get(gate_key(recognizer))
     if needs is None:
         return False
     inner = recognizer.analyze

@@ -7,6 +7,8 @@ recognizers, ``context.refine``, the ``replace`` operator).
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipelines.anonymise import Engines, build_engines, redact_texts
 from pipelines.anonymise.code import mask_code, prose_spans
@@ -198,3 +200,19 @@ def test_phone_rule(text: str, phone: bool) -> None:
 def test_split_span_cuts_at_line_breaks_and_field_separators() -> None:
     text = "Thomas Becker\nLicense: BSL-1.0"
     assert [text[s:e] for s, e in split_span(text, 0, len(text))] == ["Thomas Becker", "License", "BSL-1.0"]
+
+
+URLISH = st.text(alphabet="abcXYZ019.:/-_@w ?=(", max_size=24)
+
+
+@given(URLISH, URLISH, st.sampled_from(["com", "org", "de", "io", "py", "date", "Com", ""]))
+def test_the_url_gate_passes_every_text_is_url_would_keep(before: str, host: str, suffix: str) -> None:
+    """The stricter URL gate (context rules on) never hides a match that ``is_url`` would keep."""
+    from pipelines.anonymise.gates import CONTEXT_NEEDS
+
+    text = f"{before}{host}.{suffix}{before[::-1]}"
+    gate = CONTEXT_NEEDS["UrlRecognizer"]
+    for start in range(len(text)):
+        for end in range(start + 1, len(text) + 1):
+            if is_url(text, start, end):
+                assert gate.search(text), (text, text[start:end])

@@ -183,14 +183,17 @@ def is_name(text: str, start: int, end: int, entity: str = "PERSON", lone_names:
 def is_person(text: str, start: int, end: int, words: list[str], lone_names: bool = False) -> bool:
     """is_person: the capitalised ``words`` of ``text[start:end]`` can be a person's name (module doc, PERSON).
 
-    ``lone_names`` (recall first, the clinical profile) keeps a lone known name without a cue ("Patel was seen").
+    ``lone_names`` (recall first, the clinical profile) keeps a lone capitalised word without a cue when it is a
+    known name or no common English word ("Patel was seen", "lives in Garciamouth"), and a street after a
+    house number ("5228 Wayne Drive": removed, whatever its label).
     """
     from pipelines.anonymise.names import PARTICLES, cue_strength
 
     tokens = [t.strip(".,'’") for t in _TOKEN.findall(text[start:end])]
     if any(not t[:1].isupper() for t in tokens if t not in PARTICLES):
         return False
-    if words[-1].lower() in STREET_WORDS and _HOUSE_NUMBER.search(text[max(0, start - 8) : start]):
+    street = words[-1].lower() in STREET_WORDS and _HOUSE_NUMBER.search(text[max(0, start - 8) : start])
+    if street and not lone_names:  # recall first (clinical): a patient's street is removed whatever its label
         return False
     if _ORG_AFTER.match(text, end):
         return False
@@ -208,8 +211,9 @@ def is_person(text: str, start: int, end: int, words: list[str], lone_names: boo
 
     if len(titled) == 1:  # a lone word is a name only after a cue ("by Guido"); alone it is a product ("Django")
         word = titled[0]
-        cued_or_lone = cue == "weak" or lone_names
-        return cued_or_lone and len(word) >= 4 and not tokens[0].isupper() and known(word) and word not in gaz.common
+        if lone_names:  # recall first (clinical): any capitalised word that is a name or no common English word
+            return not tokens[0].isupper() and (known(word) or _zipf(word) < COMMON_ZIPF)
+        return cue == "weak" and len(word) >= 4 and not tokens[0].isupper() and known(word) and word not in gaz.common
     if known(titled[0], gaz.first):
         return True
     if cue == "weak":

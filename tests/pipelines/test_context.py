@@ -84,6 +84,8 @@ CLINICAL_CASES = [
     ("See also 192.0.2.0/24, 1.0.0.127.in-addr.arpa and 127.0.0.1", None),
     ("Reached from 81.2.69.160 without errors.", "Reached from <IP_ADDRESS> without errors."),
     ("Patel was seen in clinic.", "<PERSON> was seen in clinic."),
+    ("Taylor lives at 5228 Wayne Drive, Garciamouth.", "<PERSON> lives at 5228 <PERSON>, <PERSON>."),
+    ("Chest with bibasal crackles; apixaban 5 mg; chest Clear.", None),
 ]
 
 

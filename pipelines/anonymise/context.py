@@ -168,11 +168,15 @@ def is_name(text: str, start: int, end: int, entity: str = "PERSON", lone_names:
     """is_name: ``text[start:end]`` may be the name of an ``entity`` (PERSON, LOCATION...; module doc).
 
     The capitalisation and name-list rules are for PERSON only: places are often common words ("Boston").
+    With ``lone_names`` (recall first, clinical) capitalised words right after a house number are an address
+    and stay removed ("5228 Lawrence Fields Apt", "44 Greene Burg").
     """
     piece = text[start:end]
     tokens = _TOKEN.findall(piece)
     if not tokens or any(looks_like_identifier(t) for t in tokens) or touches_code(text, start, end):
         return False
+    if lone_names and piece[:1].isupper() and _HOUSE_NUMBER.search(text[max(0, start - 8) : start]):
+        return True
     words = _WORD.findall(piece)
     lower = [w.lower() for w in words]
     if not words or any(w in NOT_NAMES for w in lower) or all(w in DATE_WORDS for w in lower):
@@ -184,16 +188,14 @@ def is_person(text: str, start: int, end: int, words: list[str], lone_names: boo
     """is_person: the capitalised ``words`` of ``text[start:end]`` can be a person's name (module doc, PERSON).
 
     ``lone_names`` (recall first, the clinical profile) keeps a lone capitalised word without a cue when it is a
-    known name or no common English word ("Patel was seen", "lives in Garciamouth"), and a street after a
-    house number ("5228 Wayne Drive": removed, whatever its label).
+    known name or no common English word ("Patel was seen", "lives in Garciamouth").
     """
     from pipelines.anonymise.names import PARTICLES, cue_strength
 
     tokens = [t.strip(".,'’") for t in _TOKEN.findall(text[start:end])]
     if any(not t[:1].isupper() for t in tokens if t not in PARTICLES):
         return False
-    street = words[-1].lower() in STREET_WORDS and _HOUSE_NUMBER.search(text[max(0, start - 8) : start])
-    if street and not lone_names:  # recall first (clinical): a patient's street is removed whatever its label
+    if words[-1].lower() in STREET_WORDS and _HOUSE_NUMBER.search(text[max(0, start - 8) : start]):
         return False
     if _ORG_AFTER.match(text, end):
         return False

@@ -86,6 +86,7 @@ CLINICAL_CASES = [
     ("Patel was seen in clinic.", "<PERSON> was seen in clinic."),
     ("Taylor lives at 5228 Wayne Drive, Garciamouth.", "<PERSON> lives at 5228 <PERSON>, <PERSON>."),
     ("Chest with bibasal crackles; apixaban 5 mg; chest Clear.", None),
+    ("Lives at 5228 Lawrence Fields Apt. 892 and 44 Greene Burg.", "Lives at 5228 <PERSON>. 892 and 44 <PERSON>."),
 ]
 
 

@@ -173,10 +173,10 @@ def is_name(text: str, start: int, end: int, entity: str = "PERSON", lone_names:
     """
     piece = text[start:end]
     tokens = _TOKEN.findall(piece)
-    if not tokens or any(looks_like_identifier(t) for t in tokens) or touches_code(text, start, end):
-        return False
     if lone_names and piece[:1].isupper() and _HOUSE_NUMBER.search(text[max(0, start - 8) : start]):
         return True
+    if not tokens or any(looks_like_identifier(t) for t in tokens) or touches_code(text, start, end):
+        return False
     words = _WORD.findall(piece)
     lower = [w.lower() for w in words]
     if not words or any(w in NOT_NAMES for w in lower) or all(w in DATE_WORDS for w in lower):

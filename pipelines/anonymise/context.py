@@ -72,6 +72,8 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
+from pipelines.anonymise.names import COMMON_ZIPF, PARTICLES, cue_strength, load_gazetteer
+
 NAMED = frozenset({"PERSON", "LOCATION", "NRP", "ORGANIZATION"})
 # A piece of a name or place match ends at a line break, tab, field separator or code punctuation.
 _SEPARATOR = re.compile(r"[\n\r\t\v\f]+| {2,}|:(?=\s|$)|[()\[\]{}<>=;/\\|\"`*#@]+|\b(?:Mr|Mrs|Ms|Mx|Dr|Prof|Sir)\b\.?")
@@ -113,7 +115,6 @@ DATE_WORDS = frozenset(
 )
 # A PERSON match that ends in one of these after a house number is a street ("1600 Main Street").
 STREET_WORDS = frozenset("street st avenue ave road rd lane ln drive boulevard blvd way place court ct square".split())
-COMMON_ZIPF = 4.0  # a common English word, as the name gazetteer counts them ("Mark", "Standard")
 ENGLISH_ZIPF = (
     2.0  # an English word at all ("Scrolled" 2.8); unknown first names are rarer ("Balhaar" 0, "Tahseen" 1.1)
 )
@@ -138,13 +139,6 @@ _VERSION_CUE = re.compile(r"(?:\bversion|\bv|\brelease|\brev|\brevision|\bvers?\
 _ZIP4 = re.compile(r"\d{5}-\d{4}")
 _DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2})")
 _DOTTED = re.compile(r"\d{1,2}(?:\.\d{1,3}){2,3}(?:[-+~]\w+)?")  # 2.10.1, 10.4.12-3; not 212.555.0147
-
-
-@lru_cache(maxsize=1)
-def _gazetteer() -> Any:
-    from pipelines.anonymise.names import load_gazetteer
-
-    return load_gazetteer()
 
 
 def looks_like_identifier(token: str) -> bool:
@@ -190,8 +184,6 @@ def is_person(text: str, start: int, end: int, words: list[str], lone_names: boo
     ``lone_names`` (recall first, the clinical profile) keeps a lone capitalised word without a cue when it is a
     known name or no common English word ("Patel was seen", "lives in Garciamouth").
     """
-    from pipelines.anonymise.names import PARTICLES, cue_strength
-
     tokens = [t.strip(".,'’") for t in _TOKEN.findall(text[start:end])]
     if any(not t[:1].isupper() for t in tokens if t not in PARTICLES):
         return False
@@ -202,7 +194,7 @@ def is_person(text: str, start: int, end: int, words: list[str], lone_names: boo
     cue = cue_strength(text, start, end)
     if cue == "strong" or not all(w.isascii() for w in words):
         return True
-    gaz = _gazetteer()
+    gaz = load_gazetteer()
     titled = [t.title() for t in tokens if t not in PARTICLES]
 
     def known(token: str, names: frozenset[str] = gaz.known) -> bool:  # "Jean-Luc": every part is a name
@@ -287,8 +279,6 @@ def person_edges(text: str, start: int, end: int) -> tuple[int, int]:
     a known first name just before it that is no common English word ("Alejandro" before spaCy's "Colomar",
     not "Call" before "Maria Garcia"); a lone known first name takes in the capitalised word after it that
     is no English word ("Frithjof" before "Hornich")."""
-    from pipelines.anonymise.names import PARTICLES
-
     tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(text, start, end)]
     while tokens and not text[tokens[0][0]].isupper():
         tokens.pop(0)
@@ -301,7 +291,7 @@ def person_edges(text: str, start: int, end: int) -> tuple[int, int]:
         return start, start
     start, end = tokens[0][0], tokens[-1][1]
     before = _LAST_TOKEN.search(text, max(0, start - 30), start)
-    gaz = _gazetteer()
+    gaz = load_gazetteer()
     if before and before.group(1).istitle() and before.group(1) in gaz.first and before.group(1) not in gaz.common:
         start = before.start(1)
     after = _NEXT_TOKEN.match(text, end)

@@ -4,5 +4,7 @@
 formats) · ``tree`` (roots and proofs from stored hashes) · ``entries``
 (canonical JSON entries) · ``storage`` and ``index`` (crash-safe files) ·
 ``checkpoint`` (Ed25519 keys and signed notes) · ``log`` (the API) ·
-``audit`` (recompute and check everything) · ``cli`` (``datanet ledger``).
+``audit`` (recompute and check everything) · ``cli`` (``datanet ledger``) ·
+``pseudonym`` (contributor pseudonyms) · ``tlog`` (C2SP tlog-tiles, mirrors
+and tlog-witness cosigning: no single keeper).
 """

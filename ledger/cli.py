@@ -15,18 +15,26 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ledger import checkpoint as keys
 from ledger.audit import audit
 from ledger.log import Ledger
 from ledger.storage import WRITER_WAIT, LedgerError
+from ledger.tlog.mirror import mirror
+from ledger.tlog.serve import serve
+from ledger.tlog.tiles import write_tiles
+from ledger.tlog.witnessing import Witness, publish_witnessed
 from ledger.verify import (
     CONSISTENCY_HEADER,
     ProofError,
+    parse_consistency_proof,
     parse_inclusion_proof,
     parse_verifier_key,
+    parse_witness_key,
     verify_consistency_proof_text,
     verify_inclusion_proof_text,
+    verify_quorum,
 )
 
 
@@ -37,6 +45,8 @@ class LedgerTarget:
     path: Path
     key_path: Path
     origin: str
+    witnesses: tuple[Witness, ...] = ()  # from the Datanet's ledger.witnesses (YAML), if any
+    witness_quorum: int = 0  # ledger.witness_quorum
 
 
 Resolver = Callable[[str], LedgerTarget]
@@ -131,12 +141,72 @@ def cmd_sign(t: LedgerTarget, args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_witness_arg(text: str) -> Witness:
+    """parse_witness_arg parses ``--witness NAME=URL=VKEY`` (the vkey may end in base64 ``=`` padding)."""
+    name, _, rest = text.partition("=")
+    plus = rest.find("+")
+    cut = rest.rfind("=", 0, plus) if plus >= 0 else -1
+    if not name or cut <= 0:
+        raise argparse.ArgumentTypeError(f"--witness takes NAME=URL=VKEY, not {text!r}")
+    witness = Witness(name, rest[:cut], rest[cut + 1 :])
+    parse_witness_key(witness.vkey)
+    return witness
+
+
+def tiles_dir(t: LedgerTarget, args: argparse.Namespace) -> Path:
+    """tiles_dir is ``--tiles DIR`` or, by default, ``tiles/`` inside the ledger directory."""
+    return Path(args.tiles) if getattr(args, "tiles", None) else t.path / "tiles"
+
+
+def cmd_tiles(t: LedgerTarget, args: argparse.Namespace) -> int:
+    written = write_tiles(t.path, args.dir)
+    print(f"wrote {len(written)} files to {args.dir}", file=sys.stderr)
+    return 0
+
+
+def cmd_serve(t: LedgerTarget, args: argparse.Namespace) -> int:
+    out = tiles_dir(t, args)
+    write_tiles(t.path, out)
+    print(f"serving {out} on http://127.0.0.1:{args.port}/ (Ctrl-C stops)", file=sys.stderr)
+    try:
+        serve(out, args.port)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_witness(t: LedgerTarget, args: argparse.Namespace) -> int:
+    witnesses = tuple(args.witness) or t.witnesses
+    quorum = args.quorum if args.quorum is not None else (t.witness_quorum or len(witnesses))
+    note = publish_witnessed(t.path, witnesses, quorum, tiles_dir(t, args))
+    sys.stdout.write(note)
+    return 0
+
+
+def cmd_mirror(args: argparse.Namespace) -> int:
+    witnesses = [_read_vkey(w) for w in args.witness_key]
+    quorum = args.quorum if args.quorum is not None else len(witnesses)
+    cp = mirror(args.url, args.dir, _read_vkey(args.vkey), witnesses, quorum)
+    print(f"OK: mirrored {cp.origin} at size {cp.size} into {args.dir}")
+    return 0
+
+
+def _check_cosignatures(note: str, args: argparse.Namespace) -> str:
+    """A suffix naming the witnesses that cosigned ``note``; raises QuorumError below ``--quorum``."""
+    keys = [parse_witness_key(_read_vkey(w)) for w in args.witness_key]
+    quorum = args.quorum if args.quorum is not None else len(keys)
+    if not quorum:
+        return ""
+    return f", cosigned by {', '.join(verify_quorum(note, keys, quorum))}"
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     text = Path(args.proof).read_text(encoding="utf-8")
     verifier = parse_verifier_key(_read_vkey(args.vkey))
     if text.startswith(CONSISTENCY_HEADER):
         old, new = verify_consistency_proof_text(text, verifier)
-        print(f"OK: checkpoint at size {old.size} is a prefix of checkpoint at size {new.size}")
+        cosigned = _check_cosignatures(parse_consistency_proof(text).new_checkpoint, args)
+        print(f"OK: checkpoint at size {old.size} is a prefix of checkpoint at size {new.size}{cosigned}")
         return 0
     proof = parse_inclusion_proof(text)
     if args.leaf:
@@ -149,7 +219,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     body = json.loads(entry)
     if args.record and body.get("record_hash") != args.record.lower():
         raise ProofError(f"the proven entry is for record {body.get('record_hash')}, not {args.record}")
-    print(f"OK: entry {proof.index} is in {cp.origin} at size {cp.size}: {entry.decode()}")
+    cosigned = _check_cosignatures(proof.checkpoint, args)
+    print(f"OK: entry {proof.index} is in {cp.origin} at size {cp.size}{cosigned}: {entry.decode()}")
     return 0
 
 
@@ -186,12 +257,42 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     sp.add_argument("--vkey", required=True, help="verifier key, or a file holding it")
     sp.add_argument("--leaf", help="file holding the exact entry bytes (default: the proof's extra data)")
     sp.add_argument("--record", help="also require the entry to be for this record_hash")
+    _add_witness_keys(sp)
     sp.set_defaults(ledger_fn=None)
+    _add_tlog_commands(lsub, named)
+
+
+def _add_witness_keys(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument(
+        "--witness", dest="witness_key", action="append", default=[], help="witness vkey (or file); repeatable"
+    )
+    sp.add_argument("--quorum", type=int, help="witness cosignatures required (default: every --witness)")
+
+
+def _add_tlog_commands(lsub: argparse._SubParsersAction[argparse.ArgumentParser], named: Callable[..., Any]) -> None:
+    """The tlog-tiles and tlog-witness commands: tiles, serve, witness, mirror (docs/witness.md)."""
+    named("tiles", cmd_tiles, "write the ledger as a C2SP tlog-tiles tree").add_argument("dir")
+    sp = named("serve", cmd_serve, "update and serve the tiles tree read-only on 127.0.0.1")
+    sp.add_argument("--port", type=int, default=8080)
+    sp.add_argument("--tiles", help="tiles directory (default: tiles/ in the ledger directory)")
+    sp = named("witness", cmd_witness, "get the latest checkpoint cosigned by witnesses and publish it")
+    sp.add_argument("--witness", type=parse_witness_arg, action="append", default=[], metavar="NAME=URL=VKEY")
+    sp.add_argument("--quorum", type=int, help="cosignatures needed (default: the Datanet's, else all)")
+    sp.add_argument("--tiles", help="tiles directory to update (default: tiles/ in the ledger directory)")
+    sp = lsub.add_parser("mirror", help="mirror and check a served ledger", description="mirror and check a log")
+    sp.add_argument("url", help="the log's tiles URL prefix")
+    sp.add_argument("dir", help="local mirror directory")
+    sp.add_argument("--vkey", required=True, help="the log's verifier key, or a file holding it")
+    _add_witness_keys(sp)
+    sp.set_defaults(ledger_fn=None, ledger_plain_fn=cmd_mirror)
 
 
 def run(args: argparse.Namespace, resolve: Resolver) -> int:
     """run executes a parsed ``ledger`` command; returns the exit status."""
     try:
+        plain: Callable[[argparse.Namespace], int] | None = getattr(args, "ledger_plain_fn", None)
+        if plain is not None:
+            return plain(args)
         if args.ledger_fn is None:
             return cmd_verify(args)
         fn: Callable[[LedgerTarget, argparse.Namespace], int] = args.ledger_fn

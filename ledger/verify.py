@@ -8,7 +8,8 @@ checkpoint and proof text formats) is pure standard library.
 
 Usage as a script::
 
-    python verify.py PROOF.tlog-proof --vkey VKEY --leaf ENTRY_FILE
+    python verify.py PROOF.tlog-proof --vkey VKEY [--leaf ENTRY_FILE]
+        [--witness WITNESS_VKEY ... --quorum K]
 
 Guarantees:
   * Hashing is RFC 9162 section 2.1 with SHA-256: leaf = H(0x00 || data),
@@ -36,6 +37,8 @@ EMPTY_ROOT = hashlib.sha256(b"").digest()
 PROOF_HEADER = "c2sp.org/tlog-proof@v1"
 CONSISTENCY_HEADER = "datanets.dev/tlog-consistency@v1"
 ED25519_TYPE = b"\x01"
+COSIGNATURE_TYPE = b"\x04"
+COSIGNATURE_HEADER = "cosignature/v1"
 
 
 class ProofError(Exception):
@@ -57,6 +60,10 @@ class FormatError(ProofError):
 
 class SignatureError(ProofError):
     """No trusted signature on a note verifies."""
+
+
+class QuorumError(SignatureError):
+    """Fewer than the required number of witness cosignatures verify."""
 
 
 def b64decode(text: str) -> bytes:
@@ -194,22 +201,28 @@ def key_id(name: str, public_key: bytes) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + ED25519_TYPE + public_key).digest()[:4]
 
 
-def parse_verifier_key(text: str) -> Verifier:
-    """parse_verifier_key parses a Go sumdb note verifier key; raises FormatError."""
+def _parse_vkey(text: str, sig_type: bytes, what: str) -> tuple[str, bytes, bytes]:
+    """Split a ``<name>+<hex id>+<base64(type || key)>`` vkey of an Ed25519 key of ``sig_type``."""
     parts = text.strip().split("+", 2)
     if len(parts) != 3:
-        raise FormatError("verifier key must be <name>+<hex id>+<base64 key>")
+        raise FormatError(f"{what} must be <name>+<hex id>+<base64 key>")
     name, hex_id, b64 = parts
     try:
         kid = bytes.fromhex(hex_id)
         raw = b64decode(b64)
     except ValueError as exc:
-        raise FormatError(f"verifier key is not hex/base64: {exc}") from None
-    if len(kid) != 4 or len(raw) != 33 or raw[:1] != ED25519_TYPE:
-        raise FormatError("verifier key is not an Ed25519 note key")
-    if key_id(name, raw[1:]) != kid:
+        raise FormatError(f"{what} is not hex/base64: {exc}") from None
+    if len(kid) != 4 or len(raw) != 33 or raw[:1] != sig_type:
+        raise FormatError(f"{what} is not an Ed25519 key of signature type 0x{sig_type.hex()}")
+    return name, kid, raw[1:]
+
+
+def parse_verifier_key(text: str) -> Verifier:
+    """parse_verifier_key parses a Go sumdb note verifier key; raises FormatError."""
+    name, kid, public_key = _parse_vkey(text, ED25519_TYPE, "verifier key")
+    if key_id(name, public_key) != kid:
         raise FormatError("verifier key id does not match its name and public key")
-    return Verifier(name, kid, raw[1:])
+    return Verifier(name, kid, public_key)
 
 
 def _ed25519_ok(public_key: bytes, signature: bytes, message: bytes) -> bool:
@@ -298,6 +311,83 @@ def verify_checkpoint(note: str, verifier: Verifier, origin: str | None = None) 
     if cp.origin != want:
         raise FormatError(f"checkpoint origin {cp.origin!r} is not {want!r}")
     return cp
+
+
+# --- Witness cosignatures (C2SP tlog-cosignature, cosignature/v1, Ed25519) --
+
+
+@dataclass(frozen=True)
+class WitnessKey:
+    """An Ed25519 cosigner (witness) key: vkey ``<name>+<hex id>+<base64(0x04 || pubkey)>``."""
+
+    name: str
+    key_id: bytes
+    public_key: bytes
+
+
+def cosigner_key_id(name: str, public_key: bytes) -> bytes:
+    """cosigner_key_id returns SHA-256(name || "\\n" || 0x04 || public key)[:4] (tlog-cosignature)."""
+    return hashlib.sha256(name.encode() + b"\n" + COSIGNATURE_TYPE + public_key).digest()[:4]
+
+
+def parse_witness_key(text: str) -> WitnessKey:
+    """parse_witness_key parses a cosigner vkey with signature type 0x04; raises FormatError."""
+    name, kid, public_key = _parse_vkey(text, COSIGNATURE_TYPE, "witness key")
+    if cosigner_key_id(name, public_key) != kid:
+        raise FormatError("witness key id does not match its name and public key")
+    return WitnessKey(name, kid, public_key)
+
+
+def cosignature_message(body: str, timestamp: int) -> bytes:
+    """cosignature_message returns the signed message ``cosignature/v1\\ntime <t>\\n`` + checkpoint body."""
+    if not 0 <= timestamp < 2**63:
+        raise FormatError(f"cosignature timestamp {timestamp} is out of range")
+    return f"{COSIGNATURE_HEADER}\ntime {timestamp}\n{body}".encode()
+
+
+def verify_cosignature(note: str, key: WitnessKey) -> int:
+    """verify_cosignature returns the timestamp of ``key``'s valid cosignature on ``note``.
+
+    Lines of other names or key IDs are ignored; a matching line that does
+    not verify rejects the note. Raises SignatureError or FormatError.
+    """
+    text, sigs = split_note(note)
+    for line in sigs:
+        fields = line[2:].split(" ")
+        if len(fields) != 2 or fields[0] != key.name:
+            continue
+        try:
+            blob = b64decode(fields[1])
+        except ValueError:
+            raise FormatError("cosignature is not base64") from None
+        if blob[:4] != key.key_id:
+            continue
+        if len(blob) != 4 + 8 + 64:
+            raise FormatError(f"cosignature by {key.name} is {len(blob)} bytes, want 76")
+        timestamp = int.from_bytes(blob[4:12], "big")
+        if not _ed25519_ok(key.public_key, blob[12:], cosignature_message(text, timestamp)):
+            raise SignatureError(f"cosignature by {key.name} does not verify")
+        return timestamp
+    raise SignatureError(f"note carries no cosignature by {key.name}")
+
+
+def verify_quorum(note: str, keys: Sequence[WitnessKey], quorum: int) -> list[str]:
+    """verify_quorum returns the names of the witnesses (of ``keys``) whose cosignature verifies.
+
+    Raises QuorumError unless at least ``quorum`` distinct keys cosigned.
+    """
+    good: list[str] = []
+    problems: list[str] = []
+    for key in dict.fromkeys(keys):
+        try:
+            verify_cosignature(note, key)
+            good.append(key.name)
+        except ProofError as exc:
+            problems.append(str(exc))
+    if len(good) < quorum:
+        detail = "; ".join(problems) or "no witness keys given"
+        raise QuorumError(f"{len(good)} of the required {quorum} witness cosignatures verify ({detail})")
+    return good
 
 
 # --- c2sp.org/tlog-proof@v1 and the consistency proof text ----------------
@@ -408,33 +498,58 @@ def verify_consistency_proof_text(
     return old, new
 
 
+def _read_key_arg(value: str) -> str:
+    """A key given on the command line, or the path of a file holding it."""
+    if "+" in value:
+        return value
+    with open(value, encoding="utf-8") as f:
+        return f.read().strip()
+
+
+def _inclusion_entry(proof: InclusionProof, leaf: str | None) -> bytes:
+    """The entry to hash: ``--leaf`` if given, else the entry carried in the proof."""
+    if leaf is None:
+        if proof.extra is None:
+            raise FormatError("the proof carries no entry; pass --leaf ENTRY_FILE")
+        return proof.extra
+    with open(leaf, "rb") as f:
+        entry = f.read()
+    return entry[:-1] if entry.endswith(b"\n") else entry
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: verify a tlog-proof (with --leaf) or a consistency proof."""
+    """Command line: verify a tlog-proof or a consistency proof, and optionally witness cosignatures.
+
+    With ``--witness VKEY`` (repeatable) the (newest) checkpoint must also
+    carry at least ``--quorum K`` valid cosignature/v1 lines from those
+    witnesses (K defaults to the number of witnesses given).
+    """
     ap = argparse.ArgumentParser(description="Verify a Datanets ledger proof offline.")
     ap.add_argument("proof", help="a .tlog-proof or consistency proof file")
     ap.add_argument("--vkey", required=True, help="verifier key text, or a file holding it")
-    ap.add_argument("--leaf", help="file with the exact entry bytes (inclusion proofs)")
+    ap.add_argument("--leaf", help="file with the exact entry bytes (default: the entry carried in the proof)")
+    ap.add_argument("--witness", action="append", default=[], help="witness vkey (or file); repeatable")
+    ap.add_argument("--quorum", type=int, help="witness cosignatures required (default: all --witness keys)")
     args = ap.parse_args(argv)
     try:
-        vkey = args.vkey
-        if "+" not in vkey:
-            with open(vkey, encoding="utf-8") as f:
-                vkey = f.read()
-        verifier = parse_verifier_key(vkey)
+        verifier = parse_verifier_key(_read_key_arg(args.vkey))
+        witnesses = [parse_witness_key(_read_key_arg(w)) for w in args.witness]
+        quorum = len(witnesses) if args.quorum is None else args.quorum
         with open(args.proof, encoding="utf-8") as f:
             text = f.read()
         if text.startswith(CONSISTENCY_HEADER):
             old, new = verify_consistency_proof_text(text, verifier)
-            print(f"OK: checkpoint {old.size} is consistent with checkpoint {new.size}")
-            return 0
-        if args.leaf is None:
-            raise FormatError("--leaf ENTRY_FILE is needed to verify an inclusion proof")
-        with open(args.leaf, "rb") as f:
-            entry = f.read()
-        if entry.endswith(b"\n"):
-            entry = entry[:-1]
-        cp = verify_inclusion_proof_text(text, verifier, entry)
-        print(f"OK: entry is included in {cp.origin} at size {cp.size}")
+            note = parse_consistency_proof(text).new_checkpoint
+            message = f"OK: checkpoint {old.size} is consistent with checkpoint {new.size}"
+        else:
+            proof = parse_inclusion_proof(text)
+            cp = verify_inclusion_proof_text(text, verifier, _inclusion_entry(proof, args.leaf))
+            note = proof.checkpoint
+            message = f"OK: entry {proof.index} is included in {cp.origin} at size {cp.size}"
+        if quorum > 0:
+            names = verify_quorum(note, witnesses, quorum)
+            message += f", cosigned by {len(names)} witness(es): {', '.join(names)}"
+        print(message)
         return 0
     except (ProofError, OSError) as exc:
         print(f"FAILED: {exc}", file=sys.stderr)

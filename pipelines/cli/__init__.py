@@ -1,0 +1,1 @@
+"""The ``datanet`` command line (``main``), with ``payable``, ``attribution`` and ``pii`` command groups."""

@@ -1,0 +1,321 @@
+"""The ``datanet`` command line: a thin layer over the library.
+
+Commands: ``ingest NAME``, ``check NAME``, ``new NAME``, ``ledger …``, and the
+downstream ``read``, ``sql``, ``usage …`` and ``payout …`` (``pipelines.cli.payable``), and
+``attribute`` / ``index`` (``pipelines.cli.attribution``) and ``pii preview`` (``pipelines.cli.pii``).
+Every error is one line naming the file (and key or line) at fault, with
+exit status 2 for bad input and 1 for failures; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ledger import cli as ledger_cli
+from ledger.storage import LedgerError
+from ledger.verify import ProofError
+from pipelines.cli import attribution as cli_attribution
+from pipelines.cli import payable as cli_payable
+from pipelines.cli import pii as cli_pii
+from pipelines.core.config import ConfigError, load_datanet, parse_datanet
+
+NEW_DATANET = """\
+name: {name}
+description: "What this Datanet collects, in one line."
+owner: "you@example.org"
+licence: CC-BY-4.0
+schema: schemas/{name}.yaml
+sources:
+  - path: contributions/{name}/*.jsonl
+    format: jsonl
+"""
+
+NEW_SCHEMA = """\
+name: {name}
+fields:
+  - name: text
+    type: string
+    text: true
+"""
+
+
+def _parse_option(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"--option takes KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from pipelines.driver.run import ingest, summary
+
+    dn = load_datanet(args.datanet)
+    overrides = dict(args.option or [])
+    if args.runner:
+        overrides["runner"] = args.runner
+    report = ingest(
+        dn, overrides, live="off" if args.quiet else "auto", verbose=args.verbose, html=True, wait=args.wait
+    )
+    print(json.dumps(report, indent=2, sort_keys=True) if args.json else summary(report))
+    return 0
+
+
+def bench_arguments(ap: argparse.ArgumentParser) -> None:
+    """bench_arguments declares ``datanet bench``'s options (the benchmark code itself loads only when run)."""
+    ap.add_argument("--size-mb", type=float, default=10.0, help="corpus size in MB (10 and 100 are documented)")
+    ap.add_argument("--sample", type=int, default=1000, help="texts given to stock Presidio and our 1-process run")
+    ap.add_argument("--ledger-entries", type=int, default=100_000)
+    ap.add_argument(
+        "--split",
+        choices=("tuned", "heldout", "all"),
+        default="heldout",
+        help="real text for the PII precision rows: what the context rules were tuned on, or held out",
+    )
+    ap.add_argument("--dir", default="bench-out", help="where corpora and results go")
+    ap.add_argument("--out", help="JSON result file (default DIR/bench-<size>mb.json)")
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """cmd_bench runs ``python -m benchmarks.run`` from the source checkout (benchmarks are not installed).
+
+    It runs in a child process, so the runtime package never imports the
+    benchmarks (no import cycle) and relative ``--dir``/``--out`` stay
+    relative to the caller's working directory.
+    """
+    checkout = Path(__file__).resolve().parents[2]
+    if not (checkout / "benchmarks" / "run.py").is_file():
+        print("datanet bench runs from a source checkout: benchmarks/ is not installed", file=sys.stderr)
+        return 2
+    argv = ["--size-mb", str(args.size_mb), "--sample", str(args.sample)]
+    argv += ["--ledger-entries", str(args.ledger_entries), "--split", args.split, "--dir", args.dir]
+    argv += ["--out", args.out] if args.out else []
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(checkout), os.environ.get("PYTHONPATH")]))}
+    return subprocess.call([sys.executable, "-m", "benchmarks.run", *argv], env=env)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from pipelines.driver.checks import check_runnable, schema_warnings
+
+    dn = load_datanet(args.datanet)
+    check_runnable(dn, deep=True)
+    for warning in schema_warnings(dn):
+        print(f"warning: {warning}", file=sys.stderr)
+    files = sum(len(dn.source_files(i)) for i in range(len(dn.config.sources)))
+    print(
+        f"OK: {dn.path} is valid ({len(dn.config.sources)} source(s), {files} file(s), "
+        f"schema {dn.schema.name} with {len(dn.schema.fields)} field(s))"
+    )
+    return 0
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    root = Path.cwd()
+    decl, schema = root / "datanets" / f"{args.name}.yaml", root / "schemas" / f"{args.name}.yaml"
+    for p in (decl, schema):
+        if p.exists():
+            print(f"error: {p} already exists", file=sys.stderr)
+            return 2
+    decl.parent.mkdir(exist_ok=True)
+    schema.parent.mkdir(exist_ok=True)
+    decl.write_text(NEW_DATANET.format(name=args.name), encoding="utf-8")
+    schema.write_text(NEW_SCHEMA.format(name=args.name), encoding="utf-8")
+    parse_datanet(decl, root)
+    print(f"created {decl} and {schema}; put contributions under contributions/{args.name}/")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """cmd_verify checks every published shard row, file and run against the signed ledger (see pipelines.driver.verify)."""
+    from pipelines.driver.verify import VerifyError, verify_datanet
+
+    dn = load_datanet(args.datanet)
+    vkey = cli_payable.read_vkey(args.vkey)
+    try:
+        out = verify_datanet(dn, vkey, Path(args.witness) if args.witness else None)
+    except VerifyError as exc:
+        print(f"FAILED: {dn.name}: {exc}", file=sys.stderr)
+        return 1
+    key = "the given verifier key" if vkey else "the ledger's own vkey (integrity, not identity: pass --vkey)"
+    print(
+        f"OK: {dn.name}: {out.rows} shard rows in {out.runs} run(s) and {out.files} file(s) match the ledger "
+        f"({out.size} entries, signed under {key}); checkpoint {out.witnessed}; witness {out.witness}"
+    )
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """cmd_status prints runs, ledger and whether verify passes (the witness is not moved); 1 if it does not."""
+    from pipelines.driver.status import render, status
+
+    s = status(load_datanet(args.datanet))
+    print(json.dumps(s, indent=1) if args.json else render(s), end="" if not args.json else "\n")
+    return 0 if s["verify"] is None or s["verify"]["ok"] else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """cmd_report (re)builds a run's report.html (default: the latest run) and prints its path; --open shows it."""
+    from pipelines.core.registry import committed_runs
+    from pipelines.driver.report import write_report
+
+    dn = load_datanet(args.datanet)
+    runs = [r["run_id"] for r in committed_runs(dn)]
+    if not runs or (args.run and args.run not in runs):
+        print(f"error: {dn.name} has no committed run {args.run or ''}".rstrip(), file=sys.stderr)
+        return 2
+    path = write_report(dn, args.run or runs[-1])
+    print(path)
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+    return 0
+
+
+def cmd_contributor(args: argparse.Namespace) -> int:
+    """cmd_contributor prints a contributor's pseudonym and opening, or the ID behind a pseudonym (curator only)."""
+    import duckdb
+
+    from ledger.pseudonym import is_pseudonym
+    from pipelines.core.registry import shard_paths
+    from pipelines.downstream.contributors import own_id, pseudonym_and_opening
+
+    dn = load_datanet(args.datanet)
+    if is_pseudonym(args.who):
+        cid = own_id(dn, args.who)
+        if cid is None:
+            print(f"error: no committed run of {dn.name} has pseudonym {args.who}", file=sys.stderr)
+            return 1
+        pseud, opening = pseudonym_and_opening(dn, cid)
+    else:
+        cid, (pseud, opening) = args.who, pseudonym_and_opening(dn, args.who)
+    shards = [str(p) for p in shard_paths(dn)]
+    n = 0
+    if shards:
+        con = duckdb.connect()
+        found = con.execute(f"select count(*) from read_parquet({shards}) where contributor_id = ?", [pseud]).fetchone()
+        n = int(found[0]) if found else 0
+    print(json.dumps({"contributor_id": cid, "pseudonym": pseud, "opening": opening, "records": n}, indent=1))
+    return 0
+
+
+def resolve_ledger(name: str) -> ledger_cli.LedgerTarget:
+    """resolve_ledger maps a Datanet name to its ledger folder, key and origin."""
+    dn = load_datanet(name)
+    return ledger_cli.LedgerTarget(dn.ledger_dir, dn.key_path, dn.origin)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="datanet", description="Curate Datanets with verifiable provenance.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("ingest", help="run the ingest pipeline of a Datanet (incremental)")
+    p.add_argument("datanet")
+    p.add_argument("--runner", help="Beam runner (default: the declaration's, DirectRunner)")
+    p.add_argument(
+        "--option",
+        action="append",
+        type=_parse_option,
+        metavar="KEY=VALUE",
+        help="Beam pipeline option, e.g. direct_num_workers=2 (repeatable)",
+    )
+    p.add_argument("--json", action="store_true", help="print the full JSON report")
+    p.add_argument("--quiet", action="store_true", help="no live progress (bars on a terminal, else a line every 10 s)")
+    p.add_argument("--verbose", action="store_true", help="show Beam's and the workers' own log lines")
+    ledger_cli.add_wait_argument(p)
+    p.set_defaults(fn=cmd_ingest)
+    p = sub.add_parser(
+        "check",
+        help="check a declaration without reading data: keys, types, PII entities, spaCy model, expectations, runner",
+    )
+    p.add_argument("datanet")
+    p.set_defaults(fn=cmd_check)
+    p = sub.add_parser(
+        "verify",
+        help="auditor: check every shard row, file and run against the signed ledger, and no rollback since last time",
+    )
+    p.add_argument("datanet")
+    p.add_argument("--vkey", help="the verifier key you trust (text or file); default: the ledger's own")
+    p.add_argument(
+        "--witness", help="file keeping the last verified checkpoint (default: ~/.local/state/datanets/witness/)"
+    )
+    p.set_defaults(fn=cmd_verify)
+    p = sub.add_parser("status", help="runs, sizes, ledger, latest checkpoint, and whether verify passes")
+    p.add_argument("datanet")
+    p.add_argument("--json", action="store_true", help="print the status as JSON")
+    p.set_defaults(fn=cmd_status)
+    p = sub.add_parser("report", help="build a run's report.html (plots, no record text) and GX Data Docs")
+    p.add_argument("datanet")
+    p.add_argument("--run", help="run id (default: the latest committed run)")
+    p.add_argument("--open", action="store_true", help="open it in a browser")
+    p.set_defaults(fn=cmd_report)
+    p = sub.add_parser(
+        "contributor",
+        help="curator only: a contributor's pseudonym and opening (to hand them), or the ID behind a pseudonym",
+    )
+    p.add_argument("datanet")
+    p.add_argument("who", help="a contributor's own ID, or a pseudonym (cid1_...)")
+    p.set_defaults(fn=cmd_contributor)
+    p = sub.add_parser("new", help="scaffold datanets/NAME.yaml and schemas/NAME.yaml")
+    p.add_argument("name")
+    p.set_defaults(fn=cmd_new)
+    p = sub.add_parser("bench", help="benchmark every stage against stock Presidio, datatrove and pymerkle")
+    bench_arguments(p)
+    p.set_defaults(fn=cmd_bench)
+    ledger_cli.add_commands(sub)
+    cli_payable.add_commands(sub)
+    cli_attribution.add_commands(sub)
+    cli_pii.add_commands(sub)
+    return ap
+
+
+def quiet_logs() -> None:
+    """quiet_logs keeps library chatter (Beam, GX, Presidio) off the console; our progress is printed."""
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(logging.ERROR)
+    for name in ("apache_beam", "great_expectations", "presidio-analyzer", "presidio-anonymizer"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    quiet_logs()
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.cmd != "payout":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if unknown:  # argparse leaves a leading option (payout --help) outside the REMAINDER
+        args.rest = [*unknown, *args.rest]
+    if getattr(args, "verbose", False):
+        logging.getLogger().setLevel(logging.INFO)
+        for name in ("apache_beam", "great_expectations", "presidio-analyzer", "presidio-anonymizer"):
+            logging.getLogger(name).setLevel(logging.INFO)
+    try:
+        if args.cmd == "ledger":
+            return ledger_cli.run(args, resolve_ledger)
+        return int(args.fn(args))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ProofError as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # StatementMismatch: a check failed; others (PayoutError, UsageError): bad input
+        failed = type(exc).__name__ == "StatementMismatch"
+        print(f"{'FAILED' if failed else 'error'}: {exc}", file=sys.stderr)
+        return 1 if failed else 2
+    except (LedgerError, RuntimeError, OSError) as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

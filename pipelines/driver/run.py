@@ -1,0 +1,373 @@
+"""One ingest run end to end: plan, Beam pipeline, commit, report.
+
+``ingest(datanet)`` is what ``datanet ingest NAME`` and ``make ingest`` call.
+Guarantees: one run at a time per Datanet (a lock file, and the ledger's
+writer lock held from planning to commit, so the ledger base the shards were
+numbered from cannot move); every record read ends accepted, duplicate or
+quarantined, checked per split before anything irreversible
+(``AccountingError`` otherwise); a rerun after a crash at any point gives
+the uninterrupted result. A run whose ledger appends had begun is finished
+first; one that had not is planned afresh over the inputs as they are now.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from ledger.log import Ledger
+from ledger.storage import WRITER_WAIT
+from pipelines.core import fs
+from pipelines.core.config import Datanet
+from pipelines.core.faults import crash_point
+from pipelines.core.keys import contributor_key_path, read_salt, salt_fingerprint, salt_path, signer_for
+from pipelines.core.progress import Watch, WorkerLog, tick
+from pipelines.core.registry import committed_runs, output_dirs, run_dir, started_runs
+from pipelines.driver.checks import check_runnable
+from pipelines.driver.commit import (
+    AccountingError,
+    CommitError,
+    append_contributions,
+    check_accounting,
+    check_files,
+    files_of,
+    mark_committed,
+    run_entry,
+    shards_in_order,
+    write_json,
+)
+from pipelines.driver.plan import RunPlan, plan_run
+
+Progress = Callable[[str], None]
+PIPELINE = "PIPELINE.json"
+
+__all__ = ["AccountingError", "CommitError", "RunBusyError", "ingest", "summary"]
+
+
+class RunBusyError(RuntimeError):
+    """Another ingest run of the same Datanet is in progress."""
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _lock(dn: Datanet) -> int:
+    dn.out_dir.mkdir(parents=True, exist_ok=True)
+    for private in ("quarantine", "contributors"):  # raw input; who is behind each pseudonym: the curator's only
+        (dn.out_dir / private).mkdir(mode=0o700, exist_ok=True)
+        os.chmod(dn.out_dir / private, 0o700)
+    fd = os.open(dn.out_dir / "INGEST.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise RunBusyError(f"another ingest of {dn.name} is running (lock {dn.out_dir / 'INGEST.lock'})") from None
+    return fd
+
+
+def ingest(
+    dn: Datanet,
+    overrides: dict[str, Any] | None = None,
+    progress: Progress = _stderr,
+    live: str = "auto",
+    verbose: bool = False,
+    html: bool = False,
+    wait: float = WRITER_WAIT,
+) -> dict[str, Any]:
+    """ingest runs one incremental ingest of a Datanet and returns its report.
+
+    It waits up to ``wait`` seconds for the ledger's writer lock (held by an
+    ``attribute``, ``usage record``, ``payout`` or ``index``), before the pipeline runs.
+
+    With ``html`` (what ``datanet ingest`` does) the committed run also gets
+    ``runs/<run>/report.html`` and Great Expectations Data Docs
+    (``pipelines.driver.report``); the report's ``report_html`` names it.
+
+    ``live`` shows progress while the pipeline runs (``pipelines.core.progress``):
+    ``auto`` (bars on a terminal, else a line every 10 s), ``bars``,
+    ``lines`` or ``off``; with a ``progress`` callback of its own, lines go
+    to it. Beam's and its workers' own log lines go to the attempt's
+    ``beam.log`` unless ``verbose``.
+
+    The declaration's deep checks (``pipelines.driver.checks``) run first, so a
+    config problem is one error naming its key, never a failure mid-run.
+    """
+    check_runnable(dn, overrides)
+    fd = _lock(dn)
+    try:
+        with Ledger(dn.ledger_dir, writer=True, create=True, wait=wait) as led:
+            report = _ingest_locked(dn, led, overrides, progress, live, verbose)
+    finally:
+        os.close(fd)
+    if html and report.get("run_id"):
+        from pipelines.driver.report import write_report
+
+        try:
+            report["report_html"] = str(write_report(dn, report["run_id"]))
+        except Exception as exc:  # the run is committed; a report that cannot be drawn is not a failed run
+            progress(f"  could not write report.html: {type(exc).__name__}: {exc}")
+    return report
+
+
+def _ingest_locked(
+    dn: Datanet,
+    led: Ledger,
+    overrides: dict[str, Any] | None,
+    progress: Progress,
+    live: str = "auto",
+    verbose: bool = False,
+) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    _finish_started(dn, led, progress)
+    plan = plan_run(dn)
+    progress(
+        f"[1/3] plan: run {plan.run_id} (#{plan.seq}), {len(plan.specs)} new input unit(s), {len(plan.splits)} split(s)"
+    )
+    _discard_uncommitted(dn, keep=plan.run_id, progress=progress)
+    if plan.empty:
+        progress("nothing new to ingest: every input was ingested by an earlier run")
+        return {
+            "datanet": dn.name,
+            "run_id": None,
+            "read": 0,
+            "accepted": 0,
+            "duplicates": {"total": 0},
+            "quarantined": {"total": 0},
+        }
+    signer = signer_for(dn, progress)
+    pipeline = _pipeline(dn, plan, led.size, overrides, progress, live, verbose)
+    t1 = time.perf_counter()
+    progress(f"[2/3] beam pipeline done in {t1 - t0:.1f}s")
+    return _commit(dn, pipeline, led, signer, progress, t0, t1)
+
+
+def _pipeline(
+    dn: Datanet,
+    plan: RunPlan,
+    base: int,
+    overrides: dict[str, Any] | None,
+    progress: Progress,
+    live: str = "auto",
+    verbose: bool = False,
+) -> dict[str, Any]:
+    """Run the pipeline (or reuse a checked, uncommitted result of the same run) and record PIPELINE.json."""
+    path = run_dir(dn, plan.run_id) / PIPELINE
+    if path.exists():
+        done: dict[str, Any] = json_load(str(path))
+        if done["base"] == base:
+            check_files(dn, plan.run_id, done["splits"])
+            progress("  the pipeline of an interrupted attempt finished and checks out; reusing it")
+            return done
+    manifests, attempt = _attempt(dn, plan, base, overrides, progress, live, verbose)
+    done = {
+        "run_id": plan.run_id,
+        "seq": plan.seq,
+        "base": base,
+        "inputs": plan.digests,
+        "input_bytes": plan.input_bytes,
+        "attempt": attempt,
+        "splits": manifests,
+        "table_checks": _table_checks(dn, shards_in_order(manifests)),
+    }
+    write_json(str(path), done)
+    crash_point("published")
+    return done
+
+
+def _attempt(
+    dn: Datanet,
+    plan: RunPlan,
+    base: int,
+    overrides: dict[str, Any] | None,
+    progress: Progress,
+    live: str = "auto",
+    verbose: bool = False,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One attempt at the pipeline on clean output folders; returns its checked split manifests and identity."""
+    from pipelines.stages.dedup.state import prior_sources, state_params
+    from pipelines.stages.pipeline import RunInputs, run_beam, runner_name
+    from pipelines.stages.write import WriteSpec
+
+    for folder in output_dirs(dn, plan.run_id):
+        fs.delete_tree(str(folder))
+    attempt = uuid.uuid4().hex[:12]
+    salt = salt_path(dn)
+    params = state_params(dn.config.dedup, salt_fingerprint(read_salt(salt)))
+    sources = list(prior_sources(dn, plan.prior_runs, params))
+    if resketch := sum(1 for kind, _ in sources if kind == "shards"):
+        progress(f"  dedup state of earlier runs has other parameters: re-sketching {resketch} published shard(s)")
+    folder = run_dir(dn, plan.run_id) / "attempts" / attempt
+    manifest_path, ticks = str(folder / "manifest.json"), str(folder / "progress")
+    write = WriteSpec(
+        str(dn.out_dir), plan.run_id, dn.schema, dn.config.output, params, contributor_key_path(dn), ticks
+    )
+    runner = runner_name(dn, overrides)
+    progress(f"  beam: {runner.rsplit('.', 1)[-1]}, attempt {attempt}, {len(sources)} earlier-run source(s)")
+    mode = live if progress is _stderr else ("off" if live == "off" else "lines")
+    log = str(folder / "beam.log")
+    tick(ticks, "start", "0", {})  # the clock the report's stage timings start from
+    try:
+        with WorkerLog(log, enabled=not verbose), Watch(ticks, len(plan.splits), mode, out=progress):
+            run_beam(dn, RunInputs(plan.splits, sources, salt, write, base, manifest_path, ticks), overrides)
+    except Exception:
+        progress(f"  the pipeline failed; Beam's and the workers' own log: {log}")
+        raise
+    crash_point("staged")
+    if not fs.exists(manifest_path):
+        raise AccountingError(f"the runner reported success but wrote no run manifest ({manifest_path})")
+    manifests: list[dict[str, Any]] = json_load(manifest_path)["splits"]
+    check_accounting(manifests, len(plan.splits))
+    check_files(dn, plan.run_id, manifests)
+    return manifests, {"id": attempt, "runner": runner, "options": {k: str(v) for k, v in (overrides or {}).items()}}
+
+
+def _commit(
+    dn: Datanet, done: dict[str, Any], led: Ledger, signer: Any, progress: Progress, t0: float, t1: float
+) -> dict[str, Any]:
+    run_id, manifests = done["run_id"], done["splits"]
+    shards = shards_in_order(manifests)
+    accepted = sum(m["accepted"] for m in manifests)
+    tail = run_entry(dn, run_id, done["seq"], done["base"], manifests)
+    dups = files_of(manifests, "duplicates")
+    note = append_contributions(dn, run_id, shards, done["base"], accepted, led, signer, tail, dups)
+    crash_point("signed")
+    t2 = time.perf_counter()
+    ledger_info = {
+        "first_index": done["base"],
+        "entries": accepted,
+        "size": led.size,
+        "root": led.root.hex(),
+        "checkpoint": note,
+    }
+    report = build_report(
+        dn,
+        done,
+        shards,
+        ledger_info,
+        {
+            "pipeline_s": round(t1 - t0, 3),
+            "commit_s": round(t2 - t1, 3),
+            "total_s": round(t2 - t0, 3),
+            "input_bytes": done["input_bytes"],
+        },
+    )
+    files = {kind: files_of(manifests, kind) for kind in ("duplicates", "quarantine", "contributors")}
+    mark_committed(dn, run_id, done["seq"], done["inputs"], report, files)
+    crash_point("reported")
+    progress(f"[3/3] committed: {len(shards)} shard(s), ledger size {led.size}")
+    return report
+
+
+def _finish_started(dn: Datanet, led: Ledger, progress: Progress) -> None:
+    """Finish any run whose ledger appends had begun (they cannot be undone); others are left to planning."""
+    for _, done in started_runs(dn, led.size):
+        progress(f"  finishing run {done['run_id']}: its ledger entries had begun when it was interrupted")
+        check_files(dn, done["run_id"], done["splits"])
+        now = time.perf_counter()
+        _commit(dn, done, led, signer_for(dn, progress), progress, now, now)
+
+
+def _discard_uncommitted(dn: Datanet, keep: str, progress: Progress) -> None:
+    """Remove outputs of runs that never committed and are not this plan's run (nothing of theirs is on the ledger)."""
+    committed = {r["run_id"] for r in committed_runs(dn)}
+    seen = {
+        p.name
+        for kind in ("shards", "duplicates", "quarantine", "state", "runs")
+        for p in (dn.out_dir / kind).glob("*")
+        if p.is_dir()
+    }
+    for run_id in sorted(seen - committed - {keep}):
+        progress(f"  discarding outputs of run {run_id}, which never committed")
+        for folder in [*output_dirs(dn, run_id), run_dir(dn, run_id)]:
+            fs.delete_tree(str(folder))
+
+
+def json_load(path: str) -> Any:
+    import json
+
+    return json.loads(fs.read_bytes(path))
+
+
+def _table_checks(dn: Datanet, shards: list[str]) -> list[dict[str, Any]]:
+    """Table-level expectations over the run's accepted records, read back from its shards (named columns only)."""
+    from pipelines.stages.validate import Validator, is_row_level, table_frame
+
+    specs = [s for s in dn.config.validation.expectations if not is_row_level(s)]
+    if not specs:
+        return []
+    return Validator(specs).table_results(table_frame([str(dn.out_dir / s) for s in shards], specs))
+
+
+def build_report(
+    dn: Datanet, done: dict[str, Any], shards: list[str], ledger: dict[str, Any], timings: dict[str, Any]
+) -> dict[str, Any]:
+    """build_report sums the split manifests into the run report; raises AccountingError if counts do not add up."""
+    ms = done["splits"]
+    kinds: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    stages: Counter[str] = Counter()
+    pii: Counter[str] = Counter()
+    for m in ms:
+        kinds.update(m["duplicate_kinds"])
+        reasons.update(m["quarantine_reasons"])
+        stages.update(m["quarantine_stages"])
+        pii.update(m["pii"])
+    read, accepted = sum(m["read"] for m in ms), sum(m["accepted"] for m in ms)
+    dups, quarantined = sum(m["duplicates"] for m in ms), sum(m["quarantined"] for m in ms)
+    if read != accepted + dups + quarantined:
+        raise AccountingError(f"read {read} != accepted {accepted} + duplicates {dups} + quarantined {quarantined}")
+    return {
+        "datanet": dn.name,
+        "run_id": done["run_id"],
+        "seq": done["seq"],
+        "inputs": sorted(done["inputs"]),
+        "read": read,
+        "accepted": accepted,
+        "duplicates": {"total": dups, **dict(sorted(kinds.items()))},
+        "quarantined": {
+            "total": quarantined,
+            "by_stage": dict(sorted(stages.items())),
+            "by_reason": dict(sorted(reasons.items())),
+        },
+        "blank_lines_skipped": sum(m["blank"] for m in ms),
+        "pii": {"records_with_pii": sum(m["records_with_pii"] for m in ms), "entities": dict(sorted(pii.items()))},
+        "splits": len(ms),
+        "shards": shards,
+        "ledger": ledger,
+        "validation": {"table": done["table_checks"]},
+        "timings": timings,
+    }
+
+
+def summary(report: dict[str, Any]) -> str:
+    """summary renders a report as a few readable lines (counts only, never content)."""
+    if report.get("run_id") is None:
+        return f"{report['datanet']}: nothing new (0 records read)"
+    q, d = report["quarantined"], report["duplicates"]
+    t = report["timings"]
+    rate = report["read"] / t["total_s"] if t["total_s"] else 0.0
+    mb_s = t["input_bytes"] / 1e6 / t["total_s"] if t["total_s"] else 0.0
+    lines = [
+        f"Datanet {report['datanet']} run {report['run_id']}",
+        f"  read         {report['read']:>8}",
+        f"  accepted     {report['accepted']:>8}",
+        f"  duplicates   {d['total']:>8}  " + ", ".join(f"{k} {v}" for k, v in d.items() if k != "total"),
+        f"  quarantined  {q['total']:>8}  " + ", ".join(f"{k} {v}" for k, v in q["by_reason"].items()),
+        f"  check        read = accepted + duplicates + quarantined "
+        f"({report['read']} = {report['accepted']} + {d['total']} + {q['total']})",
+        "  PII removed  " + (", ".join(f"{k} {v}" for k, v in report["pii"]["entities"].items()) or "none"),
+        f"  ledger       size {report['ledger']['size']}, root {report['ledger']['root']}",
+        f"  time         {t['total_s']:.1f}s ({rate:.0f} records/s, {mb_s:.2f} MB/s)",
+    ]
+    for check in report.get("validation", {}).get("table", []):
+        lines.append(f"  table check  {check['expectation']}: {'ok' if check['success'] else 'FAILED'}")
+    if report.get("report_html"):
+        lines.append(f"  report       {report['report_html']}")
+    return "\n".join(lines)

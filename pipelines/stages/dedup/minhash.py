@@ -1,0 +1,97 @@
+"""Shingles, MinHash signatures (datasketch) and LSH band keys for near-duplicate detection.
+
+Signatures use datasketch's ``MinHash.bulk`` with the configured
+``num_perm`` and ``seed``, over word shingles of the normalised dedup text,
+so they are deterministic on every machine. Bands and rows per band come from
+datasketch's own optimiser for the configured threshold.
+
+``shingle_hashes`` keeps each shingle as a keyed 64-bit hash (BLAKE2b with
+the Datanet's secret salt), so the exact Jaccard similarity of two records
+can be computed later, from the dedup state, without storing their text and
+without letting anyone who lacks the salt test guesses against it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+
+import numpy as np
+from datasketch import MinHash
+from datasketch.lsh import _optimal_param
+
+from pipelines.core.config import NearDupConfig
+
+_BAND_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93], dtype=np.uint64)
+
+
+def shingles(text: str, size: int) -> set[bytes]:
+    """shingles returns the set of word ``size``-grams of ``text`` (the whole text if shorter)."""
+    words = text.split()
+    if len(words) <= size:
+        return {" ".join(words).encode("utf-8")}
+    return {" ".join(words[i : i + size]).encode("utf-8") for i in range(len(words) - size + 1)}
+
+
+def shingle_hashes(text: str, size: int, salt: bytes) -> np.ndarray:
+    """shingle_hashes returns the sorted, distinct keyed 64-bit hashes of ``text``'s shingles."""
+    key = salt[:64]
+    values = {
+        int.from_bytes(hashlib.blake2b(s, digest_size=8, key=key).digest(), "little") for s in shingles(text, size)
+    }
+    return np.array(sorted(values), dtype=np.uint64)
+
+
+def exact_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """exact_jaccard is |A ∩ B| / |A ∪ B| of two sorted distinct shingle-hash arrays (rounded to 6 places)."""
+    if len(a) == 0 and len(b) == 0:
+        return 1.0
+    inter = len(np.intersect1d(a, b, assume_unique=True))
+    return round(inter / (len(a) + len(b) - inter), 6)
+
+
+def _low32(value: int) -> int:
+    return value & 0xFFFFFFFF
+
+
+def sketches(texts: list[str], cfg: NearDupConfig, salt: bytes) -> tuple[np.ndarray, list[np.ndarray]]:
+    """sketches returns (an (n, num_perm) uint32 array of MinHash signatures, each text's shingle hashes).
+
+    Each shingle is hashed once (keyed BLAKE2b); datasketch's ``MinHash``
+    takes the low 32 bits of that hash as its input hash, so a signature
+    and the exact-Jaccard shingle set always describe the same shingles.
+    """
+    hashed = [shingle_hashes(t, cfg.shingle_size, salt) for t in texts]
+    if not texts:
+        return np.empty((0, cfg.num_perm), dtype=np.uint32), hashed
+    mhs = MinHash.bulk([h.tolist() for h in hashed], num_perm=cfg.num_perm, seed=cfg.seed, hashfunc=_low32)
+    return np.stack([m.hashvalues for m in mhs]).astype(np.uint32), hashed
+
+
+@lru_cache(maxsize=32)
+def band_params(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
+    """band_params returns (bands, rows) minimising weighted FP/FN error, as datasketch's MinHashLSH does."""
+    b, r = _optimal_param(threshold, num_perm, fp_weight, fn_weight)
+    return int(b), int(r)
+
+
+def near_bands(cfg: NearDupConfig) -> tuple[int, int]:
+    """near_bands is (bands, rows) for a near-dup config."""
+    return band_params(cfg.threshold, cfg.num_perm, cfg.false_positive_weight, cfg.false_negative_weight)
+
+
+def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """band_keys returns an (n, bands) uint64 array: one hash of each band's rows per record."""
+    n = sigs.shape[0]
+    parts = sigs[:, : bands * rows].reshape(n, bands, rows).astype(np.uint64)
+    acc = np.zeros((n, bands), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(rows):
+            acc = (acc ^ parts[:, :, j]) * _BAND_MIX[j % 4] + np.uint64(j + 1)
+        acc ^= np.arange(bands, dtype=np.uint64) * _BAND_MIX[1]
+    return acc
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """jaccard estimates Jaccard similarity from two signatures (fraction of equal values)."""
+    return float(np.count_nonzero(a == b)) / float(len(a))

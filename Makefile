@@ -32,8 +32,8 @@ test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
 lint: install
-	$(VENV)/bin/ruff check pipelines ledger tests examples
-	$(VENV)/bin/mypy pipelines ledger
+	$(VENV)/bin/ruff check pipelines ledger tests examples benchmarks
+	$(VENV)/bin/mypy pipelines ledger benchmarks
 
 # Benchmark-only peers, never runtime dependencies (pymerkle is GPL; datatrove needs xxhash<4).
 BENCH_PEERS := 'pymerkle==7.0.0' 'datatrove==0.10.1' 'xxhash<4' orjson tokenizers
@@ -42,25 +42,25 @@ BENCH_MB    ?= 10
 bench: install
 	$(PY) -m pip install --quiet -c requirements.lock $(BENCH_PEERS)
 	$(VENV)/bin/datanet bench --size-mb $(BENCH_MB)
-	$(PY) -m pipelines.bench.ledger
-	$(PY) -m pipelines.bench.stages
-	$(PY) -m pipelines.bench.payout
-	$(PY) -m pipelines.bench.neardup
-	$(PY) -m pipelines.bench.attribution
+	$(PY) -m benchmarks.ledger
+	$(PY) -m benchmarks.stages
+	$(PY) -m benchmarks.payout
+	$(PY) -m benchmarks.neardup
+	$(PY) -m benchmarks.attribution
 
 # Synthetic Datanets of 20k, 200k and 1M records, PII off: wall time, records/s, peak RSS (long: about an hour).
 bench-scale: install
-	$(PY) -m pipelines.bench.scale --sizes 20000 200000 1000000 --fresh
+	$(PY) -m benchmarks.scale --sizes 20000 200000 1000000 --fresh
 
 # A local dask.distributed cluster on 127.0.0.1 (scheduler + DASK_WORKERS single-threaded workers).
 # Then: .venv/bin/datanet ingest NAME --runner DaskRunner --option dask_client_address=tcp://127.0.0.1:8786
 DASK_WORKERS ?= 2
 DASK_PORT    ?= 8786
 cluster: install
-	$(PY) -m pipelines.cluster start --workers $(DASK_WORKERS) --port $(DASK_PORT)
+	$(PY) -m pipelines.ops.cluster start --workers $(DASK_WORKERS) --port $(DASK_PORT)
 
 cluster-stop:
-	$(PY) -m pipelines.cluster stop --port $(DASK_PORT)
+	$(PY) -m pipelines.ops.cluster stop --port $(DASK_PORT)
 
 clean:
 	rm -rf out bench-out

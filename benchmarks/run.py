@@ -109,7 +109,7 @@ def sketch_and_hash(dn: Datanet, records: list[dict[str, Any]]) -> list[dict[str
     from pipelines.stages.dedup.transforms import sketch_batch
 
     cfg, batch, names = dn.config.dedup, dn.config.runner.batch_size, [f.name for f in dn.schema.fields]
-    out: list[dict[str, Any]] = []
+    out: list[Any] = []
     for i in range(0, len(records), batch):
         out += sketch_batch(records[i : i + batch], dn.schema.text_fields, cfg, BENCH_SALT)
     return [{**r, "record_hash": record_hash({n: r["fields"].get(n) for n in names})} for r in out]

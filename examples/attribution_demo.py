@@ -26,15 +26,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pipelines.attribution.attribute import ensure_index, record_attribution
-from pipelines.attribution.index import words
-from pipelines.config import Datanet, load_datanet
-from pipelines.contributors import own_id
-from pipelines.payout.check import make_receipt, verify_receipt, verify_statement
-from pipelines.payout.statement import find_payout, load_statement, run_payout, statement_dir, to_minor
-from pipelines.read import connect
-from pipelines.registry import committed_runs
-from pipelines.run import ingest
+from pipelines.core.config import Datanet, load_datanet
+from pipelines.core.registry import committed_runs
+from pipelines.downstream.attribution.attribute import ensure_index, record_attribution
+from pipelines.downstream.attribution.index import words
+from pipelines.downstream.contributors import own_id
+from pipelines.downstream.payout.check import make_receipt, verify_receipt, verify_statement
+from pipelines.downstream.payout.statement import find_payout, load_statement, run_payout, statement_dir, to_minor
+from pipelines.downstream.read import connect
+from pipelines.driver.run import ingest
 
 MODEL, PERIOD, FEE = "toy-chat", "2026-11", "0.05"
 NOVEL = [

@@ -20,14 +20,14 @@ import json
 import sys
 from pathlib import Path
 
-from pipelines.config import load_datanet
-from pipelines.contributors import own_id
-from pipelines.payout.check import make_receipt, verify_receipt, verify_statement
-from pipelines.payout.statement import find_payout, load_statement, run_payout, statement_dir, to_minor
-from pipelines.read import connect
-from pipelines.registry import committed_runs
-from pipelines.run import ingest
-from pipelines.usage import record_usage
+from pipelines.core.config import load_datanet
+from pipelines.core.registry import committed_runs
+from pipelines.downstream.contributors import own_id
+from pipelines.downstream.payout.check import make_receipt, verify_receipt, verify_statement
+from pipelines.downstream.payout.statement import find_payout, load_statement, run_payout, statement_dir, to_minor
+from pipelines.downstream.read import connect
+from pipelines.downstream.usage import record_usage
+from pipelines.driver.run import ingest
 
 MODEL, PERIOD = "tiny-clinical-lm", "2026-11"
 

@@ -28,6 +28,29 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "index": ("datanet", "run", "shard", "files", "docs", "tokens", "vocab_size", "vocab_sha256"),
 }
 HASH_FIELDS = ("record_hash", "statement_hash", "output_sha256", "vocab_sha256")
+# The columns tabular readers (``datanet sql``'s ``ledger`` view) give every entry, in this order, with their
+# types: "str", "int" or "pairs" (a list of [int, int]); a kind without a field leaves it null.
+TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("kind", "str"),
+    ("datanet", "str"),
+    ("record_hash", "str"),
+    ("contributor_id", "str"),
+    ("shard", "str"),
+    ("row", "int"),
+    ("run", "str"),
+    ("model", "str"),
+    ("training_run", "str"),
+    ("period", "str"),
+    ("statement_hash", "str"),
+    ("revenue_minor", "int"),
+    ("currency", "str"),
+    ("ledger_size", "int"),
+    ("output_sha256", "str"),
+    ("inference_id", "str"),
+    ("fee_minor", "int"),
+    ("weights", "pairs"),
+    ("unattributed_bp", "int"),
+)
 
 
 class EntryError(ValueError):
@@ -127,6 +150,72 @@ def copy(datanet: str, record_hash: str, contributor_id: str, run_id: str, dupli
         "duplicate": duplicate,
         "v": ENTRY_VERSION,
     }
+
+
+def usage(datanet: str, record_hash: str, model: str, training_run: str) -> dict[str, Any]:
+    """usage builds a ``usage`` entry: ``model``'s ``training_run`` used stored record ``record_hash``."""
+    return {
+        "kind": "usage",
+        "datanet": datanet,
+        "record_hash": record_hash,
+        "model": model,
+        "training_run": training_run,
+        "v": ENTRY_VERSION,
+    }
+
+
+def payout(
+    datanet: str, model: str, period: str, statement_hash: str, revenue_minor: int, currency: str, ledger_size: int
+) -> dict[str, Any]:
+    """payout builds a ``payout`` entry: ``model``'s revenue for ``period`` was split by the statement hashed here.
+
+    ``ledger_size`` is the ledger size the statement was computed at, so it
+    can be recomputed from the ledger's first ``ledger_size`` entries.
+    """
+    return {
+        "kind": "payout",
+        "datanet": datanet,
+        "model": model,
+        "period": period,
+        "statement_hash": statement_hash,
+        "revenue_minor": revenue_minor,
+        "currency": currency,
+        "ledger_size": ledger_size,
+        "v": ENTRY_VERSION,
+    }
+
+
+def attribution(
+    datanet: str,
+    model: str,
+    output_sha256: str,
+    rule: str,
+    weights: list[list[int]],
+    unattributed_bp: int,
+    indexed_runs: int,
+    inference_id: str | None = None,
+    fee: tuple[int, str] | None = None,
+) -> dict[str, Any]:
+    """attribution builds an ``attribution`` entry: which records (``[[ledger_index, bp], ...]``) an output reuses.
+
+    ``inference_id`` and ``fee`` (minor units, currency) appear only when given.
+    """
+    entry: dict[str, Any] = {
+        "kind": "attribution",
+        "datanet": datanet,
+        "model": model,
+        "output_sha256": output_sha256,
+        "rule": rule,
+        "weights": weights,
+        "unattributed_bp": unattributed_bp,
+        "indexed_runs": indexed_runs,
+        "v": ENTRY_VERSION,
+    }
+    if inference_id is not None:
+        entry["inference_id"] = inference_id
+    if fee is not None:
+        entry.update(fee_minor=fee[0], currency=fee[1])
+    return entry
 
 
 def run(

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from distributed import Client, get_task_stream
 
-from pipelines.cluster import local_cluster
-from pipelines.config import Datanet, load_datanet
-from pipelines.run import ingest
+from pipelines.core.config import Datanet, load_datanet
+from pipelines.driver.run import ingest
+from pipelines.ops.cluster import local_cluster
 
 from .conftest import REPO, make_project, tiny_records
 
@@ -71,7 +71,7 @@ def test_example_on_dask_is_byte_identical_to_the_direct_runner(cluster: str, tm
     on_dask = _redirect(dn, tmp_path / "dask", keys)
     a = ingest(direct, progress=_quiet)
     with Client(cluster) as client, get_task_stream(client) as stream:
-        b = ingest(on_dask, {"runner": "DaskRunner", "dask_client_address": cluster}, progress=_quiet)
+        b = ingest(on_dask, overrides={"runner": "DaskRunner", "dask_client_address": cluster}, progress=_quiet)
     assert b["ledger"]["root"] == a["ledger"]["root"]
     assert (b["read"], b["accepted"], b["duplicates"], b["quarantined"]) == (
         a["read"],
@@ -94,11 +94,11 @@ def test_incremental_runs_on_dask_match_the_direct_runner(cluster: str, tmp_path
             shutil.copytree(tmp_path / "direct" / "out" / "keys", root / "out" / "keys")
         overrides = {"runner": "DaskRunner", "dask_client_address": cluster} if mode == "dask" else None
         dn = load_datanet("tiny", root=root)
-        first = ingest(dn, overrides, progress=_quiet)
+        first = ingest(dn, overrides=overrides, progress=_quiet)
         fresh = {"contributor_id": "c9", "text": "A completely new note about eczema treated with emollients daily."}
         copy = {**tiny_records()[4], "contributor_id": "c7"}
         (root / "data" / "b.jsonl").write_text(json.dumps(fresh) + "\n" + json.dumps(copy) + "\n")
-        second = ingest(dn, overrides, progress=_quiet)
+        second = ingest(dn, overrides=overrides, progress=_quiet)
         assert (first["accepted"], second["read"], second["accepted"], second["duplicates"]["total"]) == (10, 2, 1, 1)
         roots[mode] = (second["ledger"]["root"], _digests(root / "out" / "tiny"))
     assert roots["dask"] == roots["direct"]

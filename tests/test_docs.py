@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.reasons import DuplicateKind, Reason
+from pipelines.core.reasons import DuplicateKind, Reason
 
 from .conftest import REPO
 

@@ -24,9 +24,9 @@ import pytest
 from ledger.entries import decode_entry
 from ledger.log import Ledger
 from ledger.verify import parse_verifier_key, verify_inclusion_proof_text
-from pipelines.config import Datanet, load_datanet
-from pipelines.records import record_hash
-from pipelines.run import ingest
+from pipelines.core.config import Datanet, load_datanet
+from pipelines.core.records import record_hash
+from pipelines.driver.run import ingest
 
 from .conftest import REPO
 
@@ -179,9 +179,9 @@ def test_other_runner_mode_gives_identical_bytes_and_rerun_adds_nothing(
 
 @pytest.mark.slow
 def test_usage_payout_verify_receipt(ingested: tuple[str, Datanet, dict]) -> None:
-    from pipelines.payout.check import make_receipt, verify_receipt, verify_statement
-    from pipelines.payout.statement import load_statement, run_payout, statement_dir
-    from pipelines.usage import record_usage, select_records
+    from pipelines.downstream.payout.check import make_receipt, verify_receipt, verify_statement
+    from pipelines.downstream.payout.statement import load_statement, run_payout, statement_dir
+    from pipelines.downstream.usage import record_usage, select_records
 
     _, dn, _ = ingested
     used = select_records(dn, "ledger_index % 3 = 0")
@@ -271,7 +271,7 @@ def _field(line: str, field: str) -> str:
 
 def _code_outside_prose(code: str) -> str:
     """The code itself: every character outside comments and string literals (``anonymise.code``)."""
-    from pipelines.anonymise.code import prose_spans
+    from pipelines.stages.anonymise.code import prose_spans
 
     cut, parts = 0, []
     for start, end in prose_spans(code):

@@ -10,8 +10,8 @@ import argparse
 
 import pytest
 
-from pipelines.cli import build_parser, main
-from pipelines.cli_payable import SUB
+from pipelines.cli.main import build_parser, main
+from pipelines.cli.payable import SUB
 
 from .conftest import REPO
 

@@ -1,4 +1,4 @@
-"""``datanet attribute`` and ``datanet index``: attribution commands, a thin layer over ``pipelines.downstream.attribution``."""
+"""``datanet attribute`` and ``datanet index``: a thin layer over ``pipelines.downstream.attribution``."""
 
 from __future__ import annotations
 

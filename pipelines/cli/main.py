@@ -21,11 +21,13 @@ from typing import Any
 
 from ledger import cli as ledger_cli
 from ledger.storage import LedgerError
+from ledger.tlog import cli_witness
 from ledger.verify import ProofError
 from pipelines.cli import attribution as cli_attribution
 from pipelines.cli import payable as cli_payable
 from pipelines.cli import pii as cli_pii
-from pipelines.core.config import ConfigError, load_datanet, parse_datanet
+from pipelines.core.config import load_datanet, parse_datanet
+from pipelines.core.errors import BadInput, CheckFailed
 
 NEW_DATANET = """\
 name: {name}
@@ -58,15 +60,16 @@ def _parse_option(text: str) -> tuple[str, Any]:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from pipelines.driver.options import RunOptions
     from pipelines.driver.run import ingest, summary
 
     dn = load_datanet(args.datanet)
     overrides = dict(args.option or [])
     if args.runner:
         overrides["runner"] = args.runner
-    report = ingest(
-        dn, overrides, live="off" if args.quiet else "auto", verbose=args.verbose, html=True, wait=args.wait
-    )
+    live = "off" if args.quiet else "auto"
+    opts = RunOptions(overrides, live=live, verbose=args.verbose, html=True, wait=args.wait)
+    report = ingest(dn, opts)
     print(json.dumps(report, indent=2, sort_keys=True) if args.json else summary(report))
     return 0
 
@@ -136,7 +139,7 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """cmd_verify checks every published shard row, file and run against the signed ledger (see pipelines.driver.verify)."""
+    """cmd_verify checks every published shard row, file and run against the signed ledger (pipelines.driver.verify)."""
     from pipelines.driver.verify import VerifyError, verify_datanet
 
     dn = load_datanet(args.datanet)
@@ -211,8 +214,11 @@ def cmd_contributor(args: argparse.Namespace) -> int:
 
 def resolve_ledger(name: str) -> ledger_cli.LedgerTarget:
     """resolve_ledger maps a Datanet name to its ledger folder, key and origin."""
+    from pipelines.core.appender import witnesses
+
     dn = load_datanet(name)
-    return ledger_cli.LedgerTarget(dn.ledger_dir, dn.key_path, dn.origin)
+    quorum = dn.config.ledger.quorum
+    return ledger_cli.LedgerTarget(dn.ledger_dir, dn.key_path, dn.origin, tuple(witnesses(dn)), quorum)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -275,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_payable.add_commands(sub)
     cli_attribution.add_commands(sub)
     cli_pii.add_commands(sub)
+    cli_witness.add_witness_commands(sub)
     return ap
 
 
@@ -301,20 +308,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.cmd == "ledger":
             return ledger_cli.run(args, resolve_ledger)
+        if args.cmd == "witness":
+            return cli_witness.run_witness(args)
         return int(args.fn(args))
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ProofError as exc:
-        print(f"FAILED: {exc}", file=sys.stderr)
-        return 1
-    except ValueError as exc:  # StatementMismatch: a check failed; others (PayoutError, UsageError): bad input
-        failed = type(exc).__name__ == "StatementMismatch"
-        print(f"{'FAILED' if failed else 'error'}: {exc}", file=sys.stderr)
-        return 1 if failed else 2
-    except (LedgerError, RuntimeError, OSError) as exc:
-        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+    except (ValueError, ProofError, LedgerError, RuntimeError, OSError) as exc:
+        line, status = failure(exc)
+        print(line, file=sys.stderr)
+        return status
+
+
+def failure(exc: Exception) -> tuple[str, int]:
+    """failure is the one line and exit status for an error a command raised on purpose (``pipelines.core.errors``)."""
+    if isinstance(exc, CheckFailed | ProofError):
+        return f"FAILED: {exc}", 1
+    if isinstance(exc, BadInput | ValueError):  # other ValueErrors: a library refused the input (EntryError…)
+        return f"error: {exc}", 2
+    return f"error: {type(exc).__name__}: {exc}", 1
 
 
 if __name__ == "__main__":

@@ -20,10 +20,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipelines.core.errors import BadInput
+
 NAME = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,63}\Z")
 
 
-class ConfigError(ValueError):
+class ConfigError(BadInput):
     """A Datanet declaration or schema is invalid; the message names file and key."""
 
 
@@ -226,20 +228,49 @@ class OutputConfig(Strict):
     textdir_split_files: int = Field(256, ge=1)
 
 
+class WitnessConfig(Strict):
+    """One C2SP tlog-witness the ledger's checkpoints are submitted to: a name, its URL and its vkey."""
+
+    name: str = Field(min_length=1)
+    url: str = Field(pattern=r"^https?://")
+    vkey: str = Field(min_length=1)
+
+
 class LedgerConfig(Strict):
-    """The ledger's origin and signing key.
+    """The ledger's origin and signing key, and the witnesses that must cosign it.
 
     ``key`` (default ``out/keys/<name>.key``) has the Datanet's secret salt
     and contributor key beside it. ``shared_key: true`` lets other Datanets
     that say so too use the same key file: one signer (each Datanet still
     signs under its own origin), one salt and one contributor key, so a
     contributor has the same pseudonym in each of them (linkable).
+
+    ``witnesses`` (C2SP tlog-witness, docs/witness.md): after each commit the
+    checkpoint is submitted to each, and published (``ledger/published-checkpoint``
+    and the tiles under ``ledger/tiles``) only once ``witness_quorum`` of them
+    (default: all) have cosigned. Neither changes a run's outputs.
     """
 
     origin: str | None = None
     key: str | None = None
     shared_key: bool = False
     batch_size: int = Field(10_000, ge=1, le=1_000_000)
+    witnesses: list[WitnessConfig] = Field(default_factory=list)
+    witness_quorum: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _quorum(self) -> LedgerConfig:
+        names = [w.name for w in self.witnesses]
+        if len(set(names)) != len(names):
+            raise ValueError("witness names must be distinct")
+        if self.witness_quorum is not None and self.witness_quorum > len(self.witnesses):
+            raise ValueError(f"witness_quorum {self.witness_quorum} is more than the {len(self.witnesses)} witnesses")
+        return self
+
+    @property
+    def quorum(self) -> int:
+        """quorum is how many witnesses must cosign before a checkpoint is published (0: no witnesses)."""
+        return len(self.witnesses) if self.witness_quorum is None else self.witness_quorum
 
 
 class PayoutShares(Strict):
@@ -372,7 +403,12 @@ class Datanet:
         config = self.config.model_dump(
             mode="json",
             by_alias=True,
-            exclude={"runner": True, "payout": True, "output": {"dir"}, "ledger": {"key", "shared_key", "batch_size"}},
+            exclude={
+                "runner": True,
+                "payout": True,
+                "output": {"dir"},
+                "ledger": {"key", "shared_key", "batch_size", "witnesses", "witness_quorum"},
+            },
         )
         body = {"config": config, "schema": self.schema.model_dump(mode="json")}
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

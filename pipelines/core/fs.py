@@ -44,7 +44,7 @@ def open_read(path: str) -> BinaryIO:
     """open_read opens a file for reading, bytes as stored (no decompression by extension)."""
     if _remote(path):
         filesystems, raw = _beam()
-        return filesystems.open(path, compression_type=raw)  # type: ignore[no-any-return]
+        return filesystems.open(path, compression_type=raw)
     return open(path, "rb")
 
 

@@ -20,11 +20,12 @@ from pathlib import Path
 
 from ledger import checkpoint as ckpt
 from pipelines.core.config import Datanet
+from pipelines.core.errors import BadInput
 
 Progress = Callable[[str], None]
 
 
-class ForeignKeyError(ValueError):
+class ForeignKeyError(BadInput):
     """A key file signs for another origin and is not shared on purpose; the message names it and both origins."""
 
 

@@ -1,17 +1,24 @@
-"""Plain-data records and rejections that flow through every stage.
+"""Plain-data records and rejections that flow through every stage, typed stage by stage.
 
-A record is a dict::
+A record is a plain dict (it pickles to any Beam worker as is) that gains
+keys as it moves; each ``TypedDict`` below names the step that adds its keys:
 
-    {"id": "3/17",                         # unique in a run: input unit, line (row, file)
-     "order": [submitted_at or "~", source, unit, line],  # earliest first
-     "split": 5,                           # the input split it was read from
-     "file": "examples/.../a.jsonl", "line": 17,
-     "contributor_id": "c-042", "submitted_at": "2026-01-02T03:04:05Z" | None,
-     "fields": {...schema fields...}}
+* ``ReadRecord``, step 2 (``stages.read.build_record``): ``id`` (unique in a
+  run: input unit, line), ``order`` (``[submitted_at or "~", source, unit,
+  line]``, earliest first), ``split``, ``file``, ``line``,
+  ``contributor_id``, ``submitted_at`` and the schema ``fields``;
+* ``SketchedRecord``, step 3 (``stages.dedup.transforms.sketch_batch``):
+  ``key`` (dedup priority), ``content_key`` (keyed hash of the dedup text),
+  ``minhash`` and ``shingles`` (bytes);
+* ``ScrubbedRecord``, step 4 (``stages.anonymise.anonymise_batch``): the
+  text ``fields`` scrubbed, ``pii`` counts per entity;
+* ``HashedRecord``, step 6 (``stages.dedup.transforms``, before the
+  decision): ``record_hash``, the ledger key of the published fields.
 
-Later stages add keys (``content_key``, ``minhash``, ``pii``). A rejection is
-a dict with ``file``, ``line``, ``reason`` (machine-readable), ``detail``
-(human-readable, never PII), ``payload`` (the raw bytes) and ``stage``.
+Step 7 (``stages.write``) turns a kept record into a shard row, replacing
+``contributor_id`` by its pseudonym. A rejection is a dict with ``file``,
+``line``, ``reason`` (machine-readable), ``detail`` (human-readable, never
+PII), ``payload`` (the raw bytes) and ``stage``.
 """
 
 from __future__ import annotations
@@ -20,13 +27,49 @@ import hashlib
 import hmac
 import re
 import unicodedata
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypedDict
 
 from ledger.entries import canonical_json
 from pipelines.core.config import NormaliseConfig
 
-Record = dict[str, Any]
+Record = dict[str, Any]  # a record at any step, where a function does not care which
 Rejection = dict[str, Any]
+
+
+class ReadRecord(TypedDict):
+    """ReadRecord: what step 2 (read) makes of one input line, row or file."""
+
+    id: str
+    order: list[Any]
+    split: int
+    file: str
+    line: int
+    contributor_id: str
+    submitted_at: str | None
+    fields: dict[str, Any]
+
+
+class SketchedRecord(ReadRecord):
+    """SketchedRecord: step 3 (sketch) adds the dedup priority key, keyed content hash and MinHash sketch."""
+
+    key: tuple[Any, ...]
+    content_key: str
+    minhash: bytes
+    shingles: bytes
+
+
+class ScrubbedRecord(SketchedRecord):
+    """ScrubbedRecord: step 4 (anonymise) scrubbed the text fields and counted what it removed per entity."""
+
+    pii: dict[str, int]
+
+
+class HashedRecord(ScrubbedRecord):
+    """HashedRecord: step 6 (dedup) adds ``record_hash``, the SHA-256 of the canonical published fields."""
+
+    record_hash: str
+
 
 _WS = re.compile(r"\s+")
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
@@ -80,7 +123,7 @@ def normalise(text: str, cfg: NormaliseConfig) -> str:
     return text
 
 
-def dedup_text(record: Record, text_fields: list[str], cfg: NormaliseConfig) -> str:
+def dedup_text(record: Mapping[str, Any], text_fields: list[str], cfg: NormaliseConfig) -> str:
     """dedup_text joins a record's normalised text fields (the content compared for duplicates)."""
     return "\n".join(normalise(str(record["fields"].get(f) or ""), cfg) for f in text_fields)
 

@@ -22,34 +22,14 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.json as pajson
 
+from ledger.entries import TABLE_COLUMNS
 from ledger.log import Ledger
 from pipelines.core.config import Datanet, load_datanet
 from pipelines.core.layouts import shard_schema
 from pipelines.core.registry import shard_paths
 
-LEDGER_COLUMNS = pa.schema(
-    [
-        ("kind", pa.string()),
-        ("datanet", pa.string()),
-        ("record_hash", pa.string()),
-        ("contributor_id", pa.string()),
-        ("shard", pa.string()),
-        ("row", pa.int64()),
-        ("run", pa.string()),
-        ("model", pa.string()),
-        ("training_run", pa.string()),
-        ("period", pa.string()),
-        ("statement_hash", pa.string()),
-        ("revenue_minor", pa.int64()),
-        ("currency", pa.string()),
-        ("ledger_size", pa.int64()),
-        ("output_sha256", pa.string()),
-        ("inference_id", pa.string()),
-        ("fee_minor", pa.int64()),
-        ("weights", pa.list_(pa.list_(pa.int64()))),
-        ("unattributed_bp", pa.int64()),
-    ]
-)
+ARROW_TYPES = {"str": pa.string(), "int": pa.int64(), "pairs": pa.list_(pa.list_(pa.int64()))}
+LEDGER_COLUMNS = pa.schema([(name, ARROW_TYPES[kind]) for name, kind in TABLE_COLUMNS])
 
 
 def _datanet(dn: Datanet | str) -> Datanet:
@@ -83,8 +63,15 @@ def ledger_table(dn: Datanet | str, upto: int | None = None) -> pa.Table:
     return table.add_column(0, "ledger_index", pa.array(range(table.num_rows), pa.int64()))
 
 
-def connect(dn: Datanet | str, upto: int | None = None) -> duckdb.DuckDBPyConnection:
-    """connect opens an in-memory DuckDB with views ``records`` (shards) and ``ledger`` (entries)."""
+View = duckdb.DuckDBPyConnection  # what ``connect`` returns: one loaded view of shards and ledger
+
+
+def connect(dn: Datanet | str, upto: int | None = None) -> View:
+    """connect opens an in-memory DuckDB with views ``records`` (shards) and ``ledger`` (entries).
+
+    It reads every shard and parses the ledger's first ``upto`` entries once;
+    a job that asks several questions (a payout) opens it once and passes it on.
+    """
     d = _datanet(dn)
     con = duckdb.connect()
     records = open_dataset(d).to_table()

@@ -17,29 +17,23 @@ from typing import Any
 
 import pyarrow.compute as pc
 
-from ledger.log import Ledger
+from ledger import entries
 from ledger.storage import WRITER_WAIT
+from pipelines.core.appender import writing
 from pipelines.core.config import Datanet
-from pipelines.core.keys import signer_for
-from pipelines.core.registry import committed_runs, refuse_if_ingest_unfinished
+from pipelines.core.errors import BadInput
+from pipelines.core.registry import committed_runs
 from pipelines.downstream.payout.ids import check_model
 from pipelines.downstream.read import connect, ledger_table
 
 
-class UsageError(ValueError):
+class UsageError(BadInput):
     """A usage declaration is invalid (unknown record or run, bad ids)."""
 
 
 def usage_entry(dn: Datanet, record_hash: str, model: str, training_run: str) -> dict[str, Any]:
-    """usage_entry builds a ``usage`` entry: ``model``'s ``training_run`` used this record."""
-    return {
-        "kind": "usage",
-        "datanet": dn.name,
-        "record_hash": record_hash,
-        "model": model,
-        "training_run": training_run,
-        "v": 1,
-    }
+    """usage_entry builds a ``usage`` entry (``ledger.entries.usage``): ``training_run`` used this record."""
+    return entries.usage(dn.name, record_hash, model, training_run)
 
 
 def select_records(dn: Datanet, where: str | None = None, run: str | None = None) -> list[str]:
@@ -84,8 +78,8 @@ def record_usage(
         raise UsageError("the training run id must be non-empty")
     wanted = sorted({h.lower() for h in record_hashes})
     # the lock first: two recorders must not both see "not yet"
-    with Ledger(dn.ledger_dir, writer=True, wait=wait) as led:
-        refuse_if_ingest_unfinished(dn, led.size)
+    with writing(dn, wait, progress) as w:
+        led = w.ledger
         done = recorded(dn, model, training_run)
         found = led.find_many(wanted)
         unknown = [h for h in wanted if h not in found]
@@ -93,10 +87,7 @@ def record_usage(
             raise UsageError(f"{len(unknown)} record(s) are not contributions of {dn.name}, e.g. {unknown[0]}")
         todo = sorted((h for h in wanted if h not in done), key=found.__getitem__)
         first = led.size
-        batch = dn.config.ledger.batch_size
-        for start in range(0, len(todo), batch):
-            led.append([usage_entry(dn, h, model, training_run) for h in todo[start : start + batch]])
-        note = led.sign(signer_for(dn, progress or (lambda m: None)))
+        note = w.append_signed(usage_entry(dn, h, model, training_run) for h in todo)
         return {
             "model": model,
             "training_run": training_run,

@@ -30,10 +30,11 @@ from typing import Any
 
 from pipelines.core import keys
 from pipelines.core.config import Datanet, neighbours
+from pipelines.core.errors import BadInput
 from pipelines.driver.sources import source_problems
 
 
-class CheckError(ValueError):
+class CheckError(BadInput):
     """A declaration is well-formed but cannot run; the message lists every problem, by key."""
 
 

@@ -1,4 +1,4 @@
-"""Stage 8, commit: check a run's pipeline outputs, then append them to the ledger and publish.
+"""Step 8, commit: check a run's pipeline outputs, then append them to the ledger and publish.
 
 Order (each step idempotent, so a rerun after a crash at any point gives
 exactly the outputs of an uninterrupted run):
@@ -27,13 +27,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from ledger import entries
-from ledger.checkpoint import Signer
 from ledger.entries import contribution, encode_entry
 from ledger.log import Ledger
 from ledger.storage import write_atomic
 from pipelines.core import fs
+from pipelines.core.appender import LedgerWriter
 from pipelines.core.config import Datanet
-from pipelines.core.faults import crash_point
 from pipelines.core.registry import output_dirs, run_dir
 from pipelines.driver.plan import INPUT_DIGEST
 
@@ -145,8 +144,7 @@ def append_contributions(
     shards: list[str],
     base: int,
     total: int,
-    led: Ledger,
-    signer: Signer,
+    writer: LedgerWriter,
     tail: dict[str, Any] | None = None,
     duplicates: list[str] | None = None,
 ) -> str:
@@ -154,9 +152,11 @@ def append_contributions(
 
     The run's entries are its ``total`` contributions, then a ``copy`` entry
     per row of its ``duplicates`` files, then ``tail`` (its ``run`` entry). Entries an earlier attempt appended
-    (``led.size - base`` of them) must be exactly this run's first entries,
-    byte for byte, or CommitError is raised.
+    (``writer.size - base`` of them) must be exactly this run's first entries,
+    byte for byte, or CommitError is raised. Appending and signing go through
+    ``writer`` (``pipelines.core.appender``), the one append path.
     """
+    led = writer.ledger
     stream = itertools.chain(
         contributions(dn, run_id, shards), copies(dn, run_id, duplicates or []), [tail] if tail else []
     )
@@ -166,22 +166,13 @@ def append_contributions(
         raise CommitError(f"ledger size {led.size} is outside this run's range {base}..{base + total}")
     if done == 0:
         _none_on_ledger(dn, run_id, shards, led)
-    batch: list[dict[str, Any]] = []
-    for i, entry in enumerate(stream):
-        if i < done:
-            if led.entry(base + i) != encode_entry(entry):
-                raise CommitError(f"ledger entry {base + i} is not this run's entry {i}")
-            continue
-        batch.append(entry)
-        if len(batch) >= dn.config.ledger.batch_size:
-            led.append(batch)
-            batch = []
-            crash_point("ledger-batch")
-    if batch:
-        led.append(batch)
+    for i, entry in enumerate(itertools.islice(stream, done)):
+        if led.entry(base + i) != encode_entry(entry):
+            raise CommitError(f"ledger entry {base + i} is not this run's entry {i}")
+    writer.append(stream)
     if led.size != base + total:
         raise CommitError(f"ledger size {led.size} after appending, expected {base + total}")
-    return led.sign(signer)
+    return writer.sign()
 
 
 def _none_on_ledger(dn: Datanet, run_id: str, shards: list[str], led: Ledger) -> None:

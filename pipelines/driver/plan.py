@@ -1,4 +1,4 @@
-"""Run planning: which input units are new, how they are split, and the run's deterministic id.
+"""Step 1, plan: which input units are new, how they are split, and the run's deterministic id.
 
 A Datanet grows over runs. Each committed run records the digests of the
 input units it consumed (``runs/<run_id>/COMMITTED.json``); a new run takes

@@ -1,4 +1,4 @@
-"""PII preview: what stage 5 would do to a sample of a Datanet's records, before anything is ingested.
+"""PII preview: what step 4 (anonymise) would do to a sample of a Datanet's records, before anything is ingested.
 
 ``sample_records`` reads every input unit with ingest's own parser
 (``pipelines.stages.read.read_items``), keeps the records ingest would accept,
@@ -27,13 +27,15 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from itertools import groupby
 from pathlib import Path
+from typing import Any, cast
 
 from pipelines.core.config import Datanet, SchemaConfig
-from pipelines.core.records import Record
+from pipelines.core.errors import BadInput
+from pipelines.core.records import Record, SketchedRecord
 from pipelines.stages.anonymise import Engines, anonymise_batch, build_engines
 
 
-class PreviewError(ValueError):
+class PreviewError(BadInput):
     """A preview request the user can fix: a bad count, or an ``--out`` that exists or lies among the outputs."""
 
 
@@ -42,7 +44,7 @@ class Sample:
     """A deterministic sample of the records ingest would read, in (file, line) order."""
 
     records: list[Record]
-    readable: int  # records ingest would accept at stage 1
+    readable: int  # records ingest would accept at step 2 (read)
     rejected: int  # lines ingest would quarantine before the PII stage
 
 
@@ -124,13 +126,13 @@ def preview_salt(dn: Datanet) -> tuple[bytes, bool]:
 
 def scrub_sample(records: list[Record], schema: SchemaConfig, eng: Engines | None) -> list[FieldPreview]:
     """scrub_sample runs ``anonymise_batch`` on the records with the schema's scrub and code fields, as
-    ``curate`` does (``eng`` None: PII off, text kept), and pairs each non-empty scrubbed field with its
+    the pipeline does (``eng`` None: PII off, text kept), and pairs each non-empty scrubbed field with its
     result, in record then field order."""
     fields = schema.scrub_fields
     if eng is None:
-        after = [{**r, "pii": {}} for r in records]
+        after: list[Any] = [{**r, "pii": {}} for r in records]
     else:
-        after = anonymise_batch(records, fields, eng, tuple(schema.code_fields))
+        after = anonymise_batch(cast(list[SketchedRecord], records), fields, eng, tuple(schema.code_fields))
     return [
         FieldPreview(old["file"], old["line"], f, str(old["fields"][f]), str(new["fields"][f]), dict(new["pii"]))
         for old, new in zip(records, after, strict=True)

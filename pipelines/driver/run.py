@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import fcntl
 import os
-import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 from ledger.log import Ledger
-from ledger.storage import WRITER_WAIT
 from pipelines.core import fs
+from pipelines.core.appender import LedgerWriter, publish
 from pipelines.core.config import Datanet
-from pipelines.core.faults import crash_point
+from pipelines.core.errors import crash_point
 from pipelines.core.keys import contributor_key_path, read_salt, salt_fingerprint, salt_path, signer_for
 from pipelines.core.progress import Watch, WorkerLog, tick
 from pipelines.core.registry import committed_runs, output_dirs, run_dir, started_runs
@@ -42,9 +40,9 @@ from pipelines.driver.commit import (
     shards_in_order,
     write_json,
 )
+from pipelines.driver.options import Progress, RunOptions
 from pipelines.driver.plan import RunPlan, plan_run
 
-Progress = Callable[[str], None]
 PIPELINE = "PIPELINE.json"
 
 __all__ = ["AccountingError", "CommitError", "RunBusyError", "ingest", "summary"]
@@ -52,10 +50,6 @@ __all__ = ["AccountingError", "CommitError", "RunBusyError", "ingest", "summary"
 
 class RunBusyError(RuntimeError):
     """Another ingest run of the same Datanet is in progress."""
-
-
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _lock(dn: Datanet) -> int:
@@ -72,17 +66,11 @@ def _lock(dn: Datanet) -> int:
     return fd
 
 
-def ingest(
-    dn: Datanet,
-    overrides: dict[str, Any] | None = None,
-    progress: Progress = _stderr,
-    live: str = "auto",
-    verbose: bool = False,
-    html: bool = False,
-    wait: float = WRITER_WAIT,
-) -> dict[str, Any]:
+def ingest(dn: Datanet, opts: RunOptions | None = None, **options: Any) -> dict[str, Any]:
     """ingest runs one incremental ingest of a Datanet and returns its report.
 
+    ``opts`` (``pipelines.driver.options.RunOptions``), or its fields as
+    keywords (``ingest(dn, progress=print, html=True)``), say how.
     It waits up to ``wait`` seconds for the ledger's writer lock (held by an
     ``attribute``, ``usage record``, ``payout`` or ``index``), before the pipeline runs.
 
@@ -99,31 +87,28 @@ def ingest(
     The declaration's deep checks (``pipelines.driver.checks``) run first, so a
     config problem is one error naming its key, never a failure mid-run.
     """
-    check_runnable(dn, overrides)
+    opts = opts or RunOptions(**options)
+    check_runnable(dn, dict(opts.overrides))
     fd = _lock(dn)
     try:
-        with Ledger(dn.ledger_dir, writer=True, create=True, wait=wait) as led:
-            report = _ingest_locked(dn, led, overrides, progress, live, verbose)
+        with Ledger(dn.ledger_dir, writer=True, create=True, wait=opts.wait) as led:
+            report = _ingest_locked(dn, led, opts)
     finally:
         os.close(fd)
-    if html and report.get("run_id"):
+    if report.get("run_id"):
+        publish(dn, opts.progress)  # the run is committed; witnesses cosign its checkpoint (if any are named)
+    if opts.html and report.get("run_id"):
         from pipelines.driver.report import write_report
 
         try:
             report["report_html"] = str(write_report(dn, report["run_id"]))
         except Exception as exc:  # the run is committed; a report that cannot be drawn is not a failed run
-            progress(f"  could not write report.html: {type(exc).__name__}: {exc}")
+            opts.progress(f"  could not write report.html: {type(exc).__name__}: {exc}")
     return report
 
 
-def _ingest_locked(
-    dn: Datanet,
-    led: Ledger,
-    overrides: dict[str, Any] | None,
-    progress: Progress,
-    live: str = "auto",
-    verbose: bool = False,
-) -> dict[str, Any]:
+def _ingest_locked(dn: Datanet, led: Ledger, opts: RunOptions) -> dict[str, Any]:
+    progress = opts.progress
     t0 = time.perf_counter()
     _finish_started(dn, led, progress)
     plan = plan_run(dn)
@@ -141,31 +126,23 @@ def _ingest_locked(
             "duplicates": {"total": 0},
             "quarantined": {"total": 0},
         }
-    signer = signer_for(dn, progress)
-    pipeline = _pipeline(dn, plan, led.size, overrides, progress, live, verbose)
+    signer_for(dn, progress)  # the signing key exists (or is made) before anything runs
+    pipeline = _pipeline(dn, plan, led.size, opts)
     t1 = time.perf_counter()
     progress(f"[2/3] beam pipeline done in {t1 - t0:.1f}s")
-    return _commit(dn, pipeline, led, signer, progress, t0, t1)
+    return _commit(dn, pipeline, led, progress, t0, t1)
 
 
-def _pipeline(
-    dn: Datanet,
-    plan: RunPlan,
-    base: int,
-    overrides: dict[str, Any] | None,
-    progress: Progress,
-    live: str = "auto",
-    verbose: bool = False,
-) -> dict[str, Any]:
+def _pipeline(dn: Datanet, plan: RunPlan, base: int, opts: RunOptions) -> dict[str, Any]:
     """Run the pipeline (or reuse a checked, uncommitted result of the same run) and record PIPELINE.json."""
     path = run_dir(dn, plan.run_id) / PIPELINE
     if path.exists():
         done: dict[str, Any] = json_load(str(path))
         if done["base"] == base:
             check_files(dn, plan.run_id, done["splits"])
-            progress("  the pipeline of an interrupted attempt finished and checks out; reusing it")
+            opts.progress("  the pipeline of an interrupted attempt finished and checks out; reusing it")
             return done
-    manifests, attempt = _attempt(dn, plan, base, overrides, progress, live, verbose)
+    manifests, attempt = _attempt(dn, plan, base, opts)
     done = {
         "run_id": plan.run_id,
         "seq": plan.seq,
@@ -181,20 +158,13 @@ def _pipeline(
     return done
 
 
-def _attempt(
-    dn: Datanet,
-    plan: RunPlan,
-    base: int,
-    overrides: dict[str, Any] | None,
-    progress: Progress,
-    live: str = "auto",
-    verbose: bool = False,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _attempt(dn: Datanet, plan: RunPlan, base: int, opts: RunOptions) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One attempt at the pipeline on clean output folders; returns its checked split manifests and identity."""
     from pipelines.stages.dedup.state import prior_sources, state_params
     from pipelines.stages.pipeline import RunInputs, run_beam, runner_name
     from pipelines.stages.write import WriteSpec
 
+    progress, overrides = opts.progress, dict(opts.overrides)
     for folder in output_dirs(dn, plan.run_id):
         fs.delete_tree(str(folder))
     attempt = uuid.uuid4().hex[:12]
@@ -210,11 +180,10 @@ def _attempt(
     )
     runner = runner_name(dn, overrides)
     progress(f"  beam: {runner.rsplit('.', 1)[-1]}, attempt {attempt}, {len(sources)} earlier-run source(s)")
-    mode = live if progress is _stderr else ("off" if live == "off" else "lines")
     log = str(folder / "beam.log")
     tick(ticks, "start", "0", {})  # the clock the report's stage timings start from
     try:
-        with WorkerLog(log, enabled=not verbose), Watch(ticks, len(plan.splits), mode, out=progress):
+        with WorkerLog(log, enabled=not opts.verbose), Watch(ticks, len(plan.splits), opts.live_mode, out=progress):
             run_beam(dn, RunInputs(plan.splits, sources, salt, write, base, manifest_path, ticks), overrides)
     except Exception:
         progress(f"  the pipeline failed; Beam's and the workers' own log: {log}")
@@ -228,15 +197,14 @@ def _attempt(
     return manifests, {"id": attempt, "runner": runner, "options": {k: str(v) for k, v in (overrides or {}).items()}}
 
 
-def _commit(
-    dn: Datanet, done: dict[str, Any], led: Ledger, signer: Any, progress: Progress, t0: float, t1: float
-) -> dict[str, Any]:
+def _commit(dn: Datanet, done: dict[str, Any], led: Ledger, progress: Progress, t0: float, t1: float) -> dict[str, Any]:
     run_id, manifests = done["run_id"], done["splits"]
     shards = shards_in_order(manifests)
     accepted = sum(m["accepted"] for m in manifests)
     tail = run_entry(dn, run_id, done["seq"], done["base"], manifests)
     dups = files_of(manifests, "duplicates")
-    note = append_contributions(dn, run_id, shards, done["base"], accepted, led, signer, tail, dups)
+    writer = LedgerWriter(dn, led, progress, on_batch=lambda: crash_point("ledger-batch"))
+    note = append_contributions(dn, run_id, shards, done["base"], accepted, writer, tail, dups)
     crash_point("signed")
     t2 = time.perf_counter()
     ledger_info = {
@@ -271,7 +239,7 @@ def _finish_started(dn: Datanet, led: Ledger, progress: Progress) -> None:
         progress(f"  finishing run {done['run_id']}: its ledger entries had begun when it was interrupted")
         check_files(dn, done["run_id"], done["splits"])
         now = time.perf_counter()
-        _commit(dn, done, led, signer_for(dn, progress), progress, now, now)
+        _commit(dn, done, led, progress, now, now)
 
 
 def _discard_uncommitted(dn: Datanet, keep: str, progress: Progress) -> None:

@@ -47,11 +47,12 @@ from ledger.verify import (
 )
 from pipelines.core import fs
 from pipelines.core.config import Datanet
+from pipelines.core.errors import CheckFailed
 from pipelines.core.records import record_hash
 from pipelines.core.registry import committed_runs
 
 
-class VerifyError(ValueError):
+class VerifyError(CheckFailed):
     """The published Datanet differs from what its ledger commits to; the message names the first difference."""
 
 

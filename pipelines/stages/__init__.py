@@ -1,8 +1,11 @@
-"""The Beam stages of an ingest, in data-flow order.
+"""The Beam stages of an ingest, steps 2-7 in data-flow order.
 
-``read`` (parse each split's contributions) → ``dedup`` (exact and MinHash
-near duplicates) → ``anonymise`` (Presidio) → ``validate`` (Great
-Expectations) → ``write`` (Parquet shards, duplicates and quarantine per
-split); ``pipeline`` wires them into one Beam pipeline. Each stage is a pure
-library wrapped by verb PTransforms and takes its own stage config.
+2 ``read`` (parse each split's contributions; unreadable lines to
+quarantine) → 3 sketch (``dedup.transforms.SketchRecords``: content hash,
+MinHash, shingles) → 4 ``anonymise`` (Presidio) → 5 ``validate`` (Great
+Expectations; failing rows to quarantine) → 6 dedup
+(``dedup.transforms.DropDuplicates``) → 7 ``write`` (Parquet shards,
+duplicates and quarantine per split). ``pipeline`` wires them into one Beam
+pipeline. Each stage is a pure library wrapped by verb PTransforms and takes
+its own stage config.
 """

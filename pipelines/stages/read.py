@@ -1,4 +1,4 @@
-"""Stage 1, ingest: read splits of contribution files into records, or quarantine what cannot be read.
+"""Step 2, read: read splits of contribution files into records, or quarantine what cannot be read.
 
 Pure functions turn one ``Split`` (see ``pipelines.driver.plan``) into records and
 rejections; ``ReadContributions`` is the Beam wrapper. Guarantees: every
@@ -30,7 +30,7 @@ from pipelines.core import fs, paths
 from pipelines.core.config import SchemaConfig, ValidationConfig
 from pipelines.core.progress import tick
 from pipelines.core.reasons import Reason, Stage
-from pipelines.core.records import LAST, Record, Rejection, rejection
+from pipelines.core.records import LAST, ReadRecord, Rejection, rejection
 from pipelines.core.splits import FileSpec, Split, text_files
 
 BOM = b"\xef\xbb\xbf"
@@ -110,7 +110,7 @@ def _coerce(name: str, ftype: str, value: Any, from_text: bool) -> Any:
 
 def build_record(
     obj: dict[str, Any], schema: SchemaConfig, vcfg: ValidationConfig, at: Where, from_text: bool = False
-) -> Record:
+) -> ReadRecord:
     """build_record checks one parsed object against the schema; raises _Reject with a reason."""
     cid = obj.get("contributor_id")
     if cid is None:

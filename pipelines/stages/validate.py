@@ -1,4 +1,4 @@
-"""Stage 6, validate: Great Expectations 1.x on batches of records, offline.
+"""Step 5, validate: Great Expectations 1.x on batches of records, offline.
 
 Expectations are declared in the Datanet YAML by snake_case type and
 keyword arguments. Row-level (column map) expectations send each failing
@@ -14,14 +14,14 @@ import functools
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import apache_beam as beam
 
 from pipelines.core.config import ExpectationSpec
 from pipelines.core.reasons import Reason, Stage
-from pipelines.core.records import Record, Rejection, rejection
+from pipelines.core.records import Rejection, ScrubbedRecord, rejection
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
@@ -49,7 +49,7 @@ def is_row_level(spec: ExpectationSpec) -> bool:
     )
 
 
-def to_frame(records: list[Record], columns: list[str]) -> Any:
+def to_frame(records: Sequence[Mapping[str, Any]], columns: list[str]) -> Any:
     """to_frame flattens records into a pandas DataFrame with one column per schema field."""
     import pandas as pd
 
@@ -150,8 +150,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def validate_batch(
-    batch: list[Record], validator: Validator, columns: list[str]
-) -> tuple[list[Record], list[Rejection]]:
+    batch: list[ScrubbedRecord], validator: Validator, columns: list[str]
+) -> tuple[list[ScrubbedRecord], list[Rejection]]:
     """validate_batch splits a batch into (passing records, quarantine rows naming the expectations)."""
     failures = validator.row_failures(to_frame(batch, columns))
     ok = [r for i, r in enumerate(batch) if i not in failures]
@@ -172,7 +172,7 @@ def validate_batch(
     return ok, bad
 
 
-def _payload(r: Record) -> bytes:
+def _payload(r: Mapping[str, Any]) -> bytes:
     import json
 
     return json.dumps(
@@ -197,7 +197,7 @@ class _Validate(beam.DoFn):
     def setup(self) -> None:
         self.validator = _validator(json.dumps([s.model_dump(mode="json") for s in self.specs]), threading.get_ident())
 
-    def process(self, batch: list[Record]) -> Iterator[tuple[str, list[Any]]]:
+    def process(self, batch: list[ScrubbedRecord]) -> Iterator[tuple[str, list[Any]]]:
         if self.validator is None:
             yield "valid", batch
             return

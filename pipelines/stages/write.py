@@ -1,4 +1,4 @@
-"""Stage 7, write: each split's shards, duplicates, quarantine, dedup state and contributor map, by a worker.
+"""Step 7, write: each split's shards, duplicates, quarantine, dedup state and contributor map, by a worker.
 
 ``write_split`` is pure but for the files it writes: given everything one
 input split produced, it writes deterministic Parquet (fixed Arrow schemas,
@@ -27,7 +27,7 @@ import socket
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import apache_beam as beam
 import pyarrow as pa
@@ -45,7 +45,7 @@ from pipelines.core.layouts import (
     shard_schema,
 )
 from pipelines.core.progress import tick
-from pipelines.core.records import Record
+from pipelines.core.records import HashedRecord, Record
 from pipelines.stages.dedup.state import state_schema
 
 STATE_KEYS = ("content_key", "record_hash", "minhash", "shingles")  # from a kept record; ledger_index is added
@@ -101,7 +101,7 @@ def _position(r: dict[str, Any]) -> tuple[int, int]:
     return int(r["order"][2]), int(r["order"][3])
 
 
-def shard_row(r: Record, names: list[str], run_id: str, index: int) -> dict[str, Any]:
+def shard_row(r: HashedRecord, names: list[str], run_id: str, index: int) -> dict[str, Any]:
     """shard_row flattens one accepted record into a shard row."""
     return {
         **{n: r["fields"].get(n) for n in names},
@@ -142,7 +142,7 @@ def _write_files(
         acc, dups, rej = (pseudonymise(rows, key, ids) for rows in (acc, dups, rej))
     for k, start in enumerate(range(0, len(acc), spec.output.shard_rows)):
         chunk = acc[start : start + spec.output.shard_rows]
-        rows = [shard_row(r, names, run_id, base + start + i) for i, r in enumerate(chunk)]
+        rows = [shard_row(cast(HashedRecord, r), names, run_id, base + start + i) for i, r in enumerate(chunk)]
         files.append(_write(spec, shard_name(run_id, split, k), rows, shard_schema(spec.schema), "shard"))
     if acc:
         state = [{**{k: r[k] for k in STATE_KEYS}, "ledger_index": base + i} for i, r in enumerate(acc)]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.bench.corpus import (
+from benchmarks.corpus import (
     ENTITIES,
     CorpusConfig,
     build_corpus,
@@ -17,7 +17,7 @@ from pipelines.bench.corpus import (
     render,
     sentence_pool,
 )
-from pipelines.config import load_datanet
+from pipelines.core.config import load_datanet
 
 POOL = [
     f"Sentence number {w} explains how the {v} option changes the behaviour of the {n} module."

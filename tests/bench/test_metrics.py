@@ -7,7 +7,7 @@ from itertools import combinations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipelines.bench.metrics import pair_scores, span_scores
+from benchmarks.metrics import pair_scores, span_scores
 
 
 def test_span_scores_by_hand() -> None:

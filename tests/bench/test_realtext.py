@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.bench.realtext.corpus import (
+from benchmarks.realtext.corpus import (
     Unit,
     UnknownSplitError,
     code_chunks,
@@ -23,10 +23,10 @@ from pipelines.bench.realtext.corpus import (
     unique_files,
     word_count,
 )
-from pipelines.bench.realtext.diffs import diff_examples, excerpt, replaced, window
-from pipelines.bench.realtext.measure import NINE, columns
-from pipelines.bench.realtext.report import render_entities, render_labelled, render_pii_free
-from pipelines.bench.realtext.scoring import (
+from benchmarks.realtext.diffs import diff_examples, excerpt, replaced, window
+from benchmarks.realtext.measure import NINE, columns
+from benchmarks.realtext.report import render_entities, render_labelled, render_pii_free
+from benchmarks.realtext.scoring import (
     as_redacted,
     false_hits,
     false_rates,
@@ -34,8 +34,8 @@ from pipelines.bench.realtext.scoring import (
     scored_entities,
     unmatched,
 )
-from pipelines.bench.realtext.stanzas import dep5_stanzas, label_stanza, labelled_stanzas
-from pipelines.config import PIIConfig
+from benchmarks.realtext.stanzas import dep5_stanzas, label_stanza, labelled_stanzas
+from pipelines.core.config import PIIConfig
 
 COPYRIGHT = """\
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
@@ -280,8 +280,8 @@ def test_columns_compare_stock_and_ours_on_nine_entities_then_ours_with_profiles
 def test_splits_default_to_heldout_in_both_commands() -> None:
     import argparse
 
-    from pipelines.bench.realtext.__main__ import parser
-    from pipelines.cli import bench_arguments
+    from benchmarks.realtext.__main__ import parser
+    from pipelines.cli.main import bench_arguments
 
     ap = argparse.ArgumentParser()
     bench_arguments(ap)

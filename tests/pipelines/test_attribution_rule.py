@@ -1,4 +1,4 @@
-"""The attribution rule (``pipelines.attribution.spans``): chains, filters and basis-point weights."""
+"""The attribution rule (``pipelines.downstream.attribution.spans``): chains, filters and basis-point weights."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.attribution.index import words
-from pipelines.attribution.spans import BASIS, Rule, Span, attribute_spans, chains
+from pipelines.downstream.attribution.index import words
+from pipelines.downstream.attribution.spans import BASIS, Rule, Span, attribute_spans, chains
 
 TEXT = (
     "the cardiologist adjusted the beta blocker dose after the echocardiogram showed improved ejection fraction "
@@ -84,3 +84,11 @@ def test_weights_sum_to_10000_and_do_not_depend_on_order(spans: list[Span], seed
     again, rest_again = attribute_spans(TEXT, WS, shuffled, rule)
     assert _bp(again, rest_again) == _bp(records, rest)
     assert [r.spans for r in again] == [r.spans for r in records]
+
+
+def test_the_frozen_stop_words_are_spacys() -> None:
+    from spacy.lang.en.stop_words import STOP_WORDS as SPACY
+
+    from pipelines.downstream.attribution.stopwords import STOP_WORDS
+
+    assert STOP_WORDS == SPACY and "the" in STOP_WORDS and "asthma" not in STOP_WORDS

@@ -17,11 +17,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.config import load_datanet
-from pipelines.ingest import read_items, whole
-from pipelines.plan import input_units
-from pipelines.registry import run_files, shard_paths
-from pipelines.run import ingest
+from pipelines.core.config import load_datanet
+from pipelines.core.registry import run_files, shard_paths
+from pipelines.driver.plan import input_units
+from pipelines.driver.run import ingest
+from pipelines.stages.read import read_items, whole
 
 SCHEMA = """\
 name: note

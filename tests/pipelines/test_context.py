@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipelines.anonymise import Engines, build_engines, redact_texts
-from pipelines.anonymise.code import mask_code, prose_spans
-from pipelines.anonymise.context import is_phone, is_url, looks_like_identifier, split_span
-from pipelines.config import PIIConfig
+from pipelines.core.config import PIIConfig
+from pipelines.stages.anonymise import Engines, build_engines, redact_texts
+from pipelines.stages.anonymise.code import mask_code, prose_spans
+from pipelines.stages.anonymise.context import is_phone, is_url, looks_like_identifier, split_span
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +211,7 @@ URLISH = st.text(alphabet="abcXYZ019.:/-_@w ?=(", max_size=24)
 @given(URLISH, URLISH, st.sampled_from(["com", "org", "de", "io", "py", "date", "Com", ""]))
 def test_the_url_gate_passes_every_text_is_url_would_keep(before: str, host: str, suffix: str) -> None:
     """The stricter URL gate (context rules on) never hides a match that ``is_url`` would keep."""
-    from pipelines.anonymise.gates import CONTEXT_NEEDS
+    from pipelines.stages.anonymise.gates import CONTEXT_NEEDS
 
     text = f"{before}{host}.{suffix}{before[::-1]}"
     gate = CONTEXT_NEEDS["UrlRecognizer"]

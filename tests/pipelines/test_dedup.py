@@ -9,10 +9,11 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.config import DedupConfig
-from pipelines.dedup.graph import MAX_BUCKET, bucket_pairs, components, prior_key
-from pipelines.dedup.local import drop_duplicates_local, sketched_texts
-from pipelines.dedup.minhash import (
+from pipelines.core.config import DedupConfig
+from pipelines.core.records import dedup_text
+from pipelines.stages.dedup.graph import MAX_BUCKET, bucket_pairs, components, prior_key
+from pipelines.stages.dedup.local import drop_duplicates_local, sketched_texts
+from pipelines.stages.dedup.minhash import (
     band_keys,
     band_params,
     exact_jaccard,
@@ -21,7 +22,6 @@ from pipelines.dedup.minhash import (
     shingles,
     sketches,
 )
-from pipelines.records import dedup_text
 
 CFG = DedupConfig()
 SALT = b"test-salt-0123456789"

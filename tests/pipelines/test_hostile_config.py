@@ -21,9 +21,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from ledger.checkpoint import generate, save_signer
-from pipelines.cli import main
-from pipelines.config import load_datanet
-from pipelines.run import ingest
+from pipelines.cli.main import main
+from pipelines.core.config import load_datanet
+from pipelines.driver.run import ingest
 
 from ..conftest import REPO, tiny_records
 from .test_config import BASE, _decl
@@ -125,7 +125,7 @@ def test_outputs_beside_the_sources_are_fine_when_no_glob_reaches_them(
 
 @pytest.mark.parametrize("name", ["clinical-notes", "code-snippets"])
 def test_the_bundled_examples_pass(name: str) -> None:
-    from pipelines.checks import key_problems, schema_problems, source_problems
+    from pipelines.driver.checks import key_problems, schema_problems, source_problems
 
     dn = load_datanet(name, root=REPO)
     assert source_problems(dn) == [] and schema_problems(dn) == [] and key_problems(dn) == []
@@ -164,10 +164,10 @@ def test_a_schema_field_named_like_a_written_column_is_refused(
 
 
 def test_the_reserved_names_come_from_the_writers_schemas() -> None:
-    from pipelines.checks import reserved_columns
-    from pipelines.config import SchemaConfig
-    from pipelines.dedup.state import STATE_SCHEMA
-    from pipelines.write import CONTRIBUTORS_SCHEMA, DUPLICATES_SCHEMA, QUARANTINE_SCHEMA, shard_schema
+    from pipelines.core.config import SchemaConfig
+    from pipelines.core.layouts import CONTRIBUTORS_SCHEMA, DUPLICATES_SCHEMA, QUARANTINE_SCHEMA, shard_schema
+    from pipelines.driver.checks import reserved_columns
+    from pipelines.stages.dedup.state import STATE_SCHEMA
 
     schema = SchemaConfig.model_validate({"name": "n", "fields": [{"name": "text", "text": True}]})
     written = set(shard_schema(schema).names) - {"text"}
@@ -230,7 +230,7 @@ def test_two_datanets_with_one_origin_are_refused(project: Path, capsys: pytest.
 
 
 def test_a_shared_key_signs_each_ledger_under_its_own_origin(project: Path) -> None:
-    from pipelines.keys import signer_for
+    from pipelines.core.keys import signer_for
 
     _other(project, "other", "ledger: {key: keys/shared.key, shared_key: true}\n")
     _decl(project, BASE + "ledger: {key: keys/shared.key, shared_key: true}\n")

@@ -23,19 +23,19 @@ import pyarrow.parquet as pq
 import pytest
 
 from ledger.log import Ledger
-from pipelines.attribution.attribute import AttributionError, record_attribution
-from pipelines.attribution.committed import IndexMismatchError, committed_index, update_index
-from pipelines.attribution.index import index_dir, rebuild_index
-from pipelines.cli import main
-from pipelines.config import load_datanet
-from pipelines.contributors import pseudonym_and_opening
-from pipelines.payout.ids import IdError
-from pipelines.payout.money import MoneyError, minor_amount, to_minor
-from pipelines.payout.split import inference_shares
-from pipelines.payout.statement import load_statement, run_payout
-from pipelines.read import connect
-from pipelines.run import ingest
-from pipelines.usage import record_usage, select_records
+from pipelines.cli.main import main
+from pipelines.core.config import load_datanet
+from pipelines.downstream.attribution.attribute import AttributionError, record_attribution
+from pipelines.downstream.attribution.committed import IndexMismatchError, committed_index, update_index
+from pipelines.downstream.attribution.index import index_dir, rebuild_index
+from pipelines.downstream.contributors import pseudonym_and_opening
+from pipelines.downstream.payout.ids import IdError
+from pipelines.downstream.payout.money import MoneyError, minor_amount, to_minor
+from pipelines.downstream.payout.split import inference_shares
+from pipelines.downstream.payout.statement import load_statement, run_payout
+from pipelines.downstream.read import connect
+from pipelines.downstream.usage import record_usage, select_records
+from pipelines.driver.run import ingest
 
 from ..conftest import REPO
 from .test_attribution import NOTES, NOVEL, _grow, _project

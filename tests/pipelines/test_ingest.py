@@ -9,9 +9,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.config import OutputConfig, SchemaConfig, ValidationConfig
-from pipelines.ingest import batched, read_items, whole
-from pipelines.plan import FileSpec, split_unit
+from pipelines.core.config import OutputConfig, SchemaConfig, ValidationConfig
+from pipelines.core.splits import FileSpec
+from pipelines.driver.plan import split_unit
+from pipelines.stages.read import batched, read_items, whole
 
 SCHEMA = SchemaConfig.model_validate(
     {

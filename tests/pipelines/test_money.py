@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.cli import main
-from pipelines.config import load_datanet
-from pipelines.contributors import pseudonym_and_opening
-from pipelines.payout.check import StatementMismatch, make_receipt, verify_receipt, verify_statement
-from pipelines.payout.money import MoneyError, check_currency, check_period, to_minor
-from pipelines.payout.statement import PayoutError, load_statement, run_payout
-from pipelines.read import connect
-from pipelines.run import ingest
-from pipelines.usage import record_usage, select_records
+from pipelines.cli.main import main
+from pipelines.core.config import load_datanet
+from pipelines.downstream.contributors import pseudonym_and_opening
+from pipelines.downstream.payout.check import StatementMismatch, make_receipt, verify_receipt, verify_statement
+from pipelines.downstream.payout.money import MoneyError, check_currency, check_period, to_minor
+from pipelines.downstream.payout.statement import PayoutError, load_statement, run_payout
+from pipelines.downstream.read import connect
+from pipelines.downstream.usage import record_usage, select_records
+from pipelines.driver.run import ingest
 
 from ..conftest import REPO, tiny_records
 
@@ -171,7 +171,8 @@ def test_split_statements_stay_verifiable_and_copy_holders_can_prove_their_share
 
 def test_concurrent_usage_records_of_one_training_run_append_once(used: Path) -> None:
     code = (
-        "from pipelines.config import load_datanet; from pipelines.usage import record_usage, select_records;"
+        "from pipelines.core.config import load_datanet;"
+        "from pipelines.downstream.usage import record_usage, select_records;"
         "dn = load_datanet('tiny'); record_usage(dn, 'm9', 'tr9', select_records(dn)); print('done')"
     )
     procs = [

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.anonymise.engines import build_engines, redact_texts
-from pipelines.anonymise.names import Gazetteer, find_names, load_gazetteer, runs
-from pipelines.config import PIIConfig
+from pipelines.core.config import PIIConfig
+from pipelines.stages.anonymise.engines import build_engines, redact_texts
+from pipelines.stages.anonymise.names import Gazetteer, find_names, load_gazetteer, runs
 
 NAMES = [
     "Hiro Tanaka", "Aisha Rahman", "Tomasz Kowalski", "Ingrid Lindqvist", "Nguyen Van Minh", "Chidi Okonkwo",

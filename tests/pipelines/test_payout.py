@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.cli import main
-from pipelines.config import load_datanet
-from pipelines.contributors import pseudonym_and_opening
-from pipelines.payout.check import StatementMismatch, make_receipt, verify_receipt, verify_statement
-from pipelines.payout.statement import PayoutError, load_statement, run_payout, to_minor
-from pipelines.read import connect, open_dataset
-from pipelines.run import ingest
-from pipelines.usage import UsageError, record_usage, select_records, usage_counts
+from pipelines.cli.main import main
+from pipelines.core.config import load_datanet
+from pipelines.downstream.contributors import pseudonym_and_opening
+from pipelines.downstream.payout.check import StatementMismatch, make_receipt, verify_receipt, verify_statement
+from pipelines.downstream.payout.statement import PayoutError, load_statement, run_payout, to_minor
+from pipelines.downstream.read import connect, open_dataset
+from pipelines.downstream.usage import UsageError, record_usage, select_records, usage_counts
+from pipelines.driver.run import ingest
 
 from ..conftest import tiny_records
 

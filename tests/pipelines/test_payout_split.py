@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipelines.config import PayoutShares
-from pipelines.payout.split import SplitError, allocate, split_parties
+from pipelines.core.config import PayoutShares
+from pipelines.downstream.payout.split import SplitError, allocate, split_parties
 
 units = st.dictionaries(st.text(min_size=1, max_size=6), st.integers(0, 10_000), min_size=1, max_size=30)
 shares = (

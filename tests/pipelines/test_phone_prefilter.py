@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
-from pipelines.anonymise.engines import gated_phone_recognizer
-from pipelines.anonymise.gates import GAP, MARGIN, phone_windows
+from pipelines.stages.anonymise.engines import gated_phone_recognizer
+from pipelines.stages.anonymise.gates import GAP, MARGIN, phone_windows
 
 FORMATS = [
     # international

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.anonymise import Engines, build_engines
-from pipelines.anonymise import preview as pv
-from pipelines.cli import main
-from pipelines.config import Datanet, load_datanet
-from pipelines.keys import salt_file
+from pipelines.cli.main import main
+from pipelines.core.config import Datanet, load_datanet
+from pipelines.core.keys import salt_file
+from pipelines.driver import preview as pv
+from pipelines.stages.anonymise import Engines, build_engines
 
 from ..conftest import REPO, make_project
 

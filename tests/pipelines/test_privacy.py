@@ -17,12 +17,12 @@ import duckdb
 import pytest
 
 from ledger.pseudonym import is_pseudonym, proves
-from pipelines.cli import main
-from pipelines.config import load_datanet
-from pipelines.contributors import own_id, pseudonym_and_opening
-from pipelines.payout.statement import run_payout
-from pipelines.run import ingest
-from pipelines.usage import record_usage, select_records
+from pipelines.cli.main import main
+from pipelines.core.config import load_datanet
+from pipelines.downstream.contributors import own_id, pseudonym_and_opening
+from pipelines.downstream.payout.statement import run_payout
+from pipelines.downstream.usage import record_usage, select_records
+from pipelines.driver.run import ingest
 
 SCHEMA = """\
 name: note
@@ -139,7 +139,7 @@ def test_no_published_file_confirms_a_guessed_raw_text(private: Path) -> None:
     """The confirmation attack of issue 18: hash a guessed text, look for the digest in every file others can read."""
     import hashlib
 
-    from pipelines.records import dedup_text
+    from pipelines.core.records import dedup_text
 
     dn = load_datanet("private", root=private)
     rows = [json.loads(x) for x in (private / "data" / "a.jsonl").read_text().splitlines() if "oops" not in x]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.progress import Totals, Watch, describe, tick
+from pipelines.core.progress import Totals, Watch, describe, tick
 
 from ..conftest import REPO
 
@@ -44,7 +44,7 @@ def test_the_console_shows_progress_lines_and_no_beam_warnings(project: Path) ->
     )
     env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_STATE_HOME": str(project / "state")}
     done = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "ingest", "tiny"],
+        [sys.executable, "-m", "pipelines.cli.main", "ingest", "tiny"],
         cwd=project,
         env=env,
         capture_output=True,

@@ -14,10 +14,10 @@ import pytest
 
 from ledger.audit import audit
 from ledger.log import Ledger
-from pipelines.config import load_datanet
-from pipelines.contributors import pseudonym_and_opening
-from pipelines.faults import POINTS
-from pipelines.run import RunBusyError, _lock, ingest
+from pipelines.core.config import load_datanet
+from pipelines.core.errors import POINTS
+from pipelines.downstream.contributors import pseudonym_and_opening
+from pipelines.driver.run import RunBusyError, _lock, ingest
 
 from ..conftest import REPO, make_project, tiny_records
 
@@ -129,7 +129,7 @@ def _ingest_subprocess(root: Path, crash_at: str | None) -> subprocess.Completed
     if crash_at:
         env["DATANETS_CRASH_AT"] = crash_at
     return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "ingest", "tiny"],
+        [sys.executable, "-m", "pipelines.cli.main", "ingest", "tiny"],
         cwd=root,
         env=env,
         capture_output=True,
@@ -223,7 +223,7 @@ def test_a_kept_record_that_fails_validation_hands_over_to_the_next_valid_copy(p
 
 
 def test_changed_dedup_parameters_re_sketch_earlier_runs(project: Path) -> None:
-    from pipelines.dedup.state import read_params
+    from pipelines.stages.dedup.state import read_params
 
     first = ingest(load_datanet("tiny"), progress=_quiet)
     with open(project / "datanets" / "tiny.yaml", "a") as f:

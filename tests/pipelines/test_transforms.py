@@ -12,15 +12,15 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.anonymise import AnonymisePII
-from pipelines.config import DedupConfig, load_datanet
-from pipelines.dedup.graph import prior_key
-from pipelines.dedup.local import drop_duplicates_local, sketched_texts
-from pipelines.dedup.transforms import DropDuplicates
-from pipelines.ingest import ReadContributions, select, whole
-from pipelines.plan import FileSpec, Split
-from pipelines.records import record_hash
-from pipelines.validate import ValidateRecords
+from pipelines.core.config import DedupConfig, load_datanet
+from pipelines.core.records import record_hash
+from pipelines.core.splits import FileSpec, Split
+from pipelines.stages.anonymise import AnonymisePII
+from pipelines.stages.dedup.graph import prior_key
+from pipelines.stages.dedup.local import drop_duplicates_local, sketched_texts
+from pipelines.stages.dedup.transforms import DropDuplicates
+from pipelines.stages.read import ReadContributions, select, whole
+from pipelines.stages.validate import ValidateRecords
 
 from ..conftest import tiny_records
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pipelines.config import ExpectationSpec
-from pipelines.validate import Validator, is_row_level, to_frame, validate_batch
+from pipelines.core.config import ExpectationSpec
+from pipelines.stages.validate import Validator, is_row_level, to_frame, validate_batch
 
 
 def _rec(i: int, text: str, specialty: str | None = "general") -> dict:

@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from ledger.log import Ledger
-from pipelines.cli import main
-from pipelines.config import load_datanet
-from pipelines.run import ingest
-from pipelines.verify import VerifyError, _check_rows, _run_entries, verify_datanet
+from pipelines.cli.main import main
+from pipelines.core.config import load_datanet
+from pipelines.driver.run import ingest
+from pipelines.driver.verify import VerifyError, _check_rows, _run_entries, verify_datanet
 
 from ..conftest import make_project
 
@@ -168,8 +168,8 @@ def test_a_fork_signed_with_the_same_key_is_caught_by_the_witness(copy: Path, tm
 def test_status_lists_runs_and_verifies_without_moving_the_witness(
     copy: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pipelines.status import status
-    from pipelines.verify import default_witness
+    from pipelines.driver.status import status
+    from pipelines.driver.verify import default_witness
 
     monkeypatch.chdir(copy)
     assert main(["status", "tiny"]) == 0
@@ -204,7 +204,7 @@ def test_status_shows_the_signed_counts_not_an_edited_report(
     copy: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Issue 18: edited report.json counts were shown by status beside 'verify: OK'."""
-    from pipelines.status import status
+    from pipelines.driver.status import status
 
     monkeypatch.chdir(copy)
     dn = load_datanet("tiny", root=copy)

@@ -28,11 +28,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ledger import entries
 from ledger.log import Ledger
 from ledger.storage import WRITER_WAIT
+from pipelines.core.appender import LedgerWriter, writing
 from pipelines.core.config import Datanet
-from pipelines.core.keys import signer_for
-from pipelines.core.registry import refuse_if_ingest_unfinished
+from pipelines.core.errors import BadInput
 from pipelines.downstream.attribution.committed import commit_missing, is_current, require_committed, update_index
 from pipelines.downstream.attribution.index import (
     GRAM,
@@ -47,7 +48,7 @@ from pipelines.downstream.payout.ids import check_id, check_model
 from pipelines.downstream.payout.money import check_currency, check_minor
 
 
-class AttributionError(ValueError):
+class AttributionError(BadInput):
     """An attribution cannot be made (empty output, bad model id or fee, no index)."""
 
 
@@ -56,10 +57,12 @@ def output_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def ensure_index(dn: Datanet, progress: Any = None, led: Ledger | None = None, wait: float = WRITER_WAIT) -> Path:
+def ensure_index(
+    dn: Datanet, progress: Any = None, writer: LedgerWriter | None = None, wait: float = WRITER_WAIT
+) -> Path:
     """ensure_index brings the index, on the ledger, up to every committed run (no-op when current); returns its folder.
 
-    With ``led``, a writer the caller holds, new ``index`` entries are
+    With ``writer``, a ledger the caller holds open, new ``index`` entries are
     appended to it for the caller to sign; without, the writer lock is taken
     only when a run is missing (waiting up to ``wait`` seconds) and a
     checkpoint is signed.
@@ -67,8 +70,8 @@ def ensure_index(dn: Datanet, progress: Any = None, led: Ledger | None = None, w
     folder = index_dir(dn)
     if is_current(dn, folder):
         return folder
-    if led is not None:
-        commit_missing(dn, led, progress)
+    if writer is not None:
+        commit_missing(dn, writer, progress)
     else:
         update_index(dn, progress, wait)
     return folder
@@ -169,23 +172,20 @@ def attribution_entry(
     fee_minor: int | None = None,
     currency: str | None = None,
 ) -> dict[str, Any]:
-    """attribution_entry builds the ledger entry for one attributed output (see the module doc)."""
-    entry: dict[str, Any] = {
-        "kind": "attribution",
-        "datanet": dn.name,
-        "model": model,
-        "output_sha256": result["output_sha256"],
-        "rule": result["rule"],
-        "weights": [[r["ledger_index"], r["bp"]] for r in result["records"] if r["bp"] > 0],
-        "unattributed_bp": result["unattributed_bp"],
-        "indexed_runs": result["indexed_runs"],
-        "v": 1,
-    }
-    if inference_id is not None:
-        entry["inference_id"] = inference_id
-    if fee_minor is not None:
-        entry.update(fee_minor=fee_minor, currency=currency)
-    return entry
+    """attribution_entry builds the ledger entry for one attributed output (``ledger.entries.attribution``)."""
+    weights = [[r["ledger_index"], r["bp"]] for r in result["records"] if r["bp"] > 0]
+    fee = (fee_minor, currency) if fee_minor is not None and currency is not None else None
+    return entries.attribution(
+        dn.name,
+        model,
+        result["output_sha256"],
+        result["rule"],
+        weights,
+        result["unattributed_bp"],
+        result["indexed_runs"],
+        inference_id,
+        fee,
+    )
 
 
 def _entry(led: Ledger, index: int) -> dict[str, Any]:
@@ -234,21 +234,19 @@ def record_attribution(
     if fee_minor is not None and currency is not None:
         check_minor(fee_minor)
         check_currency(currency)
-    with Ledger(dn.ledger_dir, writer=True, wait=wait) as led:
-        refuse_if_ingest_unfinished(dn, led.size)
-        signer = signer_for(dn, progress or (lambda m: None))
+    with writing(dn, wait, progress) as w:
+        led = w.ledger
         sha = output_sha256(text)
         existing = find_attribution(dn, led, model, sha, inference_id)
-        ensure_index(dn, progress, led)
+        ensure_index(dn, progress, w)
         result = attribute_text(dn, text, rule)
         if existing is not None:
             index, entry = existing
-            appended = False
+            note, appended = w.sign(), False
         else:
             entry = attribution_entry(dn, model, result, inference_id, fee_minor, currency)
-            led.append([entry])
-            index, appended = led.size - 1, True
-        note = led.sign(signer)
+            note, appended = w.append_signed([entry]), True
+            index = led.size - 1
         size = led.size
         for r in result["records"]:
             r["contributor_id"] = _entry(led, r["ledger_index"])["contributor_id"]

@@ -28,6 +28,7 @@ from typing import Any
 from ledger.entries import index_shard, parse_index_shard
 from ledger.log import Ledger
 from ledger.storage import WRITER_WAIT
+from pipelines.core.appender import LedgerWriter
 from pipelines.core.config import Datanet
 from pipelines.downstream.attribution.index import (
     IndexError_,
@@ -182,12 +183,13 @@ def require_committed(dn: Datanet, folder: Path | None = None) -> None:
     _checked[folder.resolve()] = key
 
 
-def commit_missing(dn: Datanet, led: Ledger, progress: Any = None) -> dict[str, Any]:
-    """commit_missing indexes the runs the index lacks and appends their ``index`` entries to ``led`` (unsigned).
+def commit_missing(dn: Datanet, writer: LedgerWriter, progress: Any = None) -> dict[str, Any]:
+    """commit_missing indexes the runs the index lacks and appends their ``index`` entries to ``writer`` (unsigned).
 
     The caller holds the writer lock. A run the ledger already has an entry
     for is rebuilt and must give the committed bytes (IndexMismatchError).
     """
+    led = writer.ledger
     entries = committed_index(led)
     appended = []
 
@@ -201,7 +203,7 @@ def commit_missing(dn: Datanet, led: Ledger, progress: Any = None) -> dict[str, 
                 where = _where(entries[at])
                 raise IndexMismatchError(f"rebuilding run {record['run']}'s index shard gives other bytes than {where}")
             return
-        led.append([entry])
+        writer.append([entry])
         appended.append(led.size - 1)
 
     out = build_index(dn, index_dir(dn), progress, [run_record(e) for e in entries], on_shard)
@@ -214,16 +216,15 @@ def update_index(dn: Datanet, progress: Any = None, wait: float = WRITER_WAIT) -
     Takes the writer lock (waiting up to ``wait`` seconds), refuses while an
     ingest run is half-appended, and signs a checkpoint when it appended.
     """
-    from pipelines.core.keys import signer_for
-    from pipelines.core.registry import committed_runs, refuse_if_ingest_unfinished
+    from pipelines.core.appender import writing
+    from pipelines.core.registry import committed_runs
 
     if not (dn.ledger_dir / "STATE").exists() and not committed_runs(dn):
         return {"added": [], "runs": 0, "vocab_size": 0, "index_entries": []}  # nothing ingested yet
-    with Ledger(dn.ledger_dir, writer=True, wait=wait) as led:
-        refuse_if_ingest_unfinished(dn, led.size)
-        out = commit_missing(dn, led, progress)
+    with writing(dn, wait, progress) as w:
+        out = commit_missing(dn, w, progress)
         if out["index_entries"]:
-            led.sign(signer_for(dn, progress or (lambda m: None)))
+            w.sign()
     return out
 
 

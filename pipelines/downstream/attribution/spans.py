@@ -34,15 +34,15 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from spacy.lang.en.stop_words import STOP_WORDS
-
+from pipelines.core.errors import BadInput
+from pipelines.downstream.attribution.stopwords import STOP_WORDS
 from pipelines.downstream.payout.split import allocate
 
 UNATTRIBUTED = "unattributed"
 BASIS = 10_000
 
 
-class RuleError(ValueError):
+class RuleError(BadInput):
     """A rule parameter is out of range; the message names it."""
 
 

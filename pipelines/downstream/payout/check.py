@@ -27,6 +27,7 @@ from ledger.log import Ledger
 from ledger.pseudonym import is_pseudonym, proves
 from ledger.verify import ProofError, parse_inclusion_proof, parse_verifier_key, verify_inclusion_proof_text
 from pipelines.core.config import Datanet
+from pipelines.core.errors import CheckFailed
 from pipelines.downstream.payout.statement import (
     CSV_COLUMNS,
     LINE_COLUMNS,
@@ -38,7 +39,7 @@ from pipelines.downstream.payout.statement import (
 RECEIPT_FORMAT = "datanets-payout-receipt/1"
 
 
-class StatementMismatch(ValueError):
+class StatementMismatch(CheckFailed):
     """A statement, receipt or the ledger behind it does not check out; the message says what differs."""
 
 

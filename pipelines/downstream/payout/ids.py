@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 
+from pipelines.core.errors import BadInput
+
 ID = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 
 
-class IdError(ValueError):
+class IdError(BadInput):
     """An id is not usable: the message is one line naming it and the rule."""
 
 

@@ -10,6 +10,8 @@ import re
 from datetime import date
 from decimal import Decimal
 
+from pipelines.core.errors import BadInput
+
 # ISO 4217 active codes (list one, 2025) by minor-unit exponent; funds and metals without minor units are left out.
 _BY_EXPONENT = {
     0: "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF",
@@ -31,7 +33,7 @@ _MONTH = re.compile(r"\A(\d{4})-(\d{2})\Z")
 _RANGE = re.compile(r"\A(\d{4}-\d{2}-\d{2})/(\d{4}-\d{2}-\d{2})\Z")
 
 
-class MoneyError(ValueError):
+class MoneyError(BadInput):
     """An amount, currency or period is not acceptable; the message is one line naming it."""
 
 

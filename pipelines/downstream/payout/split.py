@@ -15,9 +15,10 @@ from fractions import Fraction
 from typing import Any
 
 from pipelines.core.config import PayoutShares
+from pipelines.core.errors import BadInput
 
 
-class SplitError(ValueError):
+class SplitError(BadInput):
     """Revenue cannot be split (negative total, or no weight to split by)."""
 
 

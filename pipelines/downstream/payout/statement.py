@@ -25,16 +25,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ledger import entries
 from ledger.entries import canonical_json
-from ledger.log import Ledger
 from ledger.storage import WRITER_WAIT, write_atomic
+from pipelines.core.appender import writing
 from pipelines.core.config import Datanet
-from pipelines.core.keys import signer_for
-from pipelines.core.registry import refuse_if_ingest_unfinished
+from pipelines.core.errors import BadInput
 from pipelines.downstream.payout.ids import check_model
 from pipelines.downstream.payout.money import EXPONENTS, check_currency, check_minor, check_period, to_minor
 from pipelines.downstream.payout.split import allocate, inference_shares, split_parties
-from pipelines.downstream.read import connect
+from pipelines.downstream.read import View, connect
 
 FORMAT = "datanets-payout-statement/2"
 BASIS = 10_000
@@ -56,27 +56,22 @@ CSV_COLUMNS = LINE_COLUMNS[:6]
 __all__ = ["PayoutError", "compute_statement", "load_statement", "run_payout", "to_minor", "write_statement"]
 
 
-class PayoutError(ValueError):
+class PayoutError(BadInput):
     """A payout cannot be made (already paid, no usage, bad amount or id)."""
 
 
-def usage_paid_before(dn: Datanet, model: str, upto: int) -> int:
+def usage_paid_before(con: View, model: str) -> int:
     """usage_paid_before is the ledger size the model's latest earlier payout covered (0 if none).
 
     A statement counts only the model's usage entries at or after it, so each
     usage entry is paid once per model, whatever the periods are called.
     """
-    row = (
-        connect(dn, upto)
-        .execute("select max(ledger_size) from ledger where kind = 'payout' and model = ?", [model])
-        .fetchone()
-    )
+    row = con.execute("select max(ledger_size) from ledger where kind = 'payout' and model = ?", [model]).fetchone()
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def _credits(dn: Datanet, model: str, upto: int, since: int) -> list[dict[str, Any]]:
+def _credits(con: View, dn: Datanet, model: str, since: int) -> list[dict[str, Any]]:
     """Per used record: its contributor, contribution index, uses, usage indexes and weight."""
-    con = connect(dn, upto)
     weight = dn.config.payout.for_model(model).weight_field
     wsql = f"coalesce(r.{weight}, 0)" if weight else "1"
     rows = con.execute(
@@ -94,10 +89,10 @@ def _credits(dn: Datanet, model: str, upto: int, since: int) -> list[dict[str, A
     return [dict(zip(keys, r, strict=True)) for r in rows]
 
 
-def _copies(dn: Datanet, upto: int) -> dict[str, dict[str, list[int]]]:
-    """Holders of dropped copies, from ``copy`` ledger entries among the first ``upto``: record -> holder -> indexes."""
+def _copies(con: View) -> dict[str, dict[str, list[int]]]:
+    """Holders of dropped copies, from the view's ``copy`` ledger entries: record -> holder -> indexes."""
     out: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-    rows = connect(dn, upto).execute(
+    rows = con.execute(
         "select record_hash, contributor_id, ledger_index from ledger where kind = 'copy' order by ledger_index"
     )
     for record, holder, index in rows.fetchall():
@@ -145,7 +140,7 @@ def _credit(
 
 
 def attribution_lines(
-    dn: Datanet, model: str, upto: int, since: int, currency: str
+    con: View, dn: Datanet, model: str, since: int, currency: str
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """attribution_lines credits each of the model's ``attribution`` entries' weights to contributors.
 
@@ -159,7 +154,6 @@ def attribution_lines(
     Returns the lines (the unattributed one last, payee ``UNATTRIBUTED``)
     and the statement's ``attribution`` summary.
     """
-    con = connect(dn, upto)
     entries = con.execute(
         "select ledger_index, fee_minor, currency, weights, unattributed_bp from ledger "
         "where kind = 'attribution' and model = ? and ledger_index >= ? order by ledger_index",
@@ -175,7 +169,7 @@ def attribution_lines(
         [cited],
     ).fetchall()
     contrib = {int(i): (h, c) for i, h, c in rows}
-    copies = _copies(dn, upto) if dn.config.payout.duplicates == "split" else {}
+    copies = _copies(con) if dn.config.payout.duplicates == "split" else {}
     acc: dict[str, dict[str, Any]] = {}
     seen: dict[str, set[int]] = defaultdict(set)
     unattributed = _new_line()
@@ -194,15 +188,15 @@ def attribution_lines(
     return lines, {"entries": len(entries), **summary}
 
 
-def contributor_lines(dn: Datanet, model: str, upto: int, since: int = 0) -> list[dict[str, Any]]:
+def contributor_lines(con: View, dn: Datanet, model: str, since: int = 0) -> list[dict[str, Any]]:
     """contributor_lines credits each used record's weighted uses to its contributor(s).
 
     Under ``duplicates: split`` everyone holding a ``copy`` entry of the
     record shares its credit equally with its contributor; their lines list
     those entries in ``copy_indexes``, so receipts can prove the entitlement.
     """
-    policy, credits = dn.config.payout.for_model(model), _credits(dn, model, upto, since)
-    copies = _copies(dn, upto) if policy.duplicates == "split" else {}
+    policy, credits = dn.config.payout.for_model(model), _credits(con, dn, model, since)
+    copies = _copies(con) if policy.duplicates == "split" else {}
     acc: dict[str, dict[str, Any]] = {}
     seen: dict[str, set[int]] = defaultdict(set)
     for c in credits:
@@ -214,21 +208,30 @@ def contributor_lines(dn: Datanet, model: str, upto: int, since: int = 0) -> lis
 
 
 def compute_statement(
-    dn: Datanet, model: str, period: str, revenue_minor: int, currency: str, ledger_size: int
+    dn: Datanet,
+    model: str,
+    period: str,
+    revenue_minor: int,
+    currency: str,
+    ledger_size: int,
+    view: View | None = None,
 ) -> dict[str, Any]:
     """compute_statement builds the statement of ``model``'s usage among the first ``ledger_size`` entries.
 
     Only usage entries after the model's latest earlier payout count
     (``usage_from``), so no usage entry is paid twice for one model.
+    ``view`` is ``read.connect(dn, ledger_size)`` if the caller already has
+    it: shards and ledger are loaded once per payout.
     """
+    con = view or connect(dn, ledger_size)
     policy = dn.config.payout.for_model(model)
-    since = usage_paid_before(dn, model, ledger_size)
+    since = usage_paid_before(con, model)
     extra: dict[str, Any] = {}
     if policy.basis == "attribution":
-        contributors, extra["attribution"] = attribution_lines(dn, model, ledger_size, since, currency)
+        contributors, extra["attribution"] = attribution_lines(con, dn, model, since, currency)
         what = "attribution"
     else:
-        contributors, what = contributor_lines(dn, model, ledger_size, since), "usage"
+        contributors, what = contributor_lines(con, dn, model, since), "usage"
     if not contributors:
         raise PayoutError(f"no {what} of {dn.name} records by model {model!r} since ledger entry {since} to pay for")
     parties = split_parties(revenue_minor, policy.shares)
@@ -278,9 +281,11 @@ def statement_dir(dn: Datanet, model: str, period: str) -> Path:
     return dn.out_dir / "payouts" / model / period
 
 
-def find_payout(dn: Datanet, model: str, period: str, upto: int | None = None) -> tuple[int, dict[str, Any]] | None:
-    """find_payout returns (ledger index, entry) of the payout for (model, period), if any."""
-    con = connect(dn, upto)
+def find_payout(
+    dn: Datanet, model: str, period: str, upto: int | None = None, view: View | None = None
+) -> tuple[int, dict[str, Any]] | None:
+    """find_payout returns (ledger index, entry) of the payout for (model, period), if any (in ``view`` if given)."""
+    con = view or connect(dn, upto)
     row = con.execute(
         "select ledger_index, statement_hash, revenue_minor, currency, ledger_size from ledger "
         "where kind = 'payout' and model = ? and period = ? order by ledger_index limit 1",
@@ -368,35 +373,21 @@ def run_payout(
     check_period(period)
     check_currency(currency)
     check_minor(revenue_minor)
-    with Ledger(dn.ledger_dir, writer=True, wait=wait) as led:
-        refuse_if_ingest_unfinished(dn, led.size)
-        signer = signer_for(dn, lambda m: None)
-        existing = find_payout(dn, model, period)
+    with writing(dn, wait) as w:
+        led = w.ledger
+        view = connect(dn, led.size)  # shards and ledger loaded once for this payout
+        existing = find_payout(dn, model, period, view=view)
         if existing is not None:
-            led.sign(signer)  # an earlier attempt may have stopped before signing
+            w.sign()  # an earlier attempt may have stopped before signing
             raise PayoutError(
                 f"model {model} was already paid for period {period} (ledger entry {existing[0]}, "
                 f"statement {existing[1]['statement_hash']}); refusing to pay twice"
             )
-        statement = compute_statement(dn, model, period, revenue_minor, currency, led.size)
+        statement = compute_statement(dn, model, period, revenue_minor, currency, led.size, view)
         path = write_statement(dn, statement)
         digest = statement_hash(statement)
-        led.append(
-            [
-                {
-                    "kind": "payout",
-                    "datanet": dn.name,
-                    "model": model,
-                    "period": period,
-                    "statement_hash": digest,
-                    "revenue_minor": revenue_minor,
-                    "currency": currency,
-                    "ledger_size": statement["ledger_size"],
-                    "v": 1,
-                }
-            ]
-        )
-        note = led.sign(signer)
+        entry = entries.payout(dn.name, model, period, digest, revenue_minor, currency, statement["ledger_size"])
+        note = w.append_signed([entry])
         return {
             "statement": str(path),
             "statement_hash": digest,

@@ -1,4 +1,4 @@
-"""Stage 5, anonymise: Presidio analysis and anonymisation of every text and `pii: true` field, offline.
+"""Step 4, anonymise: Presidio analysis and anonymisation of every text and `pii: true` field, offline.
 
 ``anonymise_batch`` is the pure step over a batch of records; ``AnonymisePII``
 is its Beam wrapper. Records keep counts of what was removed per entity
@@ -10,12 +10,13 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Iterator
+from typing import cast
 
 import apache_beam as beam
 
 from pipelines.core.config import PIIConfig
 from pipelines.core.progress import tick
-from pipelines.core.records import Record
+from pipelines.core.records import ScrubbedRecord, SketchedRecord
 from pipelines.stages.anonymise.engines import (
     CARD_PATTERN,
     NANP_PHONE_PATTERN,
@@ -44,14 +45,14 @@ __all__ = [
 
 
 def anonymise_batch(
-    batch: list[Record], text_fields: list[str], eng: Engines, code_fields: tuple[str, ...] = ()
-) -> list[Record]:
+    batch: list[SketchedRecord], text_fields: list[str], eng: Engines, code_fields: tuple[str, ...] = ()
+) -> list[ScrubbedRecord]:
     """anonymise_batch scrubs every text field of every record; adds ``pii`` counts per entity.
 
     Fields named in ``code_fields`` are source code: only their comments and
     string literals are scrubbed, so identifiers never change.
     """
-    out = [{**r, "fields": dict(r["fields"]), "pii": {}} for r in batch]
+    out = [cast(ScrubbedRecord, {**r, "fields": dict(r["fields"]), "pii": {}}) for r in batch]
     for code in (False, True):
         fields = [f for f in text_fields if (f in code_fields) == code]
         flat = [(i, f) for i, r in enumerate(batch) for f in fields if r["fields"].get(f)]
@@ -62,7 +63,7 @@ def anonymise_batch(
     return out
 
 
-def _scrub(out: list[Record], flat: list[tuple[int, str]], redacted: list[tuple[str, dict[str, int]]]) -> None:
+def _scrub(out: list[ScrubbedRecord], flat: list[tuple[int, str]], redacted: list[tuple[str, dict[str, int]]]) -> None:
     for (i, f), (text, counts) in zip(flat, redacted, strict=True):
         out[i]["fields"][f] = text
         for k, v in counts.items():
@@ -91,9 +92,9 @@ class _Anonymise(beam.DoFn):
         if self.cfg.enabled:
             self.engines = _engines(self.cfg.model_dump_json(), read_salt(self.salt_path), threading.get_ident())
 
-    def process(self, batch: list[Record]) -> Iterator[list[Record]]:
+    def process(self, batch: list[SketchedRecord]) -> Iterator[list[ScrubbedRecord]]:
         if self.engines is None:
-            out = [{**r, "pii": {}} for r in batch]
+            out = [cast(ScrubbedRecord, {**r, "pii": {}}) for r in batch]
         else:
             out = anonymise_batch(batch, self.text_fields, self.engines, self.code_fields)
         if batch:

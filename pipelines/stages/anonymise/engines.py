@@ -1,4 +1,4 @@
-"""Presidio engines for stage 5, built offline, and the pure ``redact_texts`` over them.
+"""Presidio engines for step 4 (anonymise), built offline, and the pure ``redact_texts`` over them.
 
 ``build_engines`` loads the spaCy model from its installed package (no
 download) and points tldextract at its bundled public-suffix snapshot, so

@@ -18,33 +18,51 @@ elements, so the same graph runs on the DirectRunner and on Dask.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, cast
 
 import apache_beam as beam
 import numpy as np
 
 from pipelines.core.config import DedupConfig
 from pipelines.core.keys import read_salt
-from pipelines.core.records import Record, content_key, dedup_text, record_hash
+from pipelines.core.records import (
+    HashedRecord,
+    ReadRecord,
+    Record,
+    ScrubbedRecord,
+    SketchedRecord,
+    content_key,
+    dedup_text,
+    record_hash,
+)
 from pipelines.stages.dedup.clusters import decide_cluster, duplicate_row
 from pipelines.stages.dedup.graph import bucket_pairs, current_key, prior_key, route, star
 from pipelines.stages.dedup.minhash import band_keys, near_bands, sketches
 from pipelines.stages.read import select
 
 
-def sketch_batch(batch: list[Record], text_fields: list[str], cfg: DedupConfig, salt: bytes) -> list[Record]:
-    """sketch_batch adds ``key``, ``content_key``, ``minhash`` (uint32 bytes) and ``shingles`` (uint64 bytes)."""
+def sketch_batch(
+    batch: Sequence[Mapping[str, Any]], text_fields: list[str], cfg: DedupConfig, salt: bytes
+) -> list[SketchedRecord]:
+    """sketch_batch adds ``key``, ``content_key``, ``minhash`` (uint32 bytes) and ``shingles`` (uint64 bytes).
+
+    It reads only ``fields`` and ``order``: a ``ReadRecord``, or an earlier
+    run's shard row re-sketched (``prior_nodes``).
+    """
     texts = [dedup_text(r, text_fields, cfg.normalise) for r in batch]
     sigs, hashed = sketches(texts, cfg.near, salt)
     return [
-        {
-            **r,
-            "key": current_key(r["order"]),
-            "content_key": content_key(t, salt),
-            "minhash": sigs[i].tobytes(),
-            "shingles": hashed[i].tobytes(),
-        }
+        cast(
+            SketchedRecord,
+            {
+                **r,
+                "key": current_key(r["order"]),
+                "content_key": content_key(t, salt),
+                "minhash": sigs[i].tobytes(),
+                "shingles": hashed[i].tobytes(),
+            },
+        )
         for i, (r, t) in enumerate(zip(batch, texts, strict=True))
     ]
 
@@ -61,7 +79,7 @@ class _Salted(beam.DoFn):
 
 
 class _Sketch(_Salted):
-    def process(self, batch: list[Record]) -> Iterator[list[Record]]:
+    def process(self, batch: list[ReadRecord]) -> Iterator[list[SketchedRecord]]:
         yield sketch_batch(batch, self.text_fields, self.cfg, self.salt)
 
 
@@ -153,7 +171,7 @@ def _decide(item: tuple[Any, list[tuple[str, Any]]], cfg: DedupConfig) -> Iterat
         yield (outcome, m) if d is None else (outcome, duplicate_row(m, d))
 
 
-def _hash(batch: list[Record], names: list[str]) -> list[Record]:
+def _hash(batch: list[ScrubbedRecord], names: list[str]) -> list[HashedRecord]:
     return [{**r, "record_hash": record_hash({n: r["fields"].get(n) for n in names})} for r in batch]
 
 

@@ -35,7 +35,8 @@ class AuditReport:
     size: int
     root: str
     checkpoints: int
-    indexed: int
+    indexed: int  # contribution entries held by the on-disk record-hash index runs
+    contributions: int = 0  # every contribution entry (those past the index runs are looked up from the log)
 
 
 def _read(path: Path) -> bytes:
@@ -69,10 +70,10 @@ def _check_lengths(d: Path, state: State) -> None:
             raise AuditError(f"{name}: {actual} bytes, but {STATE} commits {state.size} entries ({length} bytes){hint}")
 
 
-def _check_entries(d: Path, state: State, batch: int) -> int:
-    """Check offsets and canonical entries, and recompute the tree; return indexed count."""
+def _check_entries(d: Path, state: State, batch: int) -> tuple[int, int]:
+    """Check offsets and canonical entries, and recompute the tree; return (indexed, all) contribution counts."""
     hashes = d / HASHES
-    indexed, pos, prev_end = 0, 0, 0
+    indexed, contributions, pos, prev_end = 0, 0, 0, 0
     peaks: list[bytes] = []
     with open(d / ENTRIES, "rb") as ef, open(d / OFFSETS, "rb") as of, open(hashes, "rb") as hf:
         for start in range(0, state.size, batch):
@@ -94,7 +95,9 @@ def _check_entries(d: Path, state: State, batch: int) -> int:
                 if b"\n" in data:
                     raise AuditError(f"{ENTRIES}: entry {i} spans more than one line")
                 try:
-                    indexed += index_key(decode_entry(data)) is not None and i < state.indexed
+                    keyed = index_key(decode_entry(data)) is not None
+                    contributions += keyed
+                    indexed += keyed and i < state.indexed
                 except EntryError as exc:
                     raise AuditError(f"{ENTRIES}: entry {i} is invalid: {exc}") from None
                 h = leaf_hash(data)
@@ -109,7 +112,7 @@ def _check_entries(d: Path, state: State, batch: int) -> int:
             if bytes(computed) != stored:
                 _name_hash_mismatch(bytes(computed), stored, pos, start)
             pos += len(stored)
-    return indexed
+    return indexed, contributions
 
 
 def _name_hash_mismatch(computed: bytes, stored: bytes, pos: int, first_entry: int) -> None:
@@ -221,7 +224,7 @@ def audit(path: Path | str, vkey: str | None = None, batch: int = 65536) -> Audi
     except LedgerError as exc:
         raise AuditError(str(exc)) from None
     _check_lengths(d, state)
-    indexed = _check_entries(d, state, batch)
+    indexed, contributions = _check_entries(d, state, batch)
     hf = open(d / HASHES, "rb")
     try:
 
@@ -236,4 +239,4 @@ def audit(path: Path | str, vkey: str | None = None, batch: int = 65536) -> Audi
         n_cps = _check_checkpoints(d, state, reader, vkey)
     finally:
         hf.close()
-    return AuditReport(state.size, state.root, n_cps, indexed)
+    return AuditReport(state.size, state.root, n_cps, indexed, contributions)

@@ -121,8 +121,8 @@ def cmd_consistency(t: LedgerTarget, args: argparse.Namespace) -> int:
 def cmd_audit(t: LedgerTarget, args: argparse.Namespace) -> int:
     report = audit(t.path, _read_vkey(args.vkey) if args.vkey else None)
     print(
-        f"OK: {report.size} entries, root {report.root}, "
-        f"{report.checkpoints} checkpoints, {report.indexed} indexed records"
+        f"OK: {report.size} entries ({report.contributions} contributions, {report.indexed} of them in the "
+        f"on-disk lookup index, the rest looked up from the log), root {report.root}, {report.checkpoints} checkpoints"
     )
     return 0
 

@@ -61,15 +61,27 @@ def _parse_option(text: str) -> tuple[str, Any]:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from pipelines.driver.options import RunOptions
-    from pipelines.driver.run import ingest, summary
+    from pipelines.driver.run import RunRefused, ingest, summary
 
     dn = load_datanet(args.datanet)
     overrides = dict(args.option or [])
     if args.runner:
         overrides["runner"] = args.runner
     live = "off" if args.quiet else "auto"
-    opts = RunOptions(overrides, live=live, verbose=args.verbose, html=True, wait=args.wait)
-    report = ingest(dn, opts)
+    opts = RunOptions(
+        overrides,
+        live=live,
+        verbose=args.verbose,
+        html=not args.dry_run,
+        wait=args.wait,
+        dry_run=args.dry_run,
+        accept_quarantine=args.accept_quarantine,
+    )
+    try:
+        report = ingest(dn, opts)
+    except RunRefused as exc:
+        print(f"REFUSED: {exc}", file=sys.stderr)
+        return 1
     print(json.dumps(report, indent=2, sort_keys=True) if args.json else summary(report))
     return 0
 
@@ -107,12 +119,53 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return subprocess.call([sys.executable, "-m", "benchmarks.run", *argv], env=env)
 
 
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    """cmd_quarantine prints a run's quarantined lines with values and hints (to the curator's console only)."""
+    from pipelines.downstream.quarantine import explain, listing
+
+    dn = load_datanet(args.datanet)
+    run, rows, counts = listing(dn, args.run, args.reason, args.limit, args.dry_run)
+    if args.json:
+        for row in rows:
+            print(json.dumps({k: v for k, v in row.items() if k != "payload"} | {"explained": explain(row, [])}))
+        return 0
+    fields = [f.name for f in dn.schema.fields]
+    needed = tuple(f.name for f in dn.schema.fields if f.required or f.name in dn.schema.text_fields)
+    print(
+        f"run {run}{' (dry run)' if args.dry_run else ''}: {sum(counts.values())} quarantined: "
+        + ", ".join(f"{k} {v}" for k, v in counts.most_common())
+    )
+    for row in rows:
+        print("  " + explain(row, fields, needed))
+    shown = counts[args.reason] if args.reason else sum(counts.values())
+    if len(rows) < shown:
+        print(f"  … {shown - len(rows)} more (--limit N, --reason X)")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """cmd_keys exports or imports the curator's keys (signing key, dedup salt, contributor key) as one 0600 file."""
+    from pipelines.core.keys import export_keys, import_keys
+
+    dn = load_datanet(args.datanet)
+    if args.export:
+        held = export_keys(dn, Path(args.export))
+        print(f"{dn.name}: {', '.join(held)} written to {args.export} (mode 0600; a secret: keep it offline)")
+        return 0
+    written = import_keys(dn, Path(args.import_))
+    if written:
+        print(f"{dn.name}: restored {', '.join(written)} (mode 0600)")
+    else:
+        print(f"{dn.name}: the keys in {args.import_} are already in place; nothing written")
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    from pipelines.driver.checks import check_runnable, schema_warnings
+    from pipelines.driver.checks import check_runnable, key_warnings, schema_warnings
 
     dn = load_datanet(args.datanet)
     check_runnable(dn, deep=True)
-    for warning in schema_warnings(dn):
+    for warning in [*key_warnings(dn), *schema_warnings(dn)]:
         print(f"warning: {warning}", file=sys.stderr)
     files = sum(len(dn.source_files(i)) for i in range(len(dn.config.sources)))
     print(
@@ -237,6 +290,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the full JSON report")
     p.add_argument("--quiet", action="store_true", help="no live progress (bars on a terminal, else a line every 10 s)")
     p.add_argument("--verbose", action="store_true", help="show Beam's and the workers' own log lines")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="run the pipeline into OUT/dry-run and report it; publish nothing, append nothing to the ledger",
+    )
+    p.add_argument(
+        "--accept-quarantine",
+        action="store_true",
+        help="commit a run the guard rails refuse (nothing accepted, or over validation.max_quarantine_share)",
+    )
     ledger_cli.add_wait_argument(p)
     p.set_defaults(fn=cmd_ingest)
     p = sub.add_parser(
@@ -271,6 +334,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("datanet")
     p.add_argument("who", help="a contributor's own ID, or a pseudonym (cid1_...)")
     p.set_defaults(fn=cmd_contributor)
+    p = sub.add_parser(
+        "quarantine", help="a run's quarantined lines: file, line, reason, the offending value, did-you-mean hints"
+    )
+    p.add_argument("datanet")
+    p.add_argument("--run", help="run id (default: the newest run that quarantined anything)")
+    p.add_argument("--reason", help="only this reason (e.g. unknown_field, validation_failed)")
+    p.add_argument("--limit", type=int, default=20, help="lines to show (default 20)")
+    p.add_argument("--dry-run", action="store_true", help="the last `datanet ingest --dry-run` instead")
+    p.add_argument("--json", action="store_true", help="one JSON object per line (without the raw payload)")
+    p.set_defaults(fn=cmd_quarantine)
+    p = sub.add_parser(
+        "keys", help="back up or restore the curator's keys (signing key, dedup salt, contributor key) as one file"
+    )
+    p.add_argument("datanet")
+    way = p.add_mutually_exclusive_group(required=True)
+    way.add_argument("--export", metavar="FILE", help="write the keys to a new file (mode 0600)")
+    way.add_argument("--import", dest="import_", metavar="FILE", help="restore missing key files from an export")
+    p.set_defaults(fn=cmd_keys)
     p = sub.add_parser("new", help="scaffold datanets/NAME.yaml and schemas/NAME.yaml")
     p.add_argument("name")
     p.set_defaults(fn=cmd_new)

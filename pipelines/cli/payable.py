@@ -26,17 +26,36 @@ def cmd_read(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from pipelines.downstream.read import connect
+    import duckdb
 
-    rel = connect(args.datanet).sql(args.query)
+    from pipelines.downstream.read import connect, query_error
+
+    con = connect(args.datanet)
+    try:
+        rel = con.sql(args.query)
+    except duckdb.Error as exc:
+        raise query_error(con, exc) from None
     if rel is not None:
         print(rel.to_arrow_table().to_pandas().to_csv(index=False), end="")
     return 0
 
 
+def _selected(dn: Any, where: str | None, run: str | None) -> list[str]:
+    """The record hashes ``--where``/``--run`` select; a query DuckDB refuses is one line listing the columns."""
+    import duckdb
+
+    from pipelines.downstream.read import connect, query_error
+    from pipelines.downstream.usage import select_records
+
+    try:
+        return select_records(dn, where, run)
+    except duckdb.Error as exc:
+        raise query_error(connect(dn), exc) from None
+
+
 def cmd_usage(args: argparse.Namespace) -> int:
     from pipelines.downstream.payout.ids import check_model
-    from pipelines.downstream.usage import UsageError, record_usage, select_records, usage_counts
+    from pipelines.downstream.usage import UsageError, record_usage, usage_counts
 
     dn = load_datanet(args.datanet)
     if args.usage_cmd == "stats":
@@ -50,11 +69,15 @@ def cmd_usage(args: argparse.Namespace) -> int:
             raise UsageError("--run selects committed records; it cannot narrow a --records file")
         hashes = [h.strip() for h in Path(args.records).read_text().split() if h.strip()]
     else:
-        hashes = select_records(dn, args.where, args.run)
+        hashes = _selected(dn, args.where, args.run)
     if not hashes:
         chosen = f"--records {args.records}" if args.records else f"--where {args.where!r}" if args.where else "--all"
         scope = f" of run {args.run}" if args.run else ""
-        raise UsageError(f"no committed records of {dn.name}{scope} match {chosen}: no usage recorded")
+        message = f"no committed records of {dn.name}{scope} match {chosen}: no usage recorded"
+        if not args.allow_empty:
+            raise UsageError(f"{message} (--allow-empty to accept that)")
+        print(f"warning: {message}", file=sys.stderr)
+        return 0
     result = record_usage(dn, args.model, args.training_run, hashes, wait=args.wait)
     print(
         f"usage of {result['records']} records by {args.model}/{args.training_run}: "
@@ -135,7 +158,11 @@ def cmd_payout(args: argparse.Namespace) -> int:
     if first == "receipt":
         made = make_receipt(load_datanet(a.datanet), load_statement(Path(a.statement)), a.contributor)
         text = json.dumps(made, indent=1, sort_keys=True) + "\n"
-        Path(a.out).write_text(text) if a.out else sys.stdout.write(text)
+        if a.out:
+            Path(a.out).write_text(text)
+            print(f"receipt for {made['contributor']} written to {a.out}")
+        else:
+            sys.stdout.write(text)
         return 0
     if first == "check-receipt":
         receipt: dict[str, Any] = json.loads(Path(a.receipt).read_text())
@@ -176,6 +203,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     g.add_argument("--where", help="SQL condition on `records`, e.g. \"specialty = 'cardiology'\"")
     g.add_argument("--all", action="store_true", help="every committed record")
     r.add_argument("--run", help="only records of this ingest run (with --all or --where)")
+    r.add_argument("--allow-empty", action="store_true", help="a selection matching nothing is not an error")
     add_wait_argument(r)
     s = usub.add_parser("stats", help="usage counts")
     s.add_argument("datanet")

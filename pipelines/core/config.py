@@ -207,9 +207,18 @@ class ExpectationSpec(Strict):
 
 
 class ValidationConfig(Strict):
+    """Validation rules, and the guard rail that refuses a run before the ledger.
+
+    A run whose quarantined share of the records read exceeds
+    ``max_quarantine_share``, or that accepts nothing, is refused after the
+    pipeline and before the first ledger append (``datanet ingest
+    --accept-quarantine`` commits it anyway). It does not change a run's outputs.
+    """
+
     expectations: list[ExpectationSpec] = []
     max_record_bytes: int = Field(1_000_000, ge=1)
     unknown_fields: Literal["quarantine", "ignore"] = "quarantine"
+    max_quarantine_share: float = Field(0.5, ge=0.0, le=1.0)
 
 
 class OutputConfig(Strict):
@@ -407,6 +416,7 @@ class Datanet:
                 "runner": True,
                 "payout": True,
                 "output": {"dir"},
+                "validation": {"max_quarantine_share"},
                 "ledger": {"key", "shared_key", "batch_size", "witnesses", "witness_quorum"},
             },
         )

@@ -13,10 +13,13 @@ Datanet, unless every Datanet sharing them says ``ledger.shared_key: true``.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ledger import checkpoint as ckpt
 from pipelines.core.config import Datanet
@@ -38,7 +41,10 @@ def signer_for(dn: Datanet, progress: Progress) -> ckpt.Signer:
     """
     if not dn.key_path.exists():
         ckpt.save_signer(dn.key_path, ckpt.generate(dn.origin))
-        progress(f"  generated signing key {dn.key_path} (local, not for production)")
+        progress(
+            f"  generated signing key {dn.key_path} (local, not for production); the keys folder is what makes"
+            f" this Datanet reproducible: back it up with `datanet keys {dn.name} --export FILE`"
+        )
     signer = ckpt.load_signer(dn.key_path)
     if signer.name == dn.origin:
         return signer
@@ -154,3 +160,84 @@ def read_salt(path: str) -> bytes:
 def salt_fingerprint(salt: bytes) -> str:
     """salt_fingerprint names a salt without revealing it (stored with dedup state)."""
     return hashlib.sha256(b"datanets-salt-fingerprint\0" + salt).hexdigest()[:16]
+
+
+KEYS_FORMAT = "datanets-keys/1"
+
+
+class KeysError(BadInput):
+    """A keys export or import that cannot be done as asked; the message names the file."""
+
+
+def export_keys(dn: Datanet, out: Path) -> list[str]:
+    """export_keys writes the Datanet's signing key, salt and contributor key into one file, mode 0600.
+
+    The file is created, never overwritten (KeysError if it exists); it is
+    everything that makes the Datanet reproducible and its pseudonyms
+    stable, so it is a secret: keep it offline. Returns what it holds.
+    """
+    missing = [str(p) for p in secret_files(dn) if not p.exists()]
+    if missing:
+        raise KeysError(f"{dn.name}: nothing to export yet, missing {', '.join(missing)} (a first run makes them)")
+    body = {
+        "format": KEYS_FORMAT,
+        "datanet": dn.name,
+        "origin": dn.origin,
+        "signing_key": dn.key_path.read_text(encoding="utf-8").strip(),
+        "salt": base64.b64encode(salt_file(dn).read_bytes()).decode(),
+        "contributor_key": base64.b64encode(idkey_file(dn).read_bytes()).decode(),
+    }
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise KeysError(f"{out}: exists; export to a new file") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(body, indent=1, sort_keys=True) + "\n")
+    return ["signing key", "dedup salt", "contributor key"]
+
+
+def _parse_export(data: bytes, where: Path) -> dict[str, Any]:
+    try:
+        body = json.loads(data)
+        assert isinstance(body, dict) and body.get("format") == KEYS_FORMAT
+        return {
+            "origin": str(body["origin"]),
+            "files": {
+                "key": (body["signing_key"].strip() + "\n").encode(),
+                "salt": base64.b64decode(body["salt"], validate=True),
+                "idkey": base64.b64decode(body["contributor_key"], validate=True),
+            },
+        }
+    except (ValueError, KeyError, AssertionError, AttributeError, TypeError):
+        raise KeysError(f"{where}: not a Datanets keys export ({KEYS_FORMAT})") from None
+
+
+def import_keys(dn: Datanet, src: Path) -> list[str]:
+    """import_keys restores an ``export_keys`` file into the Datanet's key files (0600), creating only missing ones.
+
+    Refuses (KeysError, nothing written) a file for another origin (unless
+    ``ledger.shared_key``), a signing key that does not parse, and any key
+    file that already exists with other bytes: overwriting a key would fork
+    the ledger's signatures, the dedup salt and the pseudonyms. Returns the
+    files it wrote.
+    """
+    parsed = _parse_export(src.read_bytes(), src)
+    if parsed["origin"] != dn.origin and not dn.config.ledger.shared_key:
+        raise KeysError(f"{src}: keys of origin {parsed['origin']!r}, not {dn.name}'s {dn.origin!r}")
+    try:
+        ckpt.parse_signer(parsed["files"]["key"].decode())
+    except Exception as exc:
+        raise KeysError(f"{src}: the signing key does not parse: {exc}") from None
+    targets = {"key": dn.key_path, "salt": salt_file(dn), "idkey": idkey_file(dn)}
+    clash = [str(p) for k, p in targets.items() if p.exists() and p.read_bytes() != parsed["files"][k]]
+    if clash:
+        raise KeysError(f"{dn.name}: {', '.join(clash)} exist with other keys; move them away first (nothing written)")
+    written = []
+    for k, path in targets.items():
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(parsed["files"][k])
+            written.append(str(path))
+    return written

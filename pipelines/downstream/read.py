@@ -25,6 +25,7 @@ import pyarrow.json as pajson
 from ledger.entries import TABLE_COLUMNS
 from ledger.log import Ledger
 from pipelines.core.config import Datanet, load_datanet
+from pipelines.core.errors import BadInput
 from pipelines.core.layouts import shard_schema
 from pipelines.core.registry import shard_paths
 
@@ -79,6 +80,20 @@ def connect(dn: Datanet | str, upto: int | None = None) -> View:
     con.register("records", records)
     con.register("ledger", ledger)
     return con
+
+
+class QueryError(BadInput):
+    """A query (``datanet sql``, ``usage record --where``) that DuckDB refused; the message lists the columns."""
+
+
+def query_error(con: View, exc: Exception) -> QueryError:
+    """query_error turns a DuckDB error into one line naming the problem and the columns a query can use."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    views = []
+    for view in ("records", "ledger"):
+        cols = [r[0] for r in con.execute(f"select column_name from (describe {view})").fetchall()]
+        views.append(f"{view}({', '.join(cols)})")
+    return QueryError(f"SQL: {first}; columns: {'; '.join(views)}")
 
 
 def out_path(dn: Datanet, *parts: str) -> Path:

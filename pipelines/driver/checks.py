@@ -26,8 +26,10 @@ with ``deep=False`` (no spaCy load on the driver) before planning.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from typing import Any
 
+from ledger import checkpoint as ckpt
 from pipelines.core import keys
 from pipelines.core.config import Datanet, neighbours
 from pipelines.core.errors import BadInput
@@ -93,9 +95,10 @@ def pii_problems(dn: Datanet, deep: bool = False) -> list[str]:
         if key != "DEFAULT" and key not in cfg.entities:
             problems.append(f"pii.operators.{key}: {key!r} is not one of pii.entities")
     if cfg.name_recognizer and "PERSON" in cfg.entities:
-        from pipelines.stages.anonymise.names import GazetteerError, load_gazetteer
+        from pipelines.stages.anonymise.names import GazetteerError, ensure_gazetteer, load_gazetteer
 
         try:
+            ensure_gazetteer(progress=lambda line: print(line, file=sys.stderr, flush=True))
             load_gazetteer()  # built here, once, before any worker needs it
         except (GazetteerError, OSError) as exc:
             problems.append(f"pii.name_recognizer: {exc} (or say name_recognizer: false)")
@@ -281,4 +284,35 @@ def schema_warnings(dn: Datanet) -> list[str]:
             f"{dn.config.schema_}: pii.profile is code but no field is marked code: true;"
             " every text field is scrubbed as prose (mark the fields that hold source code)"
         )
+    return out
+
+
+def key_warnings(dn: Datanet) -> list[str]:
+    """key_warnings says when published runs exist but the keys here are missing or not the ones they used.
+
+    The signing key, dedup salt and contributor key are what make a Datanet
+    reproducible: new ones would sign under a key ``verify`` does not know,
+    stop earlier content from matching as duplicates and give returning
+    contributors new pseudonyms. Reads the signing key's public half and the
+    salt's fingerprint, never prints a secret.
+    """
+    from pipelines.core.keys import read_salt, salt_file, salt_fingerprint, secret_files
+    from pipelines.core.registry import committed_runs
+    from pipelines.stages.dedup.state import read_params
+
+    runs = committed_runs(dn)
+    if not runs:
+        return []
+    restore = f"restore them from your backup with `datanet keys {dn.name} --import FILE` before any run"
+    missing = [dn.shown(p) for p in secret_files(dn) if not p.exists()]
+    if missing:
+        return [f"ledger.key: {len(runs)} run(s) are published but {', '.join(missing)} missing: {restore}"]
+    out = []
+    vkey = dn.ledger_dir / "vkey"
+    if vkey.exists() and ckpt.load_signer(dn.key_path).verifier_key() != vkey.read_text().strip():
+        out.append(f"ledger.key: {dn.shown(dn.key_path)} is not the key that signed the published runs; {restore}")
+    states = sorted((dn.out_dir / "state" / runs[-1]["run_id"]).glob("*.parquet"))
+    params = read_params(str(states[0])) if states else None
+    if params and params.get("salt") not in (None, salt_fingerprint(read_salt(str(salt_file(dn))))):
+        out.append(f"ledger.key: the dedup salt beside it is not the one the published runs used; {restore}")
     return out

@@ -28,7 +28,9 @@ class RunOptions:
     ``verbose``: Beam's and the workers' log lines on the console instead of
     the attempt's ``beam.log``. ``html``: write ``report.html`` and GX Data
     Docs for a committed run. ``wait``: seconds to wait for the ledger's
-    writer lock.
+    writer lock. ``dry_run``: run the pipeline into ``<out>/dry-run`` and
+    publish nothing. ``accept_quarantine``: commit a run the guard rails
+    would refuse (nothing accepted, or too much quarantined).
     """
 
     overrides: Mapping[str, Any] = field(default_factory=dict)
@@ -37,6 +39,8 @@ class RunOptions:
     verbose: bool = False
     html: bool = False
     wait: float = WRITER_WAIT
+    dry_run: bool = False
+    accept_quarantine: bool = False
 
     @property
     def live_mode(self) -> str:

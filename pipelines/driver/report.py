@@ -61,7 +61,10 @@ def gather(dn: Datanet, run_id: str) -> dict[str, Any]:
     text_fields = dn.schema.text_fields
     kept = _table(shards, ["contributor_id", *text_fields])
     dup_rows = _table(dups, ["contributor_id", "duplicate_of", "kind"])
-    q_rows = _table(quar, ["contributor_id", "reason"]) if quar else []
+    q_rows = _table(quar, ["contributor_id", "reason", "detail"]) if quar else []
+    failing = Counter(
+        name for r in q_rows if r["reason"] == "validation_failed" for name in str(r["detail"]).split("; ")
+    )
     per: dict[str, Counter[str]] = {}
     for r in kept:
         per.setdefault(r["contributor_id"], Counter())["accepted"] += 1
@@ -112,6 +115,7 @@ def gather(dn: Datanet, run_id: str) -> dict[str, Any]:
         "lengths": lengths,
         "validation": {
             "row_failures": rep["quarantined"]["by_reason"].get("validation_failed", 0),
+            "failing": dict(failing.most_common()),
             "table": rep.get("validation", {}).get("table", []),
         },
         "timings": _timings(dn, run_id, rep),
@@ -205,6 +209,13 @@ def render(data: dict[str, Any], data_docs: str | None = None) -> str:
         "<h2>Record length (characters of text fields, accepted records)</h2>" + _bars(list(data["lengths"].items())),
         "<h2>Validation</h2>"
         + f"<p>{data['validation']['row_failures']:,} records failed a row-level expectation (quarantined).</p>"
+        + _bars(list(data["validation"].get("failing", {}).items()))
+        + (
+            f"<p>Every quarantined line, with its value: <code>datanet quarantine {html.escape(data['datanet'])} "
+            f"--run {html.escape(data['run_id'])}</code></p>"
+            if f["quarantined"]
+            else ""
+        )
         + (f"<ul>{table_checks}</ul>" if table_checks else "<p class=none>no table-level expectations</p>")
         + docs,
         "<h2>Timings</h2><p>seconds from the pipeline's start; then the pipeline and commit totals</p>"

@@ -8,6 +8,10 @@ quarantined, checked per split before anything irreversible
 (``AccountingError`` otherwise); a rerun after a crash at any point gives
 the uninterrupted result. A run whose ledger appends had begun is finished
 first; one that had not is planned afresh over the inputs as they are now.
+The guard rails (``outcome.refusal``) are checked after the pipeline and
+before the first ledger append: a refused run publishes nothing. A dry run
+(``RunOptions.dry_run``) writes only under ``<out>/dry-run`` and never
+touches the ledger.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ import fcntl
 import os
 import time
 import uuid
-from collections import Counter
 from typing import Any
 
 from ledger.log import Ledger
@@ -41,11 +44,12 @@ from pipelines.driver.commit import (
     write_json,
 )
 from pipelines.driver.options import Progress, RunOptions
+from pipelines.driver.outcome import RunRefused, build_report, refusal, summary
 from pipelines.driver.plan import RunPlan, plan_run
 
 PIPELINE = "PIPELINE.json"
 
-__all__ = ["AccountingError", "CommitError", "RunBusyError", "ingest", "summary"]
+__all__ = ["AccountingError", "CommitError", "RunBusyError", "RunRefused", "ingest", "summary"]
 
 
 class RunBusyError(RuntimeError):
@@ -90,6 +94,11 @@ def ingest(dn: Datanet, opts: RunOptions | None = None, **options: Any) -> dict[
     opts = opts or RunOptions(**options)
     check_runnable(dn, dict(opts.overrides))
     fd = _lock(dn)
+    if opts.dry_run:
+        try:
+            return _dry_run(dn, opts)
+        finally:
+            os.close(fd)
     try:
         with Ledger(dn.ledger_dir, writer=True, create=True, wait=opts.wait) as led:
             report = _ingest_locked(dn, led, opts)
@@ -130,7 +139,63 @@ def _ingest_locked(dn: Datanet, led: Ledger, opts: RunOptions) -> dict[str, Any]
     pipeline = _pipeline(dn, plan, led.size, opts)
     t1 = time.perf_counter()
     progress(f"[2/3] beam pipeline done in {t1 - t0:.1f}s")
+    _guard(dn, pipeline, opts)
     return _commit(dn, pipeline, led, progress, t0, t1)
+
+
+def _guard(dn: Datanet, done: dict[str, Any], opts: RunOptions) -> None:
+    """The guard rails, before the first ledger append: raise RunRefused (nothing published) unless accepted."""
+    draft = build_report(dn, done, shards_in_order(done["splits"]), {}, {})
+    why = refusal(draft, dn.config.validation.max_quarantine_share)
+    if why is None:
+        return
+    if opts.accept_quarantine:
+        opts.progress(f"  accepted on purpose (--accept-quarantine): {why.splitlines()[0]}")
+        return
+    hint = (
+        f"nothing was published; see every quarantined line with `datanet quarantine {dn.name} --run {done['run_id']}`,"
+        " fix the inputs (or raise validation.max_quarantine_share), or commit it anyway with --accept-quarantine"
+    )
+    raise RunRefused(f"{why}\n{hint}")
+
+
+def _scratch(dn: Datanet) -> Datanet:
+    """The Datanet as a dry run writes it: outputs under ``<out>/dry-run``, the same keys and inputs."""
+    cfg = dn.config.model_copy(
+        update={
+            "output": dn.config.output.model_copy(update={"dir": str(dn.out_dir / "dry-run")}),
+            "ledger": dn.config.ledger.model_copy(update={"key": str(dn.key_path)}),
+        }
+    )
+    return Datanet(cfg, dn.schema, dn.root, dn.path)
+
+
+def _dry_run(dn: Datanet, opts: RunOptions) -> dict[str, Any]:
+    """Plan and run the pipeline into ``<out>/dry-run``; report it; publish nothing, append nothing."""
+    t0 = time.perf_counter()
+    plan = plan_run(dn)
+    opts.progress(f"[1/2] plan (dry run): run {plan.run_id}, {len(plan.specs)} new input unit(s)")
+    if plan.empty:
+        return {"datanet": dn.name, "run_id": None, "read": 0, "dry_run": True}
+    scratch = _scratch(dn)
+    fs.delete_tree(str(scratch.out_dir))
+    base = 0
+    if (dn.ledger_dir / "STATE").exists():
+        with Ledger(dn.ledger_dir) as led:
+            base = led.size
+    manifests, attempt = _attempt(dn, plan, base, opts, scratch)
+    t1 = time.perf_counter()
+    opts.progress(f"[2/2] beam pipeline done in {t1 - t0:.1f}s; nothing is committed")
+    shards = shards_in_order(manifests)
+    done = {"run_id": plan.run_id, "seq": plan.seq, "inputs": plan.digests, "splits": manifests}
+    done["table_checks"] = _table_checks(scratch, shards)
+    ledger = {"size": base, "appended": 0}
+    timings = {"pipeline_s": round(t1 - t0, 3), "total_s": round(t1 - t0, 3), "input_bytes": plan.input_bytes}
+    report = build_report(scratch, done, shards, ledger, timings)
+    report.update(dry_run=True, attempt=attempt, outputs=str(scratch.out_dir))
+    report["refused"] = refusal(report, dn.config.validation.max_quarantine_share)
+    write_json(str(run_dir(scratch, plan.run_id) / "report.json"), report)
+    return report
 
 
 def _pipeline(dn: Datanet, plan: RunPlan, base: int, opts: RunOptions) -> dict[str, Any]:
@@ -158,14 +223,21 @@ def _pipeline(dn: Datanet, plan: RunPlan, base: int, opts: RunOptions) -> dict[s
     return done
 
 
-def _attempt(dn: Datanet, plan: RunPlan, base: int, opts: RunOptions) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """One attempt at the pipeline on clean output folders; returns its checked split manifests and identity."""
+def _attempt(
+    dn: Datanet, plan: RunPlan, base: int, opts: RunOptions, out: Datanet | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One attempt at the pipeline on clean output folders; returns its checked split manifests and identity.
+
+    ``out`` is where the attempt writes (default ``dn`` itself; a dry run's
+    scratch Datanet); keys, salt and earlier runs' dedup state are ``dn``'s.
+    """
     from pipelines.stages.dedup.state import prior_sources, state_params
     from pipelines.stages.pipeline import RunInputs, run_beam, runner_name
     from pipelines.stages.write import WriteSpec
 
+    out = out or dn
     progress, overrides = opts.progress, dict(opts.overrides)
-    for folder in output_dirs(dn, plan.run_id):
+    for folder in output_dirs(out, plan.run_id):
         fs.delete_tree(str(folder))
     attempt = uuid.uuid4().hex[:12]
     salt = salt_path(dn)
@@ -173,10 +245,10 @@ def _attempt(dn: Datanet, plan: RunPlan, base: int, opts: RunOptions) -> tuple[l
     sources = list(prior_sources(dn, plan.prior_runs, params))
     if resketch := sum(1 for kind, _ in sources if kind == "shards"):
         progress(f"  dedup state of earlier runs has other parameters: re-sketching {resketch} published shard(s)")
-    folder = run_dir(dn, plan.run_id) / "attempts" / attempt
+    folder = run_dir(out, plan.run_id) / "attempts" / attempt
     manifest_path, ticks = str(folder / "manifest.json"), str(folder / "progress")
     write = WriteSpec(
-        str(dn.out_dir), plan.run_id, dn.schema, dn.config.output, params, contributor_key_path(dn), ticks
+        str(out.out_dir), plan.run_id, dn.schema, dn.config.output, params, contributor_key_path(dn), ticks
     )
     runner = runner_name(dn, overrides)
     progress(f"  beam: {runner.rsplit('.', 1)[-1]}, attempt {attempt}, {len(sources)} earlier-run source(s)")
@@ -193,7 +265,7 @@ def _attempt(dn: Datanet, plan: RunPlan, base: int, opts: RunOptions) -> tuple[l
         raise AccountingError(f"the runner reported success but wrote no run manifest ({manifest_path})")
     manifests: list[dict[str, Any]] = json_load(manifest_path)["splits"]
     check_accounting(manifests, len(plan.splits))
-    check_files(dn, plan.run_id, manifests)
+    check_files(out, plan.run_id, manifests)
     return manifests, {"id": attempt, "runner": runner, "options": {k: str(v) for k, v in (overrides or {}).items()}}
 
 
@@ -271,71 +343,3 @@ def _table_checks(dn: Datanet, shards: list[str]) -> list[dict[str, Any]]:
     if not specs:
         return []
     return Validator(specs).table_results(table_frame([str(dn.out_dir / s) for s in shards], specs))
-
-
-def build_report(
-    dn: Datanet, done: dict[str, Any], shards: list[str], ledger: dict[str, Any], timings: dict[str, Any]
-) -> dict[str, Any]:
-    """build_report sums the split manifests into the run report; raises AccountingError if counts do not add up."""
-    ms = done["splits"]
-    kinds: Counter[str] = Counter()
-    reasons: Counter[str] = Counter()
-    stages: Counter[str] = Counter()
-    pii: Counter[str] = Counter()
-    for m in ms:
-        kinds.update(m["duplicate_kinds"])
-        reasons.update(m["quarantine_reasons"])
-        stages.update(m["quarantine_stages"])
-        pii.update(m["pii"])
-    read, accepted = sum(m["read"] for m in ms), sum(m["accepted"] for m in ms)
-    dups, quarantined = sum(m["duplicates"] for m in ms), sum(m["quarantined"] for m in ms)
-    if read != accepted + dups + quarantined:
-        raise AccountingError(f"read {read} != accepted {accepted} + duplicates {dups} + quarantined {quarantined}")
-    return {
-        "datanet": dn.name,
-        "run_id": done["run_id"],
-        "seq": done["seq"],
-        "inputs": sorted(done["inputs"]),
-        "read": read,
-        "accepted": accepted,
-        "duplicates": {"total": dups, **dict(sorted(kinds.items()))},
-        "quarantined": {
-            "total": quarantined,
-            "by_stage": dict(sorted(stages.items())),
-            "by_reason": dict(sorted(reasons.items())),
-        },
-        "blank_lines_skipped": sum(m["blank"] for m in ms),
-        "pii": {"records_with_pii": sum(m["records_with_pii"] for m in ms), "entities": dict(sorted(pii.items()))},
-        "splits": len(ms),
-        "shards": shards,
-        "ledger": ledger,
-        "validation": {"table": done["table_checks"]},
-        "timings": timings,
-    }
-
-
-def summary(report: dict[str, Any]) -> str:
-    """summary renders a report as a few readable lines (counts only, never content)."""
-    if report.get("run_id") is None:
-        return f"{report['datanet']}: nothing new (0 records read)"
-    q, d = report["quarantined"], report["duplicates"]
-    t = report["timings"]
-    rate = report["read"] / t["total_s"] if t["total_s"] else 0.0
-    mb_s = t["input_bytes"] / 1e6 / t["total_s"] if t["total_s"] else 0.0
-    lines = [
-        f"Datanet {report['datanet']} run {report['run_id']}",
-        f"  read         {report['read']:>8}",
-        f"  accepted     {report['accepted']:>8}",
-        f"  duplicates   {d['total']:>8}  " + ", ".join(f"{k} {v}" for k, v in d.items() if k != "total"),
-        f"  quarantined  {q['total']:>8}  " + ", ".join(f"{k} {v}" for k, v in q["by_reason"].items()),
-        f"  check        read = accepted + duplicates + quarantined "
-        f"({report['read']} = {report['accepted']} + {d['total']} + {q['total']})",
-        "  PII removed  " + (", ".join(f"{k} {v}" for k, v in report["pii"]["entities"].items()) or "none"),
-        f"  ledger       size {report['ledger']['size']}, root {report['ledger']['root']}",
-        f"  time         {t['total_s']:.1f}s ({rate:.0f} records/s, {mb_s:.2f} MB/s)",
-    ]
-    for check in report.get("validation", {}).get("table", []):
-        lines.append(f"  table check  {check['expectation']}: {'ok' if check['success'] else 'FAILED'}")
-    if report.get("report_html"):
-        lines.append(f"  report       {report['report_html']}")
-    return "\n".join(lines)

@@ -179,3 +179,28 @@ def publish_witnessed(
 
 
 witness = publish_witnessed  # the retry entry point has the same contract
+
+
+def check_published(
+    ledger_dir: Path | str, log_vkey: str, witness_vkeys: Sequence[str], quorum: int
+) -> tuple[int, list[str]]:
+    """check_published verifies the published checkpoint: log signature, ``quorum`` cosignatures, ledger root.
+
+    The published note must be signed by ``log_vkey``, carry valid
+    ``cosignature/v1`` lines from at least ``quorum`` of ``witness_vkeys``,
+    and name the root the ledger has at that size (so the witnessed history
+    is the one served). Returns (size, names of the witnesses that cosigned);
+    raises ProofError (QuorumError, SignatureError...) or LedgerError.
+    """
+    from ledger.verify import parse_verifier_key, verify_checkpoint, verify_quorum
+
+    path = Path(ledger_dir) / PUBLISHED
+    if not path.exists():
+        raise LedgerError(f"{path}: no checkpoint was published by witnesses yet")
+    note = path.read_text(encoding="utf-8")
+    cp = verify_checkpoint(note, parse_verifier_key(log_vkey))
+    names = verify_quorum(note, [parse_witness_key(k) for k in witness_vkeys], quorum)
+    with Ledger(ledger_dir) as led:
+        if cp.size > led.size or led.root_at(cp.size) != cp.root:
+            raise ProofError(f"the published checkpoint (size {cp.size}) is not this ledger's history")
+    return cp.size, names

@@ -207,6 +207,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
         f"OK: {dn.name}: {out.rows} shard rows in {out.runs} run(s) and {out.files} file(s) match the ledger "
         f"({out.size} entries, signed under {key}); checkpoint {out.witnessed}; witness {out.witness}"
     )
+    cosigners = [cli_payable.read_vkey(k) or "" for k in args.cosigner] or [w.vkey for w in dn.config.ledger.witnesses]
+    if cosigners:
+        from ledger.tlog.witnessing import check_published
+
+        quorum = args.quorum if args.quorum is not None else (dn.config.ledger.quorum if not args.cosigner else 0)
+        quorum = quorum or len(cosigners)
+        log_vkey = vkey or (dn.ledger_dir / "vkey").read_text().strip()
+        size, names = check_published(dn.ledger_dir, log_vkey, cosigners, quorum)
+        print(
+            f"OK: {dn.name}: published checkpoint (size {size}) cosigned by {len(names)} of {quorum} required: "
+            + ", ".join(names)
+        )
     return 0
 
 
@@ -317,6 +329,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--witness", help="file keeping the last verified checkpoint (default: ~/.local/state/datanets/witness/)"
     )
+    p.add_argument(
+        "--cosigner",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="a witness key you trust (text or file; repeatable); default: the YAML's ledger.witnesses",
+    )
+    p.add_argument("--quorum", type=int, help="cosignatures required (default: ledger.witness_quorum, or all)")
     p.set_defaults(fn=cmd_verify)
     p = sub.add_parser("status", help="runs, sizes, ledger, latest checkpoint, and whether verify passes")
     p.add_argument("datanet")

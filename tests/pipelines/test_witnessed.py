@@ -66,3 +66,12 @@ def test_ingest_and_usage_publish_at_quorum_and_a_witness_down_is_retried(
         with witness_at(WitnessService(W2, logs, project / "w2"), port2):  # back, with the state it persisted
             assert main(["ledger", "witness", "tiny"]) == 0
         assert _published_size(project) == grown
+    capsys.readouterr()
+    assert main(["verify", "tiny", "--witness", str(project / "w.note")]) == 0
+    assert "published checkpoint (size " in capsys.readouterr().out
+    published = dn.ledger_dir / "published-checkpoint"
+    note = published.read_text()
+    published.write_text(note.rstrip("\n").rsplit("\n", 1)[0] + "\n")  # drop one cosignature line
+    assert main(["verify", "tiny", "--witness", str(project / "w.note")]) == 1
+    assert "FAILED" in capsys.readouterr().err
+    assert main(["verify", "tiny", "--witness", str(project / "w.note"), "--cosigner", W1.vkey()]) == 0

@@ -139,12 +139,12 @@ def read_vkey(value: str | None) -> str | None:
 
 
 def cmd_payout(args: argparse.Namespace) -> int:
+    first = args.rest[0] if args.rest else ""
+    a = _payout_parser(first).parse_args(args.rest[1:] if first in SUB else args.rest)  # --help exits here, light
     from pipelines.downstream.payout.check import make_receipt, verify_receipt, verify_statement
     from pipelines.downstream.payout.money import minor_amount, to_minor
     from pipelines.downstream.payout.statement import load_statement, run_payout
 
-    first = args.rest[0] if args.rest else ""
-    a = _payout_parser(first).parse_args(args.rest[1:] if first in SUB else args.rest)
     if first == "verify":
         where = Path(a.statement)
         statement = load_statement(where)

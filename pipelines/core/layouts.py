@@ -9,6 +9,8 @@ bytes of every published file: it is a format change.
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import pyarrow as pa
 
 from pipelines.core.config import SchemaConfig
@@ -67,3 +69,39 @@ def shard_name(run_id: str, split: int, part: int) -> str:
 def part_name(kind: str, run_id: str, split: int) -> str:
     """part_name is the path of a split's duplicates, quarantine or state file, relative to the output folder."""
     return f"{kind}/{run_id}/part-{split:05d}.parquet"
+
+
+class FileEntry(TypedDict):
+    """One file a split wrote: path relative to the output folder, kind, rows, size and SHA-256 of its bytes."""
+
+    path: str
+    kind: str  # shard | duplicates | quarantine | state | contributors
+    rows: int
+    bytes: int
+    sha256: str
+
+
+class SplitManifest(TypedDict):
+    """What step 7 (``stages.write.write_split``) reports for one split; the run manifest is a list of these.
+
+    The driver checks ``read == accepted + duplicates + quarantined`` per
+    split and every file's hash before anything irreversible
+    (``driver.commit``), and sums them into the run report (``driver.outcome``).
+    """
+
+    split: int
+    writer: str  # host/pid of the worker that wrote it
+    tallies: int
+    distinct_places: int
+    read: int
+    blank: int
+    accepted: int
+    first_index: int
+    duplicates: int
+    quarantined: int
+    duplicate_kinds: dict[str, int]
+    quarantine_reasons: dict[str, int]
+    quarantine_stages: dict[str, int]
+    pii: dict[str, int]
+    records_with_pii: int
+    files: list[FileEntry]

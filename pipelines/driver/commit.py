@@ -33,6 +33,7 @@ from ledger.storage import write_atomic
 from pipelines.core import fs
 from pipelines.core.appender import LedgerWriter
 from pipelines.core.config import Datanet
+from pipelines.core.layouts import SplitManifest
 from pipelines.core.registry import output_dirs, run_dir
 from pipelines.driver.plan import INPUT_DIGEST
 
@@ -45,7 +46,7 @@ class CommitError(RuntimeError):
     """The run's outputs or the ledger disagree with the manifests in a way a rerun cannot repair."""
 
 
-def check_accounting(manifests: list[dict[str, Any]], n_splits: int) -> None:
+def check_accounting(manifests: list[SplitManifest], n_splits: int) -> None:
     """check_accounting raises AccountingError unless every split reported once and its counts add up."""
     seen = sorted(m["split"] for m in manifests)
     if seen != list(range(n_splits)):
@@ -70,7 +71,7 @@ def check_accounting(manifests: list[dict[str, Any]], n_splits: int) -> None:
             )
 
 
-def check_files(dn: Datanet, run_id: str, manifests: list[dict[str, Any]]) -> None:
+def check_files(dn: Datanet, run_id: str, manifests: list[SplitManifest]) -> None:
     """check_files raises CommitError unless the run's folders hold exactly the manifest files, byte for byte."""
     expected = {f["path"]: f for m in manifests for f in m["files"]}
     present = set()
@@ -95,7 +96,7 @@ def fs_relative(dn: Datanet, path: str) -> str:
     return path[len(base) :] if path.startswith(base) else path
 
 
-def shards_in_order(manifests: list[dict[str, Any]]) -> list[str]:
+def shards_in_order(manifests: list[SplitManifest]) -> list[str]:
     """shards_in_order lists shard paths in ledger order: split, then part."""
     return files_of(manifests, "shard")
 
@@ -117,7 +118,7 @@ def contributions(dn: Datanet, run_id: str, shards: list[str]) -> Iterator[dict[
 PUBLISHED_KINDS = ("shard", "duplicates", "quarantine")
 
 
-def run_entry(dn: Datanet, run_id: str, seq: int, base: int, manifests: list[dict[str, Any]]) -> dict[str, Any]:
+def run_entry(dn: Datanet, run_id: str, seq: int, base: int, manifests: list[SplitManifest]) -> dict[str, Any]:
     """run_entry is the run's ``run`` ledger entry: its contribution range and every published file's SHA-256."""
     files = sorted(
         [f["path"], f["sha256"], int(f["rows"])] for m in manifests for f in m["files"] if f["kind"] in PUBLISHED_KINDS
@@ -223,6 +224,6 @@ def mark_committed(
     write_json(str(folder / "COMMITTED.json"), manifest)
 
 
-def files_of(manifests: list[dict[str, Any]], kind: str) -> list[str]:
+def files_of(manifests: list[SplitManifest], kind: str) -> list[str]:
     """files_of lists a run's files of one kind, in split order."""
     return [f["path"] for m in sorted(manifests, key=lambda m: m["split"]) for f in m["files"] if f["kind"] == kind]

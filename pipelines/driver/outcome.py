@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from pipelines.core.config import Datanet
+from pipelines.core.layouts import SplitManifest
 from pipelines.driver.commit import AccountingError, files_of
 
 EXAMPLES = 3  # examples per quarantine reason in a report
@@ -28,7 +29,7 @@ class RunRefused(RuntimeError):
     """The guard rails refused a run before its first ledger append; nothing of it was published."""
 
 
-def quarantine_examples(out_dir: Path, manifests: list[dict[str, Any]], per: int = EXAMPLES) -> dict[str, Any]:
+def quarantine_examples(out_dir: Path, manifests: list[SplitManifest], per: int = EXAMPLES) -> dict[str, Any]:
     """quarantine_examples returns up to ``per`` (file, line, detail) per reason, in split and file order."""
     out: dict[str, list[dict[str, Any]]] = {}
     for rel in files_of(manifests, "quarantine"):

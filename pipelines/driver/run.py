@@ -28,6 +28,7 @@ from pipelines.core.appender import LedgerWriter, publish
 from pipelines.core.config import Datanet
 from pipelines.core.errors import crash_point
 from pipelines.core.keys import contributor_key_path, read_salt, salt_fingerprint, salt_path, signer_for
+from pipelines.core.layouts import SplitManifest
 from pipelines.core.progress import Watch, WorkerLog, tick
 from pipelines.core.registry import committed_runs, output_dirs, run_dir, started_runs
 from pipelines.driver.checks import check_runnable
@@ -225,7 +226,7 @@ def _pipeline(dn: Datanet, plan: RunPlan, base: int, opts: RunOptions) -> dict[s
 
 def _attempt(
     dn: Datanet, plan: RunPlan, base: int, opts: RunOptions, out: Datanet | None = None
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+) -> tuple[list[SplitManifest], dict[str, Any]]:
     """One attempt at the pipeline on clean output folders; returns its checked split manifests and identity.
 
     ``out`` is where the attempt writes (default ``dn`` itself; a dry run's
@@ -263,7 +264,7 @@ def _attempt(
     crash_point("staged")
     if not fs.exists(manifest_path):
         raise AccountingError(f"the runner reported success but wrote no run manifest ({manifest_path})")
-    manifests: list[dict[str, Any]] = json_load(manifest_path)["splits"]
+    manifests: list[SplitManifest] = json_load(manifest_path)["splits"]
     check_accounting(manifests, len(plan.splits))
     check_files(out, plan.run_id, manifests)
     return manifests, {"id": attempt, "runner": runner, "options": {k: str(v) for k, v in (overrides or {}).items()}}

@@ -4,7 +4,7 @@
 quarantine reason, a few examples (file, line, detail: never record
 content) read from the run's quarantine files. ``refusal`` is the guard rail
 checked after the pipeline and before the first ledger append: a run that
-accepts nothing, or whose quarantined share of the records read is over
+accepts nothing and quarantines something, or whose quarantined share of the records read is over
 ``validation.max_quarantine_share``, is refused (``RunRefused``) unless the
 curator accepts it on purpose (``--accept-quarantine``). ``summary`` renders
 a report for the console, pointing at ``datanet quarantine`` for details.
@@ -87,15 +87,17 @@ def build_report(
 def refusal(report: dict[str, Any], max_share: float) -> str | None:
     """refusal says why the guard rails refuse a run (None: it may commit).
 
-    Refused: a run that read records but accepts none, or whose quarantined
-    share of the records read is over ``max_share``. The message names the
-    top reasons, each with a file:line example and its detail.
+    Refused: a run that read records but accepts none and quarantined some,
+    or whose quarantined share of the records read is over ``max_share``. A
+    run whose every record duplicates published ones is not refused: its
+    ``copy`` entries credit the new holders. The message names the top
+    reasons, each with a file:line example and its detail.
     """
     read, accepted, q = report["read"], report["accepted"], report["quarantined"]
     if read == 0:
         return None
     share = q["total"] / read
-    if accepted > 0 and share <= max_share:
+    if (accepted > 0 or q["total"] == 0) and share <= max_share:
         return None
     why = (
         f"it accepts no record of the {read} read"

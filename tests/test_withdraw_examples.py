@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.core.config import Datanet, load_datanet
+from pipelines.core.withdrawal.ledgered import list_withdrawals
 from pipelines.downstream.attribution.attribute import record_attribution
 from pipelines.downstream.payout.check import verify_statement
 from pipelines.downstream.payout.statement import load_statement, run_payout, to_minor
@@ -21,7 +22,7 @@ from pipelines.downstream.read import connect
 from pipelines.downstream.usage import UsageError, record_usage, select_records
 from pipelines.driver.run import ingest
 from pipelines.driver.verify import verify_datanet
-from pipelines.driver.withdrawal.withdraw import list_withdrawals, withdraw
+from pipelines.driver.withdrawal.withdraw import withdraw
 
 from .test_golden import EXAMPLES, FIXTURES, REPO
 
@@ -77,7 +78,7 @@ def test_withdraw_one_contributor_of_each_example(name: str, tmp_path: Path) -> 
     served = _strings(dn)
     assert who not in served
     assert not (set(theirs) - others) & served  # none of their texts (unless another contributor's record is the same)
-    assert [len(w["records"]) for w in list_withdrawals(dn)] == [len(theirs)]
+    assert [len(w["records"]) for w in list_withdrawals(dn.ledger_dir)] == [len(theirs)]
 
     before = load_statement(dn.out_dir / "payouts" / "m1" / "2026-01")
     verify_statement(dn, before)

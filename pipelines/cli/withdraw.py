@@ -48,9 +48,9 @@ def _render(rows: list[dict[str, Any]]) -> str:
 
 def cmd_withdrawals(args: argparse.Namespace) -> int:
     """cmd_withdrawals lists withdrawn record hashes and ledger indexes (a training job purges them)."""
-    from pipelines.driver.withdrawal.withdraw import list_withdrawals
+    from pipelines.core.withdrawal.ledgered import list_withdrawals
 
-    rows = list_withdrawals(load_datanet(args.datanet), args.since)
+    rows = list_withdrawals(load_datanet(args.datanet).ledger_dir, args.since)
     print(json.dumps(rows, indent=1) if args.json else _render(rows))
     return 0
 

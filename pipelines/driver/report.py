@@ -123,7 +123,7 @@ def gather(dn: Datanet, run_id: str) -> dict[str, Any]:
 
 def _withdrawals(dn: Datanet, first: int, n: int) -> list[dict[str, Any]]:
     """Every withdrawal so far (counts and pseudonyms only), with how many of this run's records each removed."""
-    from pipelines.driver.withdrawal.withdraw import list_withdrawals
+    from pipelines.core.withdrawal.ledgered import list_withdrawals
 
     return [
         {
@@ -134,7 +134,7 @@ def _withdrawals(dn: Datanet, first: int, n: int) -> list[dict[str, Any]]:
             "of_this_run": sum(1 for i, _ in w["records"] if first <= i < first + n),
             "finished": "yes" if w["republished"] else "no",
         }
-        for w in list_withdrawals(dn)
+        for w in list_withdrawals(dn.ledger_dir)
     ]
 
 

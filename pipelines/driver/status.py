@@ -68,14 +68,14 @@ def status(dn: Datanet, vkey: str | None = None) -> dict[str, Any]:
                 "ledger_size": r["ledger"]["size"],
             }
         )
-    from pipelines.driver.withdrawal.withdraw import list_withdrawals
+    from pipelines.core.withdrawal.ledgered import list_withdrawals
 
     pending = [run_id for run_id, _ in uncommitted_runs(dn)]
     out: dict[str, Any] = {"datanet": dn.name, "runs": runs, "uncommitted": pending, "ledger": None, "verify": None}
     out["withdrawals"] = [
         {k: w[k] for k in ("withdrawal_index", "pseudonym", "reason", "quarantined", "republished")}
         | {"records": len(w["records"]), "copies": len(w["copies"])}
-        for w in list_withdrawals(dn)
+        for w in list_withdrawals(dn.ledger_dir)
     ]
     if not (dn.ledger_dir / "STATE").exists():
         return out

@@ -233,9 +233,16 @@ def _check_files(dn: Datanet, run: dict[str, Any]) -> int:
     return len(run["files"])
 
 
-def _check_rows(dn: Datanet, led: Ledger, run: dict[str, Any], gone: set[int], origin: dict[str, str]) -> int:
+def _check_rows(
+    dn: Datanet,
+    led: Ledger,
+    run: dict[str, Any],
+    gone: frozenset[int] | set[int] = frozenset(),
+    origin: dict[str, str] | None = None,
+) -> int:
     import pyarrow.parquet as pq
 
+    origin = origin or {}
     names = [f.name for f in dn.schema.fields]
     first, n = run["first"], run["contributions"]
     expected = ((i, raw) for i, raw in enumerate(led.entries(first, first + n), first) if i not in gone)
@@ -276,7 +283,7 @@ def _check_rows(dn: Datanet, led: Ledger, run: dict[str, Any], gone: set[int], o
     return seen
 
 
-def _check_copies(dn: Datanet, led: Ledger, run: dict[str, Any], gone: set[int]) -> None:
+def _check_copies(dn: Datanet, led: Ledger, run: dict[str, Any], gone: frozenset[int] | set[int]) -> None:
     """Each duplicates row of the run is the next copy entry not withdrawn, in order."""
     import pyarrow.parquet as pq
 

@@ -20,13 +20,14 @@ from ledger import entries
 from pipelines.cli.main import main
 from pipelines.core.appender import append_signed
 from pipelines.core.config import Datanet, load_datanet
+from pipelines.core.withdrawal.ledgered import list_withdrawals
 from pipelines.downstream.contributors import pseudonym_and_opening
 from pipelines.downstream.payout.check import verify_statement
 from pipelines.downstream.payout.statement import load_statement, run_payout, to_minor
 from pipelines.downstream.usage import UsageError, record_usage, select_records
 from pipelines.driver.run import ingest
 from pipelines.driver.verify import VerifyError, verify_datanet
-from pipelines.driver.withdrawal.withdraw import list_withdrawals, withdraw
+from pipelines.driver.withdrawal.withdraw import withdraw
 
 from ..conftest import REPO, make_project, tiny_records
 
@@ -99,7 +100,7 @@ def test_withdraw_stops_serving_every_row_of_the_contributor_and_verify_passes(r
     served = _served_strings(root)
     assert p1 not in served and not texts & served
     _verify(root)
-    [w] = list_withdrawals(dn)
+    [w] = list_withdrawals(dn.ledger_dir)
     assert [i for i, _ in w["records"]] == [1, 4, 7] and w["republished"] and w["reason"] == "erasure_request"
     assert len(select_records(dn)) == 7
     size = out["ledger_size"]
@@ -293,7 +294,7 @@ def test_sigkill_at_every_withdrawal_step_then_the_next_writer_finishes_it(
         shutil.rmtree(root / "out" / "tiny" / "attribution", ignore_errors=True)
     assert finished.returncode == 0, finished.stderr[-2000:]
     if point == "withdraw-staged" and then == "index":  # nothing had reached the ledger: discarded, not finished
-        assert not list_withdrawals(_dn(root)) and not list((root / "out").rglob("*.staged"))
+        assert not list_withdrawals(_dn(root).ledger_dir) and not list((root / "out").rglob("*.staged"))
         _verify(root)
         return
     assert _snapshot(root) == _snapshot(ref)

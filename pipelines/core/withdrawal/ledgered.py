@@ -86,3 +86,31 @@ def withdrawn_of(dn_ledger_dir: Any) -> Withdrawn:
         return Withdrawn()
     with Ledger(path) as led:
         return withdrawn(led)
+
+
+def list_withdrawals(ledger_dir: Any, since: int = 0) -> list[dict[str, Any]]:
+    """list_withdrawals lists the withdrawal entries in ``ledger_dir`` from index ``since`` on, with what each removed.
+
+    Each names its ledger index, pseudonym, reason, the withdrawn records
+    (``[ledger_index, record_hash]`` of each contribution: what a training
+    job that copied shards must purge) and copies, and whether it was
+    republished (finished).
+    """
+    w = withdrawn_of(ledger_dir)
+    done = {int(e["withdrawal"]) for _, e in w.republished}
+    out = []
+    for at, e in w.entries:
+        if at < since:
+            continue
+        out.append(
+            {
+                "withdrawal_index": at,
+                "pseudonym": e["pseudonym"],
+                "reason": e["reason"],
+                "records": [[i, w.contributions[i]] for i in e["contributions"]],
+                "copies": [[i, w.copies[i]] for i in e["copies"]],
+                "quarantined": e["quarantined"],
+                "republished": at in done,
+            }
+        )
+    return out

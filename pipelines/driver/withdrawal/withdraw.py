@@ -1,4 +1,4 @@
-"""A contributor leaves: ``withdraw`` (``datanet withdraw``) and ``list_withdrawals`` (``datanet withdrawals``).
+"""A contributor leaves: ``withdraw`` (``datanet withdraw``; ``core.withdrawal.ledgered.list_withdrawals`` lists them).
 
 ``withdraw`` takes the ledger's writer lock (``pipelines.core.appender.writing``,
 which first finishes any withdrawal that stopped), plans the withdrawal
@@ -20,7 +20,6 @@ from pipelines.core.appender import Progress, writing
 from pipelines.core.config import Datanet
 from pipelines.core.errors import BadInput
 from pipelines.core.withdrawal.apply import carry_out, stage
-from pipelines.core.withdrawal.ledgered import withdrawn_of
 from pipelines.core.withdrawal.plan import plan_withdrawal
 
 
@@ -121,31 +120,3 @@ def _redraw_reports(dn: Datanet, run_ids: list[str], say: Progress) -> None:
             write_report(dn, run_id, with_data_docs=False)
         except Exception as exc:  # the withdrawal is done; a report that cannot be drawn does not undo it
             say(f"  could not redraw runs/{run_id}/report.html: {type(exc).__name__}: {exc}")
-
-
-def list_withdrawals(dn: Datanet, since: int = 0) -> list[dict[str, Any]]:
-    """list_withdrawals lists the withdrawal entries at ledger index ``since`` or later, with what each removed.
-
-    Each names its ledger index, pseudonym, reason, the withdrawn records
-    (``[ledger_index, record_hash]`` of each contribution: what a training
-    job that copied shards must purge) and copies, and whether it was
-    republished (finished).
-    """
-    w = withdrawn_of(dn.ledger_dir)
-    done = {int(e["withdrawal"]) for _, e in w.republished}
-    out = []
-    for at, e in w.entries:
-        if at < since:
-            continue
-        out.append(
-            {
-                "withdrawal_index": at,
-                "pseudonym": e["pseudonym"],
-                "reason": e["reason"],
-                "records": [[i, w.contributions[i]] for i in e["contributions"]],
-                "copies": [[i, w.copies[i]] for i in e["copies"]],
-                "quarantined": e["quarantined"],
-                "republished": at in done,
-            }
-        )
-    return out

@@ -26,6 +26,8 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "run": ("datanet", "run", "seq", "first", "contributions", "copies", "files"),
     "attribution": ("datanet", "model", "output_sha256", "rule", "weights", "unattributed_bp"),
     "index": ("datanet", "run", "shard", "files", "docs", "tokens", "vocab_size", "vocab_sha256"),
+    "withdrawal": ("datanet", "pseudonym", "contributions", "copies", "quarantined", "reason", "opening"),
+    "republish": ("datanet", "withdrawal", "files"),
 }
 HASH_FIELDS = ("record_hash", "statement_hash", "output_sha256", "vocab_sha256")
 # The columns tabular readers (``datanet sql``'s ``ledger`` view) give every entry, in this order, with their
@@ -50,7 +52,12 @@ TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("fee_minor", "int"),
     ("weights", "pairs"),
     ("unattributed_bp", "int"),
+    ("pseudonym", "str"),
+    ("reason", "str"),
+    ("withdrawal", "int"),
 )
+# Why a contributor's records were withdrawn: the only reason a ``withdrawal`` entry may state (never free text).
+WITHDRAWAL_REASONS = ("consent_withdrawn", "erasure_request", "court_order", "curator_decision", "other")
 
 
 class EntryError(ValueError):
@@ -291,6 +298,51 @@ def parse_index_shard(entry: Mapping[str, Any]) -> dict[str, Any]:
             raise EntryError(f"index entry field {field} must be a whole number")
     encode_entry(entry)
     return dict(entry)
+
+
+def withdrawal(
+    datanet: str, pseudonym: str, contributions: list[int], copies: list[int], quarantined: int, reason: str
+) -> dict[str, Any]:
+    """withdrawal builds a ``withdrawal`` entry: ``pseudonym``'s records stop being served, paid for and attributed.
+
+    ``contributions`` and ``copies`` are the ledger indexes (ascending) of the
+    contributor's ``contribution`` and ``copy`` entries this withdrawal
+    covers; ``quarantined`` counts their quarantine rows removed (those have
+    no entry of their own). ``reason`` is one of ``WITHDRAWAL_REASONS``; no
+    contributor ID and no text is ever recorded. ``opening`` is always
+    ``"destroyed"``: the curator states that the map from this pseudonym to a
+    person was deleted. The entries it names stay on the ledger (it cannot
+    forget); they are no longer served.
+    """
+    if reason not in WITHDRAWAL_REASONS:
+        raise EntryError(f"withdrawal reason {reason!r} is not one of {', '.join(WITHDRAWAL_REASONS)}")
+    for name, indexes in (("contributions", contributions), ("copies", copies)):
+        if list(indexes) != sorted(set(indexes)) or any(isinstance(i, bool) or not isinstance(i, int) for i in indexes):
+            raise EntryError(f"withdrawal entry field {name} must be distinct ledger indexes in ascending order")
+    return {
+        "kind": "withdrawal",
+        "datanet": datanet,
+        "pseudonym": pseudonym,
+        "contributions": list(contributions),
+        "copies": list(copies),
+        "quarantined": quarantined,
+        "reason": reason,
+        "opening": "destroyed",
+        "v": ENTRY_VERSION,
+    }
+
+
+def republish(datanet: str, withdrawal_index: int, files: list[list[Any]]) -> dict[str, Any]:
+    """republish builds a ``republish`` entry: the files a withdrawal replaced, and the new files' bytes.
+
+    ``withdrawal_index`` is the ledger index of the ``withdrawal`` entry;
+    ``files`` lists ``[old path, new path, sha256, rows]`` sorted by old path:
+    every shard, duplicates and quarantine file that held a withdrawn
+    record, and the file that replaces it (the same rows, minus the
+    withdrawn ones, in the same order). A signed checkpoint so commits to
+    every byte served after the withdrawal, as a ``run`` entry does for a run.
+    """
+    return {"kind": "republish", "datanet": datanet, "withdrawal": withdrawal_index, "files": files, "v": ENTRY_VERSION}
 
 
 def index_key(entry: Mapping[str, Any]) -> str | None:

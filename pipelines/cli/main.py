@@ -2,7 +2,8 @@
 
 Commands: ``ingest NAME``, ``check NAME``, ``new NAME``, ``ledger …``, and the
 downstream ``read``, ``sql``, ``usage …`` and ``payout …`` (``pipelines.cli.payable``), and
-``attribute`` / ``index`` (``pipelines.cli.attribution``) and ``pii preview`` (``pipelines.cli.pii``).
+``attribute`` / ``index`` (``pipelines.cli.attribution``), ``pii preview`` (``pipelines.cli.pii``) and
+``withdraw`` / ``withdrawals`` (``pipelines.cli.withdraw``).
 Every error is one line naming the file (and key or line) at fault, with
 exit status 2 for bad input and 1 for failures; never a traceback.
 """
@@ -26,6 +27,7 @@ from ledger.verify import ProofError
 from pipelines.cli import attribution as cli_attribution
 from pipelines.cli import payable as cli_payable
 from pipelines.cli import pii as cli_pii
+from pipelines.cli import withdraw as cli_withdraw
 from pipelines.core.config import load_datanet, parse_datanet
 from pipelines.core.errors import BadInput, CheckFailed
 
@@ -256,9 +258,14 @@ def cmd_contributor(args: argparse.Namespace) -> int:
 
     from ledger.pseudonym import is_pseudonym
     from pipelines.core.registry import shard_paths
+    from pipelines.core.withdrawal.ledgered import withdrawn_of
     from pipelines.downstream.contributors import own_id, pseudonym_and_opening
 
     dn = load_datanet(args.datanet)
+    gone = withdrawn_of(dn.ledger_dir).pseudonyms
+    if (args.who if is_pseudonym(args.who) else pseudonym_and_opening(dn, args.who)[0]) in gone:
+        print(f"{args.who}: withdrawn from {dn.name}; its map entry and opening were destroyed", file=sys.stderr)
+        return 1
     if is_pseudonym(args.who):
         cid = own_id(dn, args.who)
         if cid is None:
@@ -382,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_payable.add_commands(sub)
     cli_attribution.add_commands(sub)
     cli_pii.add_commands(sub)
+    cli_withdraw.add_commands(sub)
     cli_witness.add_witness_commands(sub)
     return ap
 

@@ -25,6 +25,7 @@ from ledger.tlog.witnessing import Witness, publish_witnessed
 from pipelines.core.config import Datanet
 from pipelines.core.keys import signer_for
 from pipelines.core.registry import refuse_if_ingest_unfinished
+from pipelines.core.withdrawal.apply import finish_started
 
 Progress = Callable[[str], None]
 
@@ -79,13 +80,16 @@ class LedgerWriter:
 def writing(dn: Datanet, wait: float = WRITER_WAIT, progress: Progress | None = None) -> Iterator[LedgerWriter]:
     """writing opens ``dn``'s ledger for a downstream writer: locked, and refused while an ingest is unfinished.
 
-    Raises LedgerBusyError after ``wait`` seconds without the lock, and
-    RuntimeError (naming the run) when an ingest stopped part-way through
-    its appends.
+    A withdrawal that stopped after its first ledger append is finished first
+    (``pipelines.core.withdrawal.apply.finish_started``), so what the writer
+    decides to append sees the Datanet as the withdrawal leaves it. Raises
+    LedgerBusyError after ``wait`` seconds without the lock, and RuntimeError
+    (naming the run) when an ingest stopped part-way through its appends.
     """
     with Ledger(dn.ledger_dir, writer=True, wait=wait) as led:
         refuse_if_ingest_unfinished(dn, led.size)
         writer = LedgerWriter(dn, led, progress or _quiet)
+        finish_started(dn, writer, writer.progress)
         yield writer
     if writer.signed:
         publish(dn, progress)

@@ -5,7 +5,8 @@ ledger order of the records' contributions, then signs a checkpoint.
 Guarantees: the model id is one ``payout`` accepts (``payout.ids``), so
 recorded usage can always be paid; every record must be a contribution on
 this ledger (else ``UsageError`` naming the first unknown hash, and nothing
-is written);
+is written) and not withdrawn (``datanet withdraw``; else ``UsageError``,
+nothing written);
 re-recording the same (model, training run) adds nothing; a run interrupted
 between ledger batches is completed, not duplicated, by recording it again.
 """
@@ -23,6 +24,7 @@ from pipelines.core.appender import writing
 from pipelines.core.config import Datanet
 from pipelines.core.errors import BadInput
 from pipelines.core.registry import committed_runs
+from pipelines.core.withdrawal.ledgered import withdrawn
 from pipelines.downstream.payout.ids import check_model
 from pipelines.downstream.read import connect, ledger_table
 
@@ -85,6 +87,12 @@ def record_usage(
         unknown = [h for h in wanted if h not in found]
         if unknown:
             raise UsageError(f"{len(unknown)} record(s) are not contributions of {dn.name}, e.g. {unknown[0]}")
+        gone = sorted(set(wanted) & withdrawn(led).record_hashes())
+        if gone:
+            raise UsageError(
+                f"{len(gone)} record(s) were withdrawn from {dn.name} and may not be used or paid for, e.g. "
+                f"{gone[0]}; nothing was recorded (`datanet withdrawals {dn.name}` lists them)"
+            )
         todo = sorted((h for h in wanted if h not in done), key=found.__getitem__)
         first = led.size
         note = w.append_signed(usage_entry(dn, h, model, training_run) for h in todo)

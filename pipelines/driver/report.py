@@ -121,7 +121,25 @@ def gather(dn: Datanet, run_id: str) -> dict[str, Any]:
         "timings": _timings(dn, run_id, rep),
         "ledger": {k: rep["ledger"][k] for k in ("size", "root", "first_index", "entries", "checkpoint")},
         "growth": growth,
+        "withdrawals": _withdrawals(dn, rep["ledger"]["first_index"], rep["ledger"]["entries"]),
     }
+
+
+def _withdrawals(dn: Datanet, first: int, n: int) -> list[dict[str, Any]]:
+    """Every withdrawal so far (counts and pseudonyms only), with how many of this run's records each removed."""
+    from pipelines.core.withdrawal.ledgered import list_withdrawals
+
+    return [
+        {
+            "entry": w["withdrawal_index"],
+            "pseudonym": w["pseudonym"],
+            "reason": w["reason"],
+            "records": len(w["records"]),
+            "of_this_run": sum(1 for i, _ in w["records"] if first <= i < first + n),
+            "finished": "yes" if w["republished"] else "no",
+        }
+        for w in list_withdrawals(dn.ledger_dir)
+    ]
 
 
 def _histogram(values: list[int], bins: int) -> dict[str, int]:
@@ -223,6 +241,13 @@ def render(data: dict[str, Any], data_docs: str | None = None) -> str:
         "<h2>Ledger</h2>" + f"<p>size {led['size']:,}, this run's contributions from entry {led['first_index']:,} "
         f"({led['entries']:,} entries)"
         f"<br>root <code>{html.escape(led['root'])}</code></p><pre>{html.escape(led['checkpoint'])}</pre>",
+        "<h2>Withdrawals</h2><p>contributors who left: their records are no longer served, paid for or "
+        "attributed (the ledger keeps the entries; <code>datanet withdrawals</code> lists the record hashes)</p>"
+        + (
+            _table_html(data["withdrawals"], ["entry", "pseudonym", "reason", "records", "of_this_run", "finished"])
+            if data["withdrawals"]
+            else "<p class=none>no withdrawals</p>"
+        ),
         "<h2>Growth across runs</h2>"
         + _bars([(f"run #{g['seq']}", g["total"]) for g in data["growth"]], " records")
         + _table_html(data["growth"], ["seq", "run_id", "accepted", "total", "ledger"]),

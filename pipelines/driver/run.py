@@ -31,6 +31,7 @@ from pipelines.core.keys import contributor_key_path, read_salt, salt_fingerprin
 from pipelines.core.layouts import SplitManifest
 from pipelines.core.progress import Watch, WorkerLog, tick
 from pipelines.core.registry import committed_runs, output_dirs, run_dir, started_runs
+from pipelines.core.withdrawal.apply import finish_started as finish_withdrawals
 from pipelines.driver.checks import check_runnable
 from pipelines.driver.commit import (
     AccountingError,
@@ -121,6 +122,7 @@ def _ingest_locked(dn: Datanet, led: Ledger, opts: RunOptions) -> dict[str, Any]
     progress = opts.progress
     t0 = time.perf_counter()
     _finish_started(dn, led, progress)
+    finish_withdrawals(dn, LedgerWriter(dn, led, progress), progress)  # a stopped withdrawal, before planning
     plan = plan_run(dn)
     progress(
         f"[1/3] plan: run {plan.run_id} (#{plan.seq}), {len(plan.specs)} new input unit(s), {len(plan.splits)} split(s)"

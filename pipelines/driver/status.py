@@ -68,8 +68,15 @@ def status(dn: Datanet, vkey: str | None = None) -> dict[str, Any]:
                 "ledger_size": r["ledger"]["size"],
             }
         )
+    from pipelines.core.withdrawal.ledgered import list_withdrawals
+
     pending = [run_id for run_id, _ in uncommitted_runs(dn)]
     out: dict[str, Any] = {"datanet": dn.name, "runs": runs, "uncommitted": pending, "ledger": None, "verify": None}
+    out["withdrawals"] = [
+        {k: w[k] for k in ("withdrawal_index", "pseudonym", "reason", "quarantined", "republished")}
+        | {"records": len(w["records"]), "copies": len(w["copies"])}
+        for w in list_withdrawals(dn.ledger_dir)
+    ]
     if not (dn.ledger_dir / "STATE").exists():
         return out
     with Ledger(dn.ledger_dir) as led:
@@ -114,6 +121,12 @@ def render(s: dict[str, Any]) -> str:
             )
     for run_id in s["uncommitted"]:
         lines.append(f"  run {run_id}: started, not committed (the next `datanet ingest` finishes or redoes it)")
+    for w in s.get("withdrawals", []):
+        lines.append(
+            f"  withdrawal at entry {w['withdrawal_index']}: {w['pseudonym']} ({w['reason']}), "
+            f"{w['records']} record(s) and {w['copies']} copy(ies) no longer served"
+            + ("" if w["republished"] else "; NOT FINISHED (the next ledger writer finishes it)")
+        )
     if s["ledger"]:
         led = s["ledger"]
         lines.append(

@@ -18,6 +18,12 @@ first difference, which it names:
    equals the contribution entry at its ``ledger_index``, which names that
    shard, row, run and contributor, so contribution entries and shard rows
    are one to one.
+   Withdrawals (``pipelines.driver.withdrawal.checks``): each ``withdrawal``
+   entry names only its own pseudonym's earlier entries and all of them,
+   and has one ``republish`` entry; the files checked are the runs' files
+   with every republish applied, and a contribution or copy entry a
+   withdrawal covers must have no row anywhere (a served row that is
+   withdrawn is named);
 5. the attribution index, when there is one: every file hashes as the
    ledger's ``index`` entries say (``pipelines.downstream.attribution.committed``).
 
@@ -50,6 +56,8 @@ from pipelines.core.config import Datanet
 from pipelines.core.errors import CheckFailed
 from pipelines.core.records import record_hash
 from pipelines.core.registry import committed_runs
+from pipelines.core.withdrawal.ledgered import withdrawn
+from pipelines.driver.withdrawal.checks import WithdrawalMismatch, check_withdrawals, served_files
 
 
 class VerifyError(CheckFailed):
@@ -225,59 +233,76 @@ def _check_files(dn: Datanet, run: dict[str, Any]) -> int:
     return len(run["files"])
 
 
-def _check_rows(dn: Datanet, led: Ledger, run: dict[str, Any]) -> int:
+def _check_rows(
+    dn: Datanet,
+    led: Ledger,
+    run: dict[str, Any],
+    gone: frozenset[int] | set[int] = frozenset(),
+    origin: dict[str, str] | None = None,
+) -> int:
     import pyarrow.parquet as pq
 
+    origin = origin or {}
     names = [f.name for f in dn.schema.fields]
-    expected = iter(led.entries(run["first"], run["first"] + run["contributions"]))
-    index, seen = run["first"], 0
+    first, n = run["first"], run["contributions"]
+    expected = ((i, raw) for i, raw in enumerate(led.entries(first, first + n), first) if i not in gone)
+    seen = 0
     for rel in [f[0] for f in run["files"] if f[0].startswith("shards/")]:
+        shard, last = origin.get(rel, rel), -1
         with fs.open_read(str(dn.out_dir / rel)) as f:
             row = 0
             for batch in pq.ParquetFile(f).iter_batches(batch_size=4096):
                 for r in batch.to_pylist():
                     where = f"{rel} row {row}"
-                    if r["ledger_index"] != index:
-                        raise VerifyError(f"{where}: ledger_index {r['ledger_index']}, expected {index}")
-                    raw = next(expected, None)
+                    if r["ledger_index"] in gone:
+                        raise VerifyError(
+                            f"{where}: holds withdrawn record {r['record_hash']} (ledger entry "
+                            f"{r['ledger_index']}, withdrawn): a withdrawn record is served"
+                        )
+                    index, raw = next(expected, (None, None))
                     if raw is None:
                         raise VerifyError(f"{where}: more shard rows than run {run['run']} has contributions")
+                    if r["ledger_index"] != index:
+                        raise VerifyError(f"{where}: ledger_index {r['ledger_index']}, expected {index}")
                     e = json.loads(raw)
                     h = record_hash({n: r[n] for n in names})
                     if h != r["record_hash"]:
                         raise VerifyError(
                             f"{where}: the fields hash to {h}, not the stored record_hash: the row was changed"
                         )
-                    got = (e.get("record_hash"), e.get("contributor_id"), e.get("shard"), e.get("row"), e.get("run"))
-                    want = (h, r["contributor_id"], rel, row, run["run"])
-                    if got != want:
-                        raise VerifyError(f"{where}: ledger entry {index} is {got}, the row is {want}")
-                    index, row, seen = index + 1, row + 1, seen + 1
-    if seen != run["contributions"]:
-        raise VerifyError(f"run {run['run']}: {seen} shard rows for {run['contributions']} contribution entries")
-    _check_copies(dn, led, run)
+                    got = (e.get("record_hash"), e.get("contributor_id"), e.get("shard"), e.get("run"))
+                    want = (h, r["contributor_id"], shard, run["run"])
+                    at = e.get("row")
+                    if got != want or not (at == row if shard == rel else isinstance(at, int) and at > last):
+                        raise VerifyError(f"{where}: ledger entry {index} is {got} row {at}, the row is {want}")
+                    row, seen, last = row + 1, seen + 1, int(at)
+    kept = n - sum(1 for i in gone if first <= i < first + n)
+    if seen != kept:
+        raise VerifyError(f"run {run['run']}: {seen} shard rows for {kept} contribution entries not withdrawn")
+    _check_copies(dn, led, run, gone)
     return seen
 
 
-def _check_copies(dn: Datanet, led: Ledger, run: dict[str, Any]) -> None:
-    """Each duplicates row of the run is the copy entry at the same place, in order."""
+def _check_copies(dn: Datanet, led: Ledger, run: dict[str, Any], gone: frozenset[int] | set[int]) -> None:
+    """Each duplicates row of the run is the next copy entry not withdrawn, in order."""
     import pyarrow.parquet as pq
 
     start = run["first"] + run["contributions"]
-    expected = iter(led.entries(start, start + run["copies"]))
-    index = start
+    expected = ((i, raw) for i, raw in enumerate(led.entries(start, start + run["copies"]), start) if i not in gone)
+    count = 0
     for rel in [f[0] for f in run["files"] if f[0].startswith("duplicates/")]:
         with fs.open_read(str(dn.out_dir / rel)) as f:
             for row, r in enumerate(pq.read_table(f, columns=["duplicate_of", "contributor_id", "kind"]).to_pylist()):
-                raw = next(expected, None)
+                index, raw = next(expected, (start + run["copies"], None))
                 e = json.loads(raw) if raw is not None else {}
                 got = (e.get("kind"), e.get("record_hash"), e.get("contributor_id"), e.get("duplicate"))
                 want = ("copy", r["duplicate_of"], r["contributor_id"], r["kind"])
                 if got != want:
                     raise VerifyError(f"{rel} row {row}: ledger entry {index} is {got}, the row is {want}")
-                index += 1
-    if index != start + run["copies"]:
-        raise VerifyError(f"run {run['run']}: {index - start} duplicates rows for {run['copies']} copy entries")
+                count += 1
+    kept = run["copies"] - sum(1 for i in gone if start <= i < start + run["copies"])
+    if count != kept:
+        raise VerifyError(f"run {run['run']}: {count} duplicates rows for {kept} copy entries not withdrawn")
 
 
 def _check_index(dn: Datanet, led: Ledger) -> None:
@@ -288,6 +313,19 @@ def _check_index(dn: Datanet, led: Ledger) -> None:
             check_index(dn, index_dir(dn), committed_index(led), complete=False)
         except IndexMismatchError as exc:
             raise VerifyError(f"attribution index: {exc}") from None
+
+
+def _served(
+    led: Ledger, runs: dict[str, tuple[int, dict[str, Any]]]
+) -> tuple[dict[str, tuple[int, dict[str, Any]]], set[int], dict[str, str]]:
+    """The run entries with their files as republished, the withdrawn indexes, and each new file's original path."""
+    w = withdrawn(led)
+    try:
+        check_withdrawals(led, w)
+        served, origin = served_files(runs, w)
+    except WithdrawalMismatch as exc:
+        raise VerifyError(str(exc)) from None
+    return {r: (at, {**e, "files": served[r]}) for r, (at, e) in runs.items()}, w.indexes, origin
 
 
 def verify_datanet(dn: Datanet, vkey: str | None = None, witness: Path | None = None) -> Verified:
@@ -313,11 +351,12 @@ def verify_datanet(dn: Datanet, vkey: str | None = None, witness: Path | None = 
                 raise VerifyError(f"run {r['run_id']}: the checkpoint it was published at (size {size}) is missing")
         witnessed = _check_witness(led, cp, key, witness)
         runs, spans = _run_entries(led)
+        runs, gone, origin = _served(led, runs)
         _check_runs(dn, runs, spans)
         files = rows = 0
         for _, e in sorted(runs.values(), key=lambda x: int(x[0])):
             files += _check_files(dn, e)
-            rows += _check_rows(dn, led, e)
+            rows += _check_rows(dn, led, e, gone, origin)
         _check_index(dn, led)
         if cp is not None:
             witness.parent.mkdir(parents=True, exist_ok=True)

@@ -240,6 +240,7 @@ def record_attribution(
         existing = find_attribution(dn, led, model, sha, inference_id)
         ensure_index(dn, progress, w)
         result = attribute_text(dn, text, rule)
+        _refuse_withdrawn(led, result)
         if existing is not None:
             index, entry = existing
             note, appended = w.sign(), False
@@ -254,6 +255,18 @@ def record_attribution(
     result["ledger"] = {"index": index, "appended": appended, "ledger_size": size, "checkpoint": note}
     result["warnings"] = unpaid_warnings(dn, model)
     return result
+
+
+def _refuse_withdrawn(led: Ledger, result: dict[str, Any]) -> None:
+    """Never credit a withdrawn record: the index is rebuilt from served shards, so this only fires on a stale one."""
+    from pipelines.core.withdrawal.ledgered import withdrawn
+
+    gone = withdrawn(led).indexes & {int(r["ledger_index"]) for r in result["records"]}
+    if gone:
+        raise AttributionError(
+            f"the attribution index credits withdrawn ledger entry {min(gone)}; nothing was recorded: "
+            "delete the index folder and run `datanet index` to rebuild it from what is served"
+        )
 
 
 def check_output(text: str) -> str:

@@ -41,6 +41,7 @@ from pipelines.downstream.attribution.index import (
 )
 
 _KIND = b'"kind":"index"'  # canonical JSON escapes quotes inside strings, so this is only ever the kind key
+_RESET = b'"kind":"republish"'  # a withdrawal republished shards: the index is rebuilt from what is served
 
 
 class IndexMismatchError(IndexError_):
@@ -59,7 +60,11 @@ _checked: dict[Path, Any] = {}
 
 
 def committed_index(led: Ledger) -> list[dict[str, Any]]:
-    """committed_index returns the ledger's ``index`` entries in ledger order, each with its ``ledger_index``.
+    """committed_index returns the ledger's current ``index`` entries in ledger order, each with its ``ledger_index``.
+
+    A ``republish`` entry (a withdrawal) voids the ``index`` entries before
+    it: the index is then rebuilt from the served shards, and the entries
+    after the last ``republish`` are the ones it must match.
 
     Reads only the entries appended since the last call for this ledger (in
     this process), unless the ledger no longer extends what was read.
@@ -70,7 +75,9 @@ def committed_index(led: Ledger) -> list[dict[str, Any]]:
         seen = _Scan(0, led.root_at(0), [])
     entries = list(seen.entries)
     for i, raw in enumerate(led.entries(seen.size), seen.size):
-        if _KIND in raw:
+        if _RESET in raw:
+            entries.clear()
+        elif _KIND in raw:
             entries.append({**parse_index_shard(json.loads(raw)), "ledger_index": i})
     _scans[key] = _Scan(led.size, led.root, entries)
     return list(entries)

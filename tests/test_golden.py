@@ -28,8 +28,8 @@ GOLDEN = FIXTURES / "golden.json"
 EXAMPLES = ("clinical-notes", "code-snippets")
 
 
-def run_example(name: str, tmp: Path) -> dict[str, Any]:
-    """run_example ingests example ``name`` under ``tmp`` with the fixture keys; returns its digests."""
+def example_with_fixture_keys(name: str, tmp: Path) -> Datanet:
+    """example_with_fixture_keys is example ``name`` with outputs under ``tmp`` and a copy of the fixture keys."""
     dn = load_datanet(name, root=REPO)
     keys = tmp / "keys"
     keys.mkdir(parents=True)
@@ -39,7 +39,12 @@ def run_example(name: str, tmp: Path) -> dict[str, Any]:
         "output": dn.config.output.model_copy(update={"dir": str(tmp / name)}),
         "ledger": dn.config.ledger.model_copy(update={"key": str(keys / f"{name}.key")}),
     }
-    dn = Datanet(dn.config.model_copy(update=update), dn.schema, dn.root, dn.path)
+    return Datanet(dn.config.model_copy(update=update), dn.schema, dn.root, dn.path)
+
+
+def run_example(name: str, tmp: Path) -> dict[str, Any]:
+    """run_example ingests example ``name`` under ``tmp`` with the fixture keys; returns its digests."""
+    dn = example_with_fixture_keys(name, tmp)
     ingest(dn, progress=lambda _: None, live="off")
     files = {
         str(p.relative_to(dn.out_dir)): hashlib.sha256(p.read_bytes()).hexdigest()

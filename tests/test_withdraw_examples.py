@@ -7,13 +7,12 @@ on the tiny Datanet in ``tests/pipelines/test_withdraw.py``.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.core.config import Datanet, load_datanet
+from pipelines.core.config import Datanet
 from pipelines.core.withdrawal.ledgered import list_withdrawals
 from pipelines.downstream.attribution.attribute import record_attribution
 from pipelines.downstream.payout.check import verify_statement
@@ -24,7 +23,7 @@ from pipelines.driver.run import ingest
 from pipelines.driver.verify import verify_datanet
 from pipelines.driver.withdrawal.withdraw import withdraw
 
-from .test_golden import EXAMPLES, FIXTURES, REPO
+from .test_golden import EXAMPLES, example_with_fixture_keys
 
 
 def _quiet(_: str) -> None:
@@ -32,16 +31,7 @@ def _quiet(_: str) -> None:
 
 
 def _ingested(name: str, tmp: Path) -> Datanet:
-    dn = load_datanet(name, root=REPO)
-    keys = tmp / "keys"
-    keys.mkdir(parents=True)
-    for suffix in (".key", ".salt", ".idkey"):
-        shutil.copy(FIXTURES / "keys" / f"{name}{suffix}", keys / f"{name}{suffix}")
-    update = {
-        "output": dn.config.output.model_copy(update={"dir": str(tmp / name)}),
-        "ledger": dn.config.ledger.model_copy(update={"key": str(keys / f"{name}.key")}),
-    }
-    dn = Datanet(dn.config.model_copy(update=update), dn.schema, dn.root, dn.path)
+    dn = example_with_fixture_keys(name, tmp)
     ingest(dn, progress=_quiet, live="off")
     return dn
 

@@ -33,7 +33,7 @@ class RunOptions:
     would refuse (nothing accepted, or too much quarantined).
     """
 
-    overrides: Mapping[str, Any] = field(default_factory=dict)
+    overrides: Mapping[str, Any] | None = field(default_factory=dict)  # None: none
     progress: Progress = stderr
     live: str = "auto"
     verbose: bool = False

@@ -94,7 +94,7 @@ def ingest(dn: Datanet, opts: RunOptions | None = None, **options: Any) -> dict[
     config problem is one error naming its key, never a failure mid-run.
     """
     opts = opts or RunOptions(**options)
-    check_runnable(dn, dict(opts.overrides))
+    check_runnable(dn, dict(opts.overrides or {}))
     fd = _lock(dn)
     if opts.dry_run:
         try:
@@ -239,7 +239,7 @@ def _attempt(
     from pipelines.stages.write import WriteSpec
 
     out = out or dn
-    progress, overrides = opts.progress, dict(opts.overrides)
+    progress, overrides = opts.progress, dict(opts.overrides or {})
     for folder in output_dirs(out, plan.run_id):
         fs.delete_tree(str(folder))
     attempt = uuid.uuid4().hex[:12]

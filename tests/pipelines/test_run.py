@@ -50,7 +50,7 @@ def test_accounting_and_rerun_adds_nothing(project: Path) -> None:
     assert (report["accepted"], report["duplicates"]["total"], report["quarantined"]["total"]) == (10, 1, 2)
     assert report["quarantined"]["by_reason"] == {"malformed_json": 1, "validation_failed": 1}
     before = _outputs(project)
-    again = ingest(dn, progress=_quiet)
+    again = ingest(dn, overrides=None, progress=_quiet)  # None means no overrides, as before RunOptions
     assert again["run_id"] is None and again["read"] == 0
     assert _outputs(project) == before
 

@@ -301,7 +301,13 @@ def parse_index_shard(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def withdrawal(
-    datanet: str, pseudonym: str, contributions: list[int], copies: list[int], quarantined: int, reason: str
+    datanet: str,
+    pseudonym: str,
+    contributions: list[int],
+    copies: list[int],
+    quarantined: int,
+    reason: str,
+    weights: list[list[int]] | None = None,
 ) -> dict[str, Any]:
     """withdrawal builds a ``withdrawal`` entry: ``pseudonym``'s records stop being served, paid for and attributed.
 
@@ -312,7 +318,10 @@ def withdrawal(
     contributor ID and no text is ever recorded. ``opening`` is always
     ``"destroyed"``: the curator states that the map from this pseudonym to a
     person was deleted. The entries it names stay on the ledger (it cannot
-    forget); they are no longer served.
+    forget); they are no longer served. ``weights`` (``[[ledger index,
+    weight], ...]``, only for a Datanet paid by ``basis: weighted``) keeps
+    each withdrawn record's payout weight, so statements computed before the
+    withdrawal still recompute once the rows are no longer served.
     """
     if reason not in WITHDRAWAL_REASONS:
         raise EntryError(f"withdrawal reason {reason!r} is not one of {', '.join(WITHDRAWAL_REASONS)}")
@@ -328,6 +337,7 @@ def withdrawal(
         "quarantined": quarantined,
         "reason": reason,
         "opening": "destroyed",
+        **({"weights": sorted([int(i), int(w)] for i, w in weights)} if weights is not None else {}),
         "v": ENTRY_VERSION,
     }
 

@@ -299,3 +299,29 @@ def test_sigkill_at_every_withdrawal_step_then_the_next_writer_finishes_it(
         return
     assert _snapshot(root) == _snapshot(ref)
     _verify(root)
+
+
+def test_a_weighted_statement_made_before_a_withdrawal_still_recomputes(tmp_path: Path) -> None:
+    """The withdrawal entry keeps the withdrawn records' payout weights; without them they would weigh 0."""
+    root = make_project(tmp_path / "w", "pii: {enabled: false}\npayout: {basis: weighted, weight_field: n}\n")
+    schema = root / "schemas" / "note.yaml"
+    schema.write_text(schema.read_text() + "  - {name: n, type: integer, required: false}\n")
+    with open(root / "data" / "a.jsonl", "w") as f:
+        f.writelines(json.dumps({**r, "n": 3 + i}) + "\n" for i, r in enumerate(tiny_records()))
+    dn = load_datanet("tiny", root=root)
+    ingest(dn, progress=_quiet)
+    record_usage(dn, "m1", "t1", select_records(dn))
+    before = run_payout(dn, "m1", "2026-10", to_minor("100.00", "EUR"), "EUR")
+    withdraw(dn, pseudonym_and_opening(dn, "c1")[0], "erasure_request", progress=_quiet)
+    weights = _weights(dn)
+    assert len(weights) == 3 and all(w >= 3 for _, w in weights)  # c1 held records 1, 4 and 7
+    statement = load_statement(Path(before["statement"]))
+    assert verify_statement(dn, statement)["statement_hash"] == before["statement_hash"]
+
+
+def _weights(dn: Datanet) -> list[list[int]]:
+    from ledger.log import Ledger
+
+    with Ledger(dn.ledger_dir) as led:
+        found = [json.loads(e) for e in led.entries() if b'"kind":"withdrawal"' in e]
+    return [p for e in found for p in e["weights"]]

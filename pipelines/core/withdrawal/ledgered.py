@@ -43,6 +43,10 @@ class Withdrawn:
         """pseudonyms are the contributors with at least one withdrawal."""
         return {str(e["pseudonym"]) for _, e in self.entries}
 
+    def weights(self) -> dict[int, int]:
+        """weights are the payout weights withdrawal entries kept, by contribution index (``basis: weighted``)."""
+        return {int(i): int(w) for _, e in self.entries for i, w in e.get("weights") or []}
+
     def record_hashes(self) -> set[str]:
         """record_hashes are the hashes of withdrawn contributions (records no longer served)."""
         return set(self.contributions.values())

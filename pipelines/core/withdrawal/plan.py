@@ -61,6 +61,7 @@ class WithdrawalPlan:
     contributions: list[int]
     copies: list[int]
     quarantined: int
+    weights: list[list[int]] | None = None  # [[ledger index, weight]] of withdrawn records under basis: weighted
     files: list[FileChange] = field(default_factory=list)
     private: list[str] = field(default_factory=list)  # contributor maps rewritten in place
     record_hashes: list[str] = field(default_factory=list)
@@ -74,7 +75,7 @@ class WithdrawalPlan:
     def withdrawal_entry(self, datanet: str) -> dict[str, Any]:
         """withdrawal_entry is the ``withdrawal`` ledger entry this plan appends at ``base``."""
         return entries.withdrawal(
-            datanet, self.pseudonym, self.contributions, self.copies, self.quarantined, self.reason
+            datanet, self.pseudonym, self.contributions, self.copies, self.quarantined, self.reason, self.weights
         )
 
     def republish_entry(self, datanet: str) -> dict[str, Any]:
@@ -146,6 +147,8 @@ def plan_withdrawal(dn: Datanet, led: Ledger, pseud: str, reason: str) -> tuple[
     plan = WithdrawalPlan(pseud, reason, led.size, contributions, copies, 0)
     data: dict[str, bytes] = {}
     removed: dict[str, list[Any]] = {k: [] for k in SERVED}
+    weight = dn.config.payout.weight_field
+    plan.weights = [] if weight else None
     for run in committed_runs(dn):
         for kind in SERVED:
             for rel in run.get(kind, []):
@@ -154,6 +157,9 @@ def plan_withdrawal(dn: Datanet, led: Ledger, pseud: str, reason: str) -> tuple[
                     continue
                 gone, new_bytes = hit
                 removed[kind] += gone["ledger_index"].to_pylist() if kind == "shards" else [None] * gone.num_rows
+                if kind == "shards" and plan.weights is not None:
+                    pairs = zip(gone["ledger_index"].to_pylist(), gone[str(weight)].to_pylist(), strict=True)
+                    plan.weights += [[int(i), int(w or 0)] for i, w in pairs]
                 rows = _rows(new_bytes)
                 new = new_name(rel, plan.base)
                 plan.files.append(

@@ -78,15 +78,28 @@ def _credits(con: View, dn: Datanet, model: str, since: int) -> list[dict[str, A
         f"""
         with u as (select record_hash, count(*) as uses, list(ledger_index order by ledger_index) as usage_idx
                    from ledger where kind = 'usage' and model = ? and ledger_index >= ? group by record_hash)
-        select u.record_hash, c.contributor_id, c.ledger_index, u.uses, u.usage_idx, {wsql} as weight
+        select u.record_hash, c.contributor_id, c.ledger_index, u.uses, u.usage_idx, {wsql} as weight,
+               r.record_hash is null as gone
         from u join ledger c on c.kind = 'contribution' and c.record_hash = u.record_hash
         left join records r on r.record_hash = u.record_hash
         order by c.ledger_index
         """,
         [model, since],
     ).fetchall()
+    kept = _withdrawn_weights(dn) if weight and any(r[-1] for r in rows) else {}
     keys = ("record_hash", "contributor_id", "contribution_index", "uses", "usage_indexes", "weight")
-    return [dict(zip(keys, r, strict=True)) for r in rows]
+    out = [dict(zip(keys, r[:-1], strict=True)) for r in rows]
+    for c, r in zip(out, rows, strict=True):
+        if r[-1]:  # withdrawn since: its weight is the one its withdrawal entry kept
+            c["weight"] = kept.get(int(c["contribution_index"]), 0)
+    return out
+
+
+def _withdrawn_weights(dn: Datanet) -> dict[int, int]:
+    """The weights withdrawal entries kept, from the whole ledger (a statement may predate the withdrawal)."""
+    from pipelines.core.withdrawal.ledgered import withdrawn_of
+
+    return withdrawn_of(dn.ledger_dir).weights()
 
 
 def _copies(con: View) -> dict[str, dict[str, list[int]]]:

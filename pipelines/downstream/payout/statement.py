@@ -90,7 +90,7 @@ def _credits(con: View, dn: Datanet, model: str, since: int) -> list[dict[str, A
     keys = ("record_hash", "contributor_id", "contribution_index", "uses", "usage_indexes", "weight")
     out = [dict(zip(keys, r[:-1], strict=True)) for r in rows]
     for c, r in zip(out, rows, strict=True):
-        if r[-1]:  # withdrawn since: its weight is the one its withdrawal entry kept
+        if weight and r[-1]:  # withdrawn since: its weight is the one its withdrawal entry kept
             c["weight"] = kept.get(int(c["contribution_index"]), 0)
     return out
 

@@ -160,7 +160,7 @@ def cmd_payout(args: argparse.Namespace) -> int:
         text = json.dumps(made, indent=1, sort_keys=True) + "\n"
         if a.out:
             Path(a.out).write_text(text)
-            print(f"receipt for {made['contributor']} written to {a.out}")
+            print(f"receipt for {made['contributor']} written to {a.out}", file=sys.stderr)
         else:
             sys.stdout.write(text)
         return 0

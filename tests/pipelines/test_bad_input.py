@@ -20,7 +20,7 @@ import pytest
 from pipelines.core.config import load_datanet
 from pipelines.core.registry import run_files, shard_paths
 from pipelines.driver.plan import input_units
-from pipelines.driver.run import ingest
+from pipelines.driver.run import RunRefused, ingest
 from pipelines.stages.read import read_items, whole
 
 SCHEMA = """\
@@ -278,7 +278,10 @@ def test_every_line_ends_where_the_table_says(tmp_path: Path) -> None:
 
     root = _build(tmp_path)
     dn = load_datanet("hostile", root=root)
-    report = ingest(dn, progress=lambda m: None)
+    with pytest.raises(RunRefused, match=r"35 of 47 records read \(74%\) were quarantined"):
+        ingest(dn, progress=lambda m: None)  # the guard rails refuse so hostile a run...
+    assert not shard_paths(dn) and not run_files(dn, "quarantine")
+    report = ingest(dn, progress=lambda m: None, accept_quarantine=True)  # ...unless the curator accepts it
     want = _expected()
     accepted = sum(1 for r in want.values() if r is None)
     assert report["read"] == len(want)

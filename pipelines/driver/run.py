@@ -88,7 +88,7 @@ def ingest(dn: Datanet, opts: RunOptions | None = None, **options: Any) -> dict[
     config problem is one error naming its key, never a failure mid-run.
     """
     opts = opts or RunOptions(**options)
-    check_runnable(dn, dict(opts.overrides))
+    check_runnable(dn, dict(opts.overrides or {}))
     fd = _lock(dn)
     try:
         with Ledger(dn.ledger_dir, writer=True, create=True, wait=opts.wait) as led:
@@ -164,7 +164,7 @@ def _attempt(dn: Datanet, plan: RunPlan, base: int, opts: RunOptions) -> tuple[l
     from pipelines.stages.pipeline import RunInputs, run_beam, runner_name
     from pipelines.stages.write import WriteSpec
 
-    progress, overrides = opts.progress, dict(opts.overrides)
+    progress, overrides = opts.progress, dict(opts.overrides or {})
     for folder in output_dirs(dn, plan.run_id):
         fs.delete_tree(str(folder))
     attempt = uuid.uuid4().hex[:12]

@@ -36,19 +36,32 @@ fields:
 """
 
 
-def _text(rng: random.Random, n_words: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(n_words)) + f" ref {rng.getrandbits(48):012x}."
+NAMES = ("Maria Lopez", "John Okafor", "Aisha Khan", "Tom Becker", "Wei Chen", "Sarah O'Neill")
 
 
-def generate(root: Path, n: int, files: int = 8, seed: int = 7) -> dict[str, int]:
-    """generate writes a Datanet of ``n`` lines over ``files`` JSONL files; returns what it planted."""
+def _text(rng: random.Random, n_words: int, pii: bool = False) -> str:
+    body = " ".join(rng.choice(WORDS) for _ in range(n_words)) + f" ref {rng.getrandbits(48):012x}."
+    if not pii:
+        return body
+    who = rng.choice(NAMES)
+    return (
+        f"Seen {who} on 2026-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}, call 020 7946 {rng.randint(1000, 9999)}. {body}"
+    )
+
+
+def generate(root: Path, n: int, files: int = 8, seed: int = 7, pii: bool = False) -> dict[str, int]:
+    """generate writes a Datanet of ``n`` lines over ``files`` JSONL files; returns what it planted.
+
+    With ``pii``, each note names a patient, a date and a phone number
+    (clinical-notes-like) and the Datanet scrubs them (clinical profile).
+    """
     rng = random.Random(seed)
     for sub in ("schemas", "datanets", "data"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     (root / "schemas" / "scale.yaml").write_text(SCHEMA)
     (root / "datanets" / "scale.yaml").write_text(
         "name: scale\nschema: schemas/scale.yaml\nsources:\n  - {path: data/*.jsonl, format: jsonl}\n"
-        "pii: {enabled: false}\n"
+        + ("pii: {profile: clinical}\n" if pii else "pii: {enabled: false}\n")
     )
     planted = {"lines": n, "exact": 0, "bad": 0}
     recent: list[str] = []
@@ -67,7 +80,7 @@ def generate(root: Path, n: int, files: int = 8, seed: int = 7) -> dict[str, int
                     text = rng.choice(recent)
                     planted["exact"] += 1
                 else:
-                    text = _text(rng, rng.randint(30, 90))
+                    text = _text(rng, rng.randint(30, 90), pii)
                     recent = [*recent[-99:], text]
                 row = {"contributor_id": f"c{rng.randrange(500)}", "text": text, "rating": rng.randrange(5)}
                 out.write(json.dumps(row) + "\n")
@@ -119,14 +132,16 @@ def _tree_rss(root: int) -> dict[int, int]:
     return out
 
 
-def run_one(root: Path, n: int, overrides: dict[str, Any], worker_pids: list[int] | None = None) -> dict[str, Any]:
+def run_one(
+    root: Path, n: int, overrides: dict[str, Any], worker_pids: list[int] | None = None, pii: bool = False
+) -> dict[str, Any]:
     """run_one generates (if needed) and ingests one size; returns the measured row."""
     from pipelines.core.config import load_datanet
     from pipelines.driver.run import ingest
 
     marker = root / "planted.json"
     if not marker.exists():
-        marker.write_text(json.dumps(generate(root, n)))
+        marker.write_text(json.dumps(generate(root, n, pii=pii)))
     planted = json.loads(marker.read_text())
     dn = load_datanet("scale", root=root)
     sampler = _PeakSampler(worker_pids)
@@ -162,6 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--runner", default=None)
     ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--fresh", action="store_true", help="remove earlier outputs (keeps generated inputs)")
+    ap.add_argument("--pii", action="store_true", help="clinical-notes-like text with names and phones, PII on")
     ap.add_argument("--cluster-dir", help="a pipelines.ops.cluster folder: sample its workers' memory too")
     args = ap.parse_args(argv)
     overrides: dict[str, Any] = dict(o.split("=", 1) for o in args.option)
@@ -170,12 +186,13 @@ def main(argv: list[str] | None = None) -> None:
     pids = [int(p) for p in Path(args.cluster_dir, "pids").read_text().split()[1:]] if args.cluster_dir else None
     rows = []
     for n in args.sizes:
-        root = Path(args.out) / f"n{n}"
+        root = Path(args.out) / f"n{n}{'-pii' if args.pii else ''}"
         if args.fresh:
             import shutil
 
             shutil.rmtree(root / "out", ignore_errors=True)
-        rows.append({**run_one(root, n, overrides, pids), "runner": args.runner or "DirectRunner"})
+        row = run_one(root, n, overrides, pids, args.pii)
+        rows.append({**row, "runner": args.runner or "DirectRunner", "pii": args.pii})
         print(json.dumps(rows[-1]), flush=True)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "scale.json").write_text(json.dumps(rows, indent=2) + "\n")

@@ -26,12 +26,38 @@ from typing import Any
 from pipelines.core import fs
 
 STAGES = ("read", "scrub", "write")
+PHASES = ("group", "join", "decide")  # dedup's shuffle and decision steps: elements done (``Ticker``)
 
 
 def tick(folder: str, stage: str, key: str, counts: dict[str, int]) -> None:
     """tick records that one unit of ``stage`` work finished (a worker calls it; no-op without a folder)."""
     if folder:
         fs.write_bytes(fs.join(folder, f"{stage}-{key}.json"), json.dumps(counts, sort_keys=True).encode())
+
+
+class Ticker:
+    """Ticker counts elements a worker step has finished and ticks every ``every`` of them (and at the end).
+
+    For steps whose units are not splits or batches (dedup's groups, joined
+    nodes, clusters): each tick file has a key unique to this instance, so
+    a retried bundle may count twice; these counts are progress, not accounting.
+    """
+
+    def __init__(self, folder: str, stage: str, every: int = 20_000) -> None:
+        import uuid
+
+        self.folder, self.stage, self.every = folder, stage, every
+        self.prefix, self.seq, self.count = uuid.uuid4().hex[:12], 0, 0
+
+    def add(self, n: int = 1) -> None:
+        self.count += n
+        if self.count >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.count:
+            tick(self.folder, self.stage, f"{self.prefix}-{self.seq:06d}", {"done": self.count})
+            self.seq, self.count = self.seq + 1, 0
 
 
 class Totals:
@@ -65,14 +91,22 @@ class Totals:
 def describe(t: dict[str, dict[str, int]], splits: int, elapsed: float) -> str:
     """describe renders totals as one plain line (for logs)."""
     read, scrub, write = (t.get(s, {}) for s in STAGES)
-    records = read.get("records", 0)
+    records = max(read.get("records", 0), t.get("readb", {}).get("records", 0))
     rate = scrub.get("records", 0) / elapsed if elapsed > 0 else 0.0
     return (
         f"  progress {elapsed:5.0f}s: read {read.get('units', 0)}/{splits} splits ({records:,} records), "
         f"scrubbed {scrub.get('records', 0):,}, written {write.get('units', 0)}/{splits} splits "
         f"({write.get('accepted', 0):,} accepted, {write.get('duplicates', 0):,} duplicates, "
-        f"{write.get('quarantined', 0):,} quarantined); {rate:,.0f} records/s"
+        f"{write.get('quarantined', 0):,} quarantined); {rate:,.0f} records/s{_dedup(t)}"
     )
+
+
+def _dedup(t: dict[str, dict[str, int]]) -> str:
+    """Dedup's shuffle and decision steps, once they have started: groups keyed, nodes joined, clusters decided."""
+    done = [(p, t.get(p, {}).get("done", 0)) for p in PHASES]
+    if not any(n for _, n in done):
+        return ""
+    return "; dedup " + ", ".join(f"{p} {n:,}" for p, n in done)
 
 
 class Watch:
@@ -144,7 +178,8 @@ class Watch:
                 stop = self._stop.wait(0.5)
                 t = self.totals.refresh()
                 elapsed = time.perf_counter() - self.t0
-                records, scrubbed = t["read"].get("records", 0), t["scrub"].get("records", 0)
+                records = max(t["read"].get("records", 0), t.get("readb", {}).get("records", 0))
+                scrubbed = t["scrub"].get("records", 0)
                 bars.update(read, completed=t["read"]["units"], detail=f"{records:,} records")
                 bars.update(
                     scrub,
@@ -157,7 +192,7 @@ class Watch:
                     write,
                     completed=w["units"],
                     detail=f"{w.get('accepted', 0):,} accepted, {w.get('duplicates', 0):,} dup, "
-                    f"{w.get('quarantined', 0):,} quarantined",
+                    f"{w.get('quarantined', 0):,} quarantined{_dedup(t)}",
                 )
                 if stop:
                     return

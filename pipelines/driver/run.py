@@ -249,9 +249,9 @@ def _attempt(
     if resketch := sum(1 for kind, _ in sources if kind == "shards"):
         progress(f"  dedup state of earlier runs has other parameters: re-sketching {resketch} published shard(s)")
     folder = run_dir(out, plan.run_id) / "attempts" / attempt
-    manifest_path, ticks = str(folder / "manifest.json"), str(folder / "progress")
+    manifest_path, ticks, spill = (str(folder / n) for n in ("manifest.json", "progress", "spill"))
     write = WriteSpec(
-        str(out.out_dir), plan.run_id, dn.schema, dn.config.output, params, contributor_key_path(dn), ticks
+        str(out.out_dir), plan.run_id, dn.schema, dn.config.output, params, contributor_key_path(dn), ticks, spill
     )
     runner = runner_name(dn, overrides)
     progress(f"  beam: {runner.rsplit('.', 1)[-1]}, attempt {attempt}, {len(sources)} earlier-run source(s)")
@@ -263,6 +263,7 @@ def _attempt(
     except Exception:
         progress(f"  the pipeline failed; Beam's and the workers' own log: {log}")
         raise
+    fs.delete_tree(spill)  # every split writer has read its spill; the records now live in the shards
     crash_point("staged")
     if not fs.exists(manifest_path):
         raise AccountingError(f"the runner reported success but wrote no run manifest ({manifest_path})")

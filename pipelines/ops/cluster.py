@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]  # the checkout (pipelines/ops/cluster.py is two folders down)
 
 
 class ClusterError(RuntimeError):
@@ -45,14 +45,27 @@ def _dask() -> str:
     return str(exe)
 
 
+# A worker over its memory limit spills partitions to disk (at 60 %) and pauses (at 80 %); it is never
+# killed for memory, so a large shuffle slows down instead of losing the worker.
+_WORKER_ENV = {
+    "DASK_DISTRIBUTED__WORKER__DAEMON": "False",
+    "DASK_DISTRIBUTED__WORKER__MEMORY__TERMINATE": "False",
+}
+
+
 def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    env = {**os.environ, "PYTHONPATH": str(REPO), **_WORKER_ENV}
     with open(log, "ab") as out:
         return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env=env, start_new_session=True)
 
 
-def start(workers: int, port: int, folder: Path, timeout: float = 120.0) -> list[int]:
-    """start launches a scheduler and ``workers`` workers; returns their pids once all have joined."""
+def start(workers: int, port: int, folder: Path, timeout: float = 120.0, memory_limit: str = "auto") -> list[int]:
+    """start launches a scheduler and ``workers`` workers; returns their pids once all have joined.
+
+    ``memory_limit`` is each worker's (Dask's ``--memory-limit``: ``auto`` is
+    this machine's memory shared among its cores, ``0`` none); past it a
+    worker spills to ``folder/spill-<i>`` rather than dying.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     address = f"tcp://127.0.0.1:{port}"
     procs = [
@@ -76,7 +89,9 @@ def start(workers: int, port: int, folder: Path, timeout: float = 120.0) -> list
                     "--name",
                     f"worker-{i}",
                     "--memory-limit",
-                    "0",
+                    memory_limit,
+                    "--local-directory",
+                    str(folder / f"spill-{i}"),
                 ],
                 folder / f"worker-{i}.log",
             )
@@ -136,13 +151,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("action", choices=["start", "stop"])
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--port", type=int, default=8786)
+    ap.add_argument("--memory-limit", default="auto", help="per worker (Dask syntax: 4GiB, auto, 0 for none)")
     args = ap.parse_args(argv)
     folder = REPO / "out" / f"cluster-{args.port}"
     if args.action == "stop":
         stop(folder)
         print(f"stopped the cluster on port {args.port}")
         return
-    start(args.workers, args.port, folder)
+    start(args.workers, args.port, folder, memory_limit=args.memory_limit)
     print(f"dask cluster: tcp://127.0.0.1:{args.port} with {args.workers} worker(s); logs in {folder}")
     print(
         f"run: .venv/bin/datanet ingest NAME --runner DaskRunner --option dask_client_address=tcp://127.0.0.1:{args.port}"

@@ -27,6 +27,7 @@ from pipelines.core.splits import Split
 from pipelines.stages.anonymise import AnonymisePII
 from pipelines.stages.dedup.transforms import DropDuplicates, SketchRecords
 from pipelines.stages.read import ReadContributions, select
+from pipelines.stages.spill import SpillRecords
 from pipelines.stages.validate import ValidateRecords
 from pipelines.stages.write import WriteSpec, WriteSplits
 
@@ -78,13 +79,18 @@ class CurateContributions(beam.PTransform):
             cfg.pii, schema.scrub_fields, ins.salt_path, ins.progress_dir, tuple(schema.code_fields)
         )
         checked = cleaned | "ValidateRecords" >> ValidateRecords(cfg.validation.expectations, names)
-        outcomes = (checked | "Valid" >> select("valid"), sources) | "DropDuplicates" >> DropDuplicates(
-            names, schema.text_fields, cfg.dedup, ins.salt_path
+        spilled = (
+            checked
+            | "Valid" >> select("valid")
+            | "SpillRecords" >> SpillRecords(names, ins.write.spill_dir, ins.progress_dir)
+        )
+        decisions = (spilled | "Nodes" >> select("nodes"), sources) | "DropDuplicates" >> DropDuplicates(
+            schema.text_fields, cfg.dedup, ins.salt_path, ins.progress_dir
         )
         rejected = (read | "ReadRejects" >> select("quarantine"), checked | "Invalid" >> select("quarantine"))
         tagged = (
-            outcomes | "Kept" >> select("kept") | "AccKey" >> _split_key("acc"),
-            outcomes | "Dups" >> select("duplicate") | "DupKey" >> _split_key("dup"),
+            spilled | "ValidCounts" >> select("valid") | "ValidKey" >> beam.Map(lambda sn: (sn[0], ("valid", sn[1]))),
+            decisions | "DupKey" >> _split_key("dup"),
             rejected | "AllRejects" >> beam.Flatten() | "Unbatch" >> _unbatch() | "RejKey" >> _split_key("rej"),
             read | "Tallies" >> select("tally") | "TallyKey" >> _split_key("tally"),
         ) | "BySplit" >> beam.Flatten()

@@ -545,9 +545,13 @@ class _ReadSplit(beam.DoFn):
 
     def process(self, split: Split) -> Iterator[tuple[str, Any]]:
         counts = {"records": 0, "quarantined": 0}
-        for tag, value in batched(read_items(split, self.schema, self.vcfg), self.batch_size, split.index):
+        for k, (tag, value) in enumerate(
+            batched(read_items(split, self.schema, self.vcfg), self.batch_size, split.index)
+        ):
             if tag in ("records", "quarantine"):
                 counts[tag if tag == "records" else "quarantined"] += len(value)
+                if tag == "records":  # before the batch moves on, so read never trails scrubbed
+                    tick(self.progress_dir, "readb", f"{split.index:05d}_{k:06d}", {"records": len(value)})
             else:
                 tick(self.progress_dir, "read", f"{split.index:05d}", counts)
             yield tag, value

@@ -46,7 +46,10 @@ from pipelines.core.layouts import (
 )
 from pipelines.core.progress import tick
 from pipelines.core.records import HashedRecord, Record
+from pipelines.stages.dedup.clusters import duplicate_row
+from pipelines.stages.dedup.graph import current_key
 from pipelines.stages.dedup.state import state_schema
+from pipelines.stages.spill import read_spill
 
 STATE_KEYS = ("content_key", "record_hash", "minhash", "shingles")  # from a kept record; ledger_index is added
 
@@ -75,6 +78,7 @@ class WriteSpec:
     state_params: dict[str, Any]
     contributor_key_path: str = ""
     progress_dir: str = ""
+    spill_dir: str = ""  # pipelines.stages.spill: where valid records wait for their split's writer
 
 
 @functools.lru_cache(maxsize=4)
@@ -159,10 +163,40 @@ def _write_files(
     return files
 
 
+class SpillMismatchError(RuntimeError):
+    """A split's spill folder does not hold exactly the valid records the pipeline counted for it."""
+
+
+def _kept_and_dups(spec: WriteSpec, split: int, parts: list[tuple[str, Any]]) -> tuple[list[Record], list[Record]]:
+    """Join a split's spilled records with its duplicate decisions: (kept records, duplicate rows), source order."""
+    decisions = {tuple(d["key"]): d for t, d in parts if t == "dup"}
+    valid = sum(int(n) for t, n in parts if t == "valid")
+    spilled = read_spill(spec.spill_dir, split) if valid else []
+    if len(spilled) != valid or len({r["id"] for r in spilled}) != valid:
+        raise SpillMismatchError(f"split {split}: {len(spilled)} spilled records, {valid} valid ones counted")
+    acc: list[Record] = []
+    dups: list[Record] = []
+    for r in cast(list[Record], spilled):
+        d = decisions.pop(current_key(r["order"]), None)
+        if d is None:
+            acc.append(r)
+        else:
+            dups.append(duplicate_row(r, d))
+    if decisions:
+        raise SpillMismatchError(f"split {split}: {len(decisions)} duplicate decisions name no spilled record")
+    return sorted(acc, key=_position), sorted(dups, key=_position)
+
+
 def write_split(spec: WriteSpec, split: int, parts: list[tuple[str, Any]]) -> dict[str, Any]:
-    """write_split writes one split's outputs and returns its manifest."""
-    acc = sorted((v for t, v in parts if t == "acc"), key=_position)
-    dups = sorted((v for t, v in parts if t == "dup"), key=_position)
+    """write_split joins one split's spill with its decisions, writes its outputs and returns its manifest.
+
+    ``parts``: ``("valid", count)`` per spilled batch, ``("dup", decision)``
+    per duplicate (``pipelines.stages.dedup.transforms.DropDuplicates``),
+    ``("rej", row)``, ``("tally", counts)`` and ``("offset", first index)``.
+    Raises ``SpillMismatchError`` unless the spill holds exactly the counted
+    records and every decision names one of them.
+    """
+    acc, dups = _kept_and_dups(spec, split, parts)
     rej = sorted(
         (v for t, v in parts if t == "rej"), key=lambda q: (q["file"], q["line"], q["stage"], q["reason"], q["detail"])
     )
@@ -201,6 +235,14 @@ def write_split(spec: WriteSpec, split: int, parts: list[tuple[str, Any]]) -> di
     }
 
 
+def _accepted(kv: tuple[int, tuple[str, Any]]) -> list[tuple[int, int]]:
+    """A split's accepted count, in parts: + each spilled batch's valid count, - 1 per duplicate."""
+    tag, value = kv[1]
+    if tag == "valid":
+        return [(kv[0], int(value))]
+    return [(kv[0], -1)] if tag == "dup" else []
+
+
 def offsets(counts: list[tuple[int, int]], base: int) -> Iterator[tuple[int, tuple[str, int]]]:
     """offsets turns (split, accepted count) pairs into each split's first ledger index."""
     at = base
@@ -212,10 +254,11 @@ def offsets(counts: list[tuple[int, int]], base: int) -> Iterator[tuple[int, tup
 class WriteSplits(beam.PTransform):
     """WriteSplits writes every split's outputs and then the run manifest ``manifest_path``.
 
-    Input: ``(split, (tag, value))`` with tags ``acc`` (kept records),
-    ``dup`` (duplicate rows), ``rej`` (rejections) and ``tally`` (the
-    reader's count). ``base`` is the ledger size the run starts at. Output: a
-    PCollection holding the manifest path once written.
+    Input: ``(split, (tag, value))`` with tags ``valid`` (a spilled batch's
+    count), ``dup`` (duplicate decisions), ``rej`` (rejections) and ``tally``
+    (the reader's count); kept records are read back from ``spec.spill_dir``.
+    ``base`` is the ledger size the run starts at. Output: a PCollection
+    holding the manifest path once written.
     """
 
     def __init__(self, spec: WriteSpec, base: int, manifest_path: str) -> None:
@@ -225,7 +268,7 @@ class WriteSplits(beam.PTransform):
     def expand(self, tagged: beam.PCollection) -> beam.PCollection:
         counts = (
             tagged
-            | "Accepted" >> beam.FlatMap(lambda kv: [(kv[0], 1)] if kv[1][0] == "acc" else [])
+            | "Accepted" >> beam.FlatMap(_accepted)
             | "PerSplit" >> beam.CombinePerKey(sum)
             | "One" >> beam.Map(lambda kv: (0, kv))
             | "AllCounts" >> beam.GroupByKey()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.core.progress import Totals, Watch, describe, tick
+from pipelines.core.progress import Ticker, Totals, Watch, describe, tick
 
 from ..conftest import REPO
 
@@ -27,6 +27,19 @@ def test_ticks_sum_per_stage_and_a_retried_unit_counts_once(tmp_path: Path) -> N
     assert t["write"] == {"units": 1, "accepted": 6, "duplicates": 1, "quarantined": 1}
     line = describe(t, 2, 2.0)
     assert "read 2/2 splits (12 records), scrubbed 4, written 1/2 splits (6 accepted" in line and "2 records/s" in line
+
+
+def test_records_read_count_batches_before_their_split_ends_and_dedup_phases_show(tmp_path: Path) -> None:
+    folder = str(tmp_path / "progress")
+    tick(folder, "readb", "00000_000000", {"records": 500})  # a batch read; its split is not finished
+    tick(folder, "scrub", "0_1", {"records": 500})
+    ticker = Ticker(folder, "group", every=2)
+    for _ in range(3):
+        ticker.add()
+    ticker.flush()
+    line = describe(Totals(folder).refresh(), 1, 1.0)
+    assert "read 0/1 splits (500 records), scrubbed 500" in line
+    assert line.endswith("; dedup group 3, join 0, decide 0")
 
 
 def test_lines_mode_reports_the_final_counts_once(tmp_path: Path) -> None:

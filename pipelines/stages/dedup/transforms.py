@@ -1,16 +1,19 @@
 """Beam wrappers for dedup: ``SketchRecords`` (before anonymisation) and ``DropDuplicates`` (after validation).
 
-``DropDuplicates`` is distributed end to end:
+``DropDuplicates`` is distributed end to end, and only compact nodes (no
+text, no fields) cross its shuffles:
 
-1. every node (a valid record of this run, or a record an earlier run
-   accepted, read from the dedup state as a PCollection) is keyed three ways:
-   by content key, by record hash, and by each LSH band;
+1. every node (a valid record of this run, from its spill step, or a record
+   an earlier run accepted, read from the dedup state) is keyed three ways,
+   in one GroupByKey: by content key, by record hash and by each LSH band;
 2. each exact group and each LSH bucket is turned into candidate edges in
    parallel (``graph.star``, ``graph.bucket_pairs``);
-3. one step resolves connected components over the edges only
-   (``graph.route``; memory bounded by pairs, not records);
-4. records are joined with their component and each component is decided
-   in parallel (``clusters.decide_cluster``); records in no component are kept.
+3. connected components over the edges, distributed
+   (``components.ConnectComponents``: star rounds, no step holds the graph);
+4. nodes (without MinHash) are joined with their component root and the LSH
+   pairs they start; each component is decided in parallel
+   (``clusters.decide_cluster``); a node in no component is kept and yields
+   nothing, so only duplicates leave as small decisions.
 
 Every step is a ParDo, Flatten or GroupByKey, with tags carried inside
 elements, so the same graph runs on the DirectRunner and on Dask.
@@ -18,7 +21,8 @@ elements, so the same graph runs on the DirectRunner and on Dask.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import apache_beam as beam
@@ -26,19 +30,20 @@ import numpy as np
 
 from pipelines.core.config import DedupConfig
 from pipelines.core.keys import read_salt
-from pipelines.core.records import (
-    HashedRecord,
-    ReadRecord,
-    Record,
-    ScrubbedRecord,
-    SketchedRecord,
-    content_key,
-    dedup_text,
-    record_hash,
-)
-from pipelines.stages.dedup.clusters import decide_cluster, duplicate_row
-from pipelines.stages.dedup.graph import bucket_pairs, current_key, prior_key, route, star
+from pipelines.core.progress import Ticker
+from pipelines.core.records import ReadRecord, Record, SketchedRecord, content_key, dedup_text
+from pipelines.stages.dedup.clusters import decide_cluster
+from pipelines.stages.dedup.components import ConnectComponents
+from pipelines.stages.dedup.graph import bucket_pairs, current_key, prior_key, star
 from pipelines.stages.dedup.minhash import band_keys, near_bands, sketches
+from pipelines.stages.dedup.packed import (
+    exact_groups,
+    group_entries,
+    node_bucket,
+    pack_key,
+    pack_node,
+    unpack_nodes,
+)
 from pipelines.stages.read import select
 
 
@@ -89,9 +94,10 @@ class SketchRecords(beam.PTransform):
     The salt is read by each worker from ``salt_path``; it is never part of the graph.
     """
 
-    def __init__(self, text_fields: list[str], cfg: DedupConfig, salt_path: str) -> None:
+    def __init__(self, text_fields: list[str], cfg: DedupConfig, salt_path: str, progress_dir: str = "") -> None:
         super().__init__()
         self.text_fields, self.cfg, self.salt_path = text_fields, cfg, salt_path
+        self.progress_dir = progress_dir
 
     def expand(self, batches: beam.PCollection) -> beam.PCollection:
         return batches | "Sketch" >> beam.ParDo(_Sketch(self.text_fields, self.cfg, self.salt_path))
@@ -129,104 +135,147 @@ def prior_nodes(source: tuple[str, str], dn_fields: list[str], cfg: DedupConfig,
 
 
 class _ReadPrior(_Salted):
-    def process(self, source: tuple[str, str]) -> Iterator[Record]:
-        yield from prior_nodes(source, self.text_fields, self.cfg, self.salt)
+    def process(self, source: tuple[str, str]) -> Iterator[list[Record]]:
+        batch: list[Record] = []
+        for node in prior_nodes(source, self.text_fields, self.cfg, self.salt):
+            batch.append(node)
+            if len(batch) == 1000:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
 
-def _keys(node: Record, bands: int, rows: int) -> Iterator[tuple[str, Any]]:
-    key, ck = node["key"], node["content_key"]
-    yield "ck", (ck, key)
-    yield "rh", (node["record_hash"], key)
-    sig = np.frombuffer(node["minhash"], dtype=np.uint32).reshape(1, -1)
-    for j, bk in enumerate(band_keys(sig, bands, rows)[0].view(np.int64)):
-        yield "band", ((j, int(bk)), (key, ck))
+def _pack(nodes: list[Record], bands: int, rows: int) -> Iterator[tuple[str, Any]]:
+    """Packs one batch of nodes into a few byte strings per coarse key (``pipelines.stages.dedup.packed``).
+
+    Yields ``("group", (coarse key, entries))`` for the content-key, record-hash
+    and band groups and ``("nodes", (node bucket, entries))`` for the join
+    with components. Everything is emitted while the batch is processed, never
+    at the end of a bundle (Beam's Dask runner drops ``finish_bundle`` output).
+    """
+    if not nodes:
+        return
+    sigs = np.stack([np.frombuffer(n["minhash"], dtype=np.uint32) for n in nodes])
+    buf: dict[tuple[str, Any], bytearray] = defaultdict(bytearray)
+    for n, bks in zip(nodes, band_keys(sigs, bands, rows), strict=True):
+        for coarse, entry in group_entries(n, bks):
+            buf["group", coarse] += entry
+        buf["nodes", node_bucket(pack_key(n["key"]))] += pack_node(n)
+    yield from ((tag, (k, bytes(v))) for (tag, k), v in buf.items())
 
 
-def _edges(group: tuple[Any, list[Any]], kind: str) -> Iterator[tuple[str, Any]]:
-    if kind == "band":
-        yield from (("lsh", p) for p in bucket_pairs(group[1]))
-    else:
-        yield from (("link", e) for e in star(group[1]))
+def _edges(group: tuple[tuple[Any, ...], list[bytes]]) -> Iterator[tuple[str, Any]]:
+    """Candidate edges of one coarse group: a star per exact group, pairs per LSH bucket."""
+    coarse, blobs = group
+    for members in exact_groups(coarse, blobs):
+        if coarse[0] == "band":
+            yield from (("lsh", p) for p in bucket_pairs(members))
+        else:
+            yield from (("link", e) for e in star(members))
 
 
-def _membership(item: tuple[Any, list[tuple[str, Any]]]) -> Iterator[tuple[str, Any]]:
-    """One node's record (or earlier-run node) and its component root, if any."""
+def _membership(item: tuple[int, list[tuple[str, Any]]]) -> Iterator[tuple[Any, tuple[str, Any]]]:
+    """One node bucket: each node that has a component root goes to it with the LSH pairs it starts;
+    a node in no component is kept and yields nothing."""
     _, parts = item
-    root = next((v for t, v in parts if t == "root"), None)
+    roots = dict(v for t, v in parts if t == "root")
+    if not roots:
+        return
     for tag, v in parts:
-        if tag == "root":
-            continue
-        if root is not None:
-            yield "member", (root, ("m", v))
-        elif tag == "rec":
-            yield "kept", v
+        if tag == "nodes":
+            yield from ((roots[n["key"]], ("m", n)) for n in unpack_nodes(v) if n["key"] in roots)
+        elif tag == "lsh":
+            yield roots[v[0]], ("e", v[1])
 
 
-def _decide(item: tuple[Any, list[tuple[str, Any]]], cfg: DedupConfig) -> Iterator[tuple[str, Any]]:
+def _bucketed(tag: str) -> Any:
+    """Keys ``(node, value)`` by the node's bucket, tagged, for the join with packed nodes."""
+    return beam.Map(lambda nv, tag=tag: (node_bucket(pack_key(nv[0])), (tag, nv)))
+
+
+def _component_edge(tagged: tuple[str, Any]) -> tuple[Any, Any]:
+    kind, e = tagged
+    return e if kind == "link" else (e[0], e[2])
+
+
+def _decide(item: tuple[Any, list[tuple[str, Any]]], cfg: DedupConfig) -> Iterator[dict[str, Any]]:
     _, parts = item
     members = [v for t, v in parts if t == "m"]
     edges = [v for t, v in parts if t == "e"]
     threshold = cfg.near.threshold if cfg.near.enabled else 2.0
     for outcome, m, d in decide_cluster(members, edges, threshold, exact=cfg.exact):
-        yield (outcome, m) if d is None else (outcome, duplicate_row(m, d))
+        if outcome == "duplicate" and d is not None:
+            yield {"split": m["split"], "key": m["key"], **d, "similarity": float(d["similarity"])}
 
 
-def _hash(batch: list[ScrubbedRecord], names: list[str]) -> list[HashedRecord]:
-    return [{**r, "record_hash": record_hash({n: r["fields"].get(n) for n in names})} for r in batch]
+class _Ticking(beam.DoFn):
+    """Applies a FlatMap function and ticks progress every so many elements (``pipelines.core.progress.Ticker``)."""
+
+    def __init__(self, fn: Callable[..., Iterable[Any]], stage: str, progress_dir: str, *args: Any) -> None:
+        self.fn, self.stage, self.progress_dir, self.args = fn, stage, progress_dir, args
+        self.every = {"group": 200, "join": 8}.get(stage, 2_000)  # coarse groups and node buckets are few and large
+        self.ticker: Ticker | None = None
+
+    def start_bundle(self) -> None:
+        self.ticker = Ticker(self.progress_dir, self.stage, self.every)
+
+    def process(self, element: Any) -> Iterator[Any]:
+        if self.ticker is not None:
+            self.ticker.add()
+        yield from self.fn(element, *self.args)
+
+    def finish_bundle(self) -> None:
+        if self.ticker is not None:
+            self.ticker.flush()
 
 
 class DropDuplicates(beam.PTransform):
-    """DropDuplicates splits valid, anonymised records into kept records and duplicate rows.
+    """DropDuplicates decides which valid, anonymised records are duplicates, from compact nodes only.
 
-    Input: batches of sketched records (``SketchRecords``) that passed
-    validation, and a PCollection of ``("state" | "shards", path)`` sources
-    of earlier runs. Output: one PCollection of ``("kept", record)`` (with
-    ``record_hash``) and ``("duplicate", row)``; ``select`` picks one. See
-    ``pipelines.stages.dedup.clusters`` for the guarantees.
+    Input: batches of nodes (``pipelines.stages.spill.spill_batch``: ``key``,
+    ``content_key``, ``record_hash``, ``minhash``, ``shingles``, ``split``;
+    any record that has these keys will do) and a PCollection of
+    ``("state" | "shards", path)`` sources of earlier runs. Output: one
+    decision per duplicate, ``{"split", "key", "kind", "duplicate_of",
+    "similarity"}``; a node with no decision is kept. No record payload
+    crosses any shuffle. See ``pipelines.stages.dedup.clusters`` for the
+    guarantees.
     """
 
-    def __init__(self, field_names: list[str], text_fields: list[str], cfg: DedupConfig, salt_path: str) -> None:
+    def __init__(self, text_fields: list[str], cfg: DedupConfig, salt_path: str, progress_dir: str = "") -> None:
         super().__init__()
-        self.field_names, self.text_fields, self.cfg, self.salt_path = field_names, text_fields, cfg, salt_path
+        self.text_fields, self.cfg, self.salt_path = text_fields, cfg, salt_path
+        self.progress_dir = progress_dir
 
     def expand(self, pcolls: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
         batches, sources = pcolls
         bands, rows = near_bands(self.cfg.near)
-        current = batches | "Hash" >> beam.FlatMap(_hash, self.field_names)
+        n_bands = bands if self.cfg.near.enabled else 0
         prior = sources | "ReadPrior" >> beam.ParDo(_ReadPrior(self.text_fields, self.cfg, self.salt_path))
-        nodes = (current, prior) | "Nodes" >> beam.Flatten()
-        keyed = nodes | "Keys" >> beam.FlatMap(_keys, bands if self.cfg.near.enabled else 0, rows)
-        parts = []
-        for kind in ("ck", "rh", "band"):
-            parts.append(
-                keyed
-                | f"Select{kind}" >> select(kind)
-                | f"Group{kind}" >> beam.GroupByKey()
-                | f"Edges{kind}" >> beam.FlatMap(_edges, kind)
-            )
-        routed = (
-            tuple(parts)
-            | "AllEdges" >> beam.Flatten()
-            | "One" >> beam.Map(lambda e: (0, e))
-            | "Gather" >> beam.GroupByKey()
-            | "Route" >> beam.FlatMap(lambda kv: route(kv[1]))
+        packed = (batches, prior) | "AllNodes" >> beam.Flatten() | "Pack" >> beam.FlatMap(_pack, n_bands, rows)
+        edges = (
+            packed
+            | "Groups" >> select("group")
+            | "Group" >> beam.GroupByKey()
+            | "Edges" >> beam.ParDo(_Ticking(_edges, "group", self.progress_dir))
         )
-        roots = routed | "Roots" >> select("root") | "RootTag" >> beam.Map(lambda nr: (nr[0], ("root", nr[1])))
-        recs = current | "RecTag" >> beam.Map(lambda r: (r["key"], ("rec", r)))
-        priors = prior | "PriorTag" >> beam.Map(lambda r: (r["key"], ("prior", r)))
-        joined = (
-            (recs, priors, roots)
+        roots = (
+            edges
+            | "ComponentEdges" >> beam.Map(_component_edge)
+            | "Components" >> ConnectComponents()
+            | "RootTag" >> _bucketed("root")
+        )
+        lsh = edges | "Lsh" >> select("lsh") | "LshTag" >> beam.Map(lambda e: (e[0], (e[1], e[3])))
+        nodes = packed | "Nodes" >> select("nodes") | "NodeTag" >> beam.Map(lambda bn: (bn[0], ("nodes", bn[1])))
+        members = (
+            (nodes, roots, lsh | "LshBucket" >> _bucketed("lsh"))
             | "JoinAll" >> beam.Flatten()
             | "ByNode" >> beam.GroupByKey()
-            | "Membership" >> beam.FlatMap(_membership)
+            | "Membership" >> beam.ParDo(_Ticking(_membership, "join", self.progress_dir))
         )
-        members = joined | "Members" >> select("member")
-        edges = routed | "LshEdges" >> select("edge") | "EdgeTag" >> beam.Map(lambda re: (re[0], ("e", re[1])))
-        unclustered = joined | "Unclustered" >> select("kept") | "KeptTag" >> beam.Map(lambda r: ("kept", r))
-        decided = (
-            (members, edges)
-            | "ClusterParts" >> beam.Flatten()
+        return (
+            members
             | "ByCluster" >> beam.GroupByKey()
-            | "Decide" >> beam.FlatMap(_decide, self.cfg)
+            | "Decide" >> beam.ParDo(_Ticking(_decide, "decide", self.progress_dir, self.cfg))
         )
-        return (unclustered, decided) | "Outcomes" >> beam.Flatten()

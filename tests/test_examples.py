@@ -103,7 +103,12 @@ def test_counts_match_what_was_planted(ingested: tuple[str, Datanet, dict]) -> N
     assert {k: v for k, v in report["duplicates"].items()} == {
         k: v for k, v in want["duplicates"].items() if v or k == "total"
     }
-    assert report["quarantined"] == {**want["quarantined"], "by_stage": report["quarantined"]["by_stage"]}
+    q = report["quarantined"]
+    assert {k: v for k, v in q.items() if k not in ("by_stage", "examples")} == {
+        k: v for k, v in want["quarantined"].items() if k != "by_stage"
+    }
+    assert set(q["examples"]) == set(q["by_reason"])  # each reason has file:line examples for the curator
+    assert all(1 <= len(ex) <= 3 and all(e["line"] >= 0 and e["file"] for e in ex) for ex in q["examples"].values())
     assert report["blank_lines_skipped"] == want["blank_lines_skipped"]
 
 

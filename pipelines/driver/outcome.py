@@ -42,9 +42,17 @@ def quarantine_examples(out_dir: Path, manifests: list[SplitManifest], per: int 
 
 
 def build_report(
-    dn: Datanet, done: dict[str, Any], shards: list[str], ledger: dict[str, Any], timings: dict[str, Any]
+    dn: Datanet,
+    done: dict[str, Any],
+    shards: list[str],
+    ledger: dict[str, Any],
+    timings: dict[str, Any],
+    examples: bool = True,
 ) -> dict[str, Any]:
-    """build_report sums the split manifests into the run report; raises AccountingError if counts do not add up."""
+    """build_report sums the split manifests into the run report; raises AccountingError if counts do not add up.
+
+    With ``examples`` it also reads the quarantine files for a few examples per reason.
+    """
     ms = done["splits"]
     kinds: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
@@ -59,7 +67,7 @@ def build_report(
     dups, quarantined = sum(m["duplicates"] for m in ms), sum(m["quarantined"] for m in ms)
     if read != accepted + dups + quarantined:
         raise AccountingError(f"read {read} != accepted {accepted} + duplicates {dups} + quarantined {quarantined}")
-    examples = quarantine_examples(dn.out_dir, ms) if quarantined else {}
+    found = quarantine_examples(dn.out_dir, ms) if quarantined and examples else {}
     return {
         "datanet": dn.name,
         "run_id": done["run_id"],
@@ -72,7 +80,7 @@ def build_report(
             "total": quarantined,
             "by_stage": dict(sorted(stages.items())),
             "by_reason": dict(sorted(reasons.items())),
-            "examples": examples,
+            "examples": found,
         },
         "blank_lines_skipped": sum(m["blank"] for m in ms),
         "pii": {"records_with_pii": sum(m["records_with_pii"] for m in ms), "entities": dict(sorted(pii.items()))},

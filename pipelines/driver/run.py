@@ -46,7 +46,7 @@ from pipelines.driver.commit import (
     write_json,
 )
 from pipelines.driver.options import Progress, RunOptions
-from pipelines.driver.outcome import RunRefused, build_report, refusal, summary
+from pipelines.driver.outcome import RunRefused, build_report, quarantine_examples, refusal, summary
 from pipelines.driver.plan import RunPlan, plan_run
 
 PIPELINE = "PIPELINE.json"
@@ -148,13 +148,15 @@ def _ingest_locked(dn: Datanet, led: Ledger, opts: RunOptions) -> dict[str, Any]
 
 def _guard(dn: Datanet, done: dict[str, Any], opts: RunOptions) -> None:
     """The guard rails, before the first ledger append: raise RunRefused (nothing published) unless accepted."""
-    draft = build_report(dn, done, shards_in_order(done["splits"]), {}, {})
+    draft = build_report(dn, done, [], {}, {}, examples=False)  # counts decide; examples only name a refusal
     why = refusal(draft, dn.config.validation.max_quarantine_share)
     if why is None:
         return
     if opts.accept_quarantine:
         opts.progress(f"  accepted on purpose (--accept-quarantine): {why.splitlines()[0]}")
         return
+    draft["quarantined"]["examples"] = quarantine_examples(dn.out_dir, done["splits"])
+    why = str(refusal(draft, dn.config.validation.max_quarantine_share))
     hint = (
         f"nothing was published; see every quarantined line with `datanet quarantine {dn.name} --run {done['run_id']}`,"
         " fix the inputs (or raise validation.max_quarantine_share), or commit it anyway with --accept-quarantine"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -24,7 +25,15 @@ from pipelines.driver.run import ingest
 from pipelines.stages.dedup.components import ConnectComponents
 from pipelines.stages.dedup.graph import components, prior_key
 from pipelines.stages.dedup.local import drop_duplicates_local, sketched_texts
-from pipelines.stages.dedup.packed import pack_key, pack_node, unpack_key, unpack_nodes
+from pipelines.stages.dedup.packed import (
+    exact_groups,
+    pack_key,
+    pack_node,
+    read_slices,
+    unpack_key,
+    unpack_nodes,
+    write_batch,
+)
 from pipelines.stages.dedup.transforms import DropDuplicates
 
 SALT = b"equivalence-test-salt"
@@ -65,7 +74,7 @@ def test_drop_duplicates_equals_the_local_decision_on_real_text(tmp_path: Path, 
     with TestPipeline() as p:
         parts = p | "Batches" >> beam.Create([nodes[a:b] for a, b in itertools.pairwise(cuts)])
         sources = p | "Sources" >> beam.Create([("none", ""), ("state", str(state))])
-        out = (parts, sources) | DropDuplicates(["text"], cfg, str(tmp_path / "salt"))
+        out = (parts, sources) | DropDuplicates(["text"], cfg, str(tmp_path / "salt"), str(tmp_path / "work"))
         got = out | beam.Map(lambda d: (d["key"][5], d["kind"], d["duplicate_of"], d["similarity"]))
         assert_that(got, equal_to(_decisions(want)))
 
@@ -135,3 +144,49 @@ def test_packed_keys_round_trip_and_sort_as_the_tuples_do() -> None:
     }
     prior = {"key": keys[0], "content_key": "ef" * 32, "record_hash": "01" * 32, "shingles": b"", "prior": True}
     assert list(unpack_nodes(pack_node(node) + pack_node(prior))) == [node, prior]
+
+
+def test_batch_files_regroup_exactly_as_grouping_by_the_full_key(tmp_path: Path) -> None:
+    """Entries written to batch files and read back through their references give the same exact groups as
+    grouping every (kind, key) by hand, whatever the coarse bucket; keys held once give nothing."""
+    rng = random.Random(11)
+    digests = [bytes(rng.randrange(256) for _ in range(32)).hex() for _ in range(40)]
+    # digests equal in their first 24 bytes but not the last 8: only the full key may group them
+    digests += [digests[0][:48] + f"{i:016x}" for i in range(3)]
+    nodes = [
+        {
+            "key": (1, 0, "2026-01-01T00:00:00Z", 0, 0, i),
+            "content_key": rng.choice(digests),
+            "record_hash": rng.choice(digests),
+            "shingles": rng.randbytes(8 * rng.randrange(4)),
+            "split": i % 3,
+        }
+        for i in range(300)
+    ]
+    bands = np.array([[rng.randrange(6) << 61 | j for j in range(4)] for _ in nodes], dtype=np.uint64)
+    bands[::7, 1] = bands[0, 2]  # the same band key in two different bands must not meet
+    refs: dict[Any, list[Any]] = {}
+    for a in range(0, len(nodes), 64):
+        for coarse, ref in write_batch(str(tmp_path), nodes[a : a + 64], bands[a : a + 64]):
+            refs.setdefault(coarse, []).append(ref)
+    got: dict[str, list[list[Any]]] = {"ck": [], "rh": [], "band": []}
+    for (kind, _), rs in sorted(refs.items()):
+        if kind != "nodes":
+            got[kind] += [sorted(g) for g in exact_groups(kind, read_slices(str(tmp_path), rs))]
+    want: dict[str, dict[Any, list[Any]]] = {"ck": {}, "rh": {}, "band": {}}
+    for n, bks in zip(nodes, bands, strict=True):
+        want["ck"].setdefault(n["content_key"], []).append(n["key"])
+        want["rh"].setdefault(n["record_hash"], []).append(n["key"])
+        for j, bk in enumerate(bks):
+            want["band"].setdefault((j, int(bk)), []).append((n["key"], n["content_key"]))
+    for kind in got:
+        assert sorted(got[kind]) == sorted(sorted(g) for g in want[kind].values() if len(g) >= 2)
+    wanted = {pack_key(n["key"]) for n in nodes[::5]}
+    back = [
+        n
+        for c, rs in refs.items()
+        if c[0] == "nodes"
+        for b in read_slices(str(tmp_path), rs)
+        for n in unpack_nodes(b, wanted)
+    ]
+    assert sorted(back, key=lambda n: n["key"]) == nodes[::5]

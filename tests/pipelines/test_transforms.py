@@ -79,7 +79,9 @@ def test_drop_duplicates_matches_the_local_decision(tmp_path: Path, cuts: list[i
         parts = [sketched[a:b] for a, b in itertools.pairwise(edges) if b > a]
         batches = p | "Batches" >> beam.Create(parts[::-1])
         sources = p | "Sources" >> beam.Create([("none", ""), ("state", str(state))])
-        out = (batches, sources) | DropDuplicates(["text"], DedupConfig(), str(tmp_path / "salt"))
+        out = (batches, sources) | DropDuplicates(
+            ["text"], DedupConfig(), str(tmp_path / "salt"), str(tmp_path / "work")
+        )
         dups = out | "DupRows" >> beam.Map(lambda d: (d["key"][5], d["kind"], d["duplicate_of"], d["similarity"]))
         assert_that(
             dups,

@@ -1,15 +1,20 @@
-"""Compact dedup nodes for the shuffles: fixed-width bytes, many per element, few keys.
+"""Compact dedup nodes for the shuffles: fixed-width entries in one file per batch; only references travel.
 
 A runner holds a shuffle's values as Python objects (Beam's FnApiRunner
-decodes every value into its grouping table), so one small tuple per band
-per record costs hundreds of bytes. Here each batch of nodes is packed into
-a few byte strings per *coarse* key (``2**COARSE_BITS`` buckets per band,
-per content key and per record hash, and for the node join); the group step
-unpacks a coarse group and regroups it by the exact key. A coarse group holds
-about ``n / 2**COARSE_BITS`` entries of a run of ``n`` records (1.2 MB per
-band bucket at a million records). Unpacking
-restores the very tuples and hex strings the pure functions in ``graph`` and
-``clusters`` always saw, so decisions do not change.
+decodes every value into its grouping table, Beam's Dask runner keeps each
+partition as a list), so even packed bytes cost the runner memory in
+proportion to the run. Here each batch of nodes is packed into fixed-width
+entries, sorted into slices by *coarse* key (``GROUPS`` buckets per entry
+kind: content key, record hash, LSH band, and node buckets for the join with
+components), and written once, as one file, by the worker that packed it
+(``write_batch``). What crosses a shuffle is one reference per slice,
+``(file name, offset, length)``: about ``sum(GROUPS.values()) / batch size``
+references per record, whatever the size of the record. The step that
+receives a coarse group reads its slices back (``read_slices``) and regroups
+them by exact key with NumPy (``exact_groups``), unpacking only keys shared by
+two or more entries. Unpacking restores the very tuples and hex strings the
+pure functions in ``graph`` and ``clusters`` always saw, so decisions do not
+change.
 
 Layouts (big-endian, fixed width):
 
@@ -18,30 +23,42 @@ Layouts (big-endian, fixed width):
   source (4) + unit (4) + position (8) for this run's; byte order is the
   tuple order of ``graph.NodeKey``;
 * content-key and record-hash entries: digest (32) + node key;
-* band entries: band key (8) + node key + content key (32);
+* band entries: band number (1) + band key (8) + node key + content key (32);
 * node entries (``pack_node``): node key + content key + record hash +
   split (4, signed; -1 for an earlier run's record) + shingle count (4) +
   shingle hashes (8 each).
+
+A batch file is named after its first node (so a retried batch rewrites the
+same bytes to the same name) and lives in the attempt's work folder, which
+the driver deletes with the records' spill.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import struct
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
+from pipelines.core import fs
 from pipelines.stages.dedup.graph import NodeKey, prior_key
 
 KEY = 37
 DIGEST = 32
-COARSE_BITS = 6  # 64 coarse buckets per band, per digest kind and for nodes: ~8 entries per string per batch of 500
+DIGEST_ENTRY = DIGEST + KEY
+BAND_ENTRY = 1 + 8 + KEY + DIGEST
+# Coarse buckets per kind. A band bucket of a run of n records holds about 16 n / 32 entries
+# (39 MB at a million records); a batch of 500 records sends 64 references in all.
+GROUPS = {"ck": 8, "rh": 8, "band": 32, "nodes": 16}
 _CUR = struct.Struct(">B20sIIQ")
 _PRIOR = struct.Struct(">BQ28x")
 _NODE_TAIL = struct.Struct(">iI")
+
+Ref = tuple[str, int, int]  # (batch file name, offset, length)
 
 
 def pack_key(key: NodeKey) -> bytes:
@@ -62,42 +79,24 @@ def unpack_key(b: bytes) -> NodeKey:
     return (1, 0, sa.rstrip(b"\0").decode("ascii"), source, unit, pos)
 
 
-def digest_bucket(digest: bytes) -> int:
-    """digest_bucket is the coarse bucket of a content key or record hash (its leading bits)."""
-    return int.from_bytes(digest[:2], "big") >> (16 - COARSE_BITS)
+def _bucket(b: bytes, kind: str) -> int:
+    return int.from_bytes(b[:4], "big") % GROUPS[kind]
 
 
 def node_bucket(packed_key: bytes) -> int:
     """node_bucket spreads node keys over coarse buckets (keyed by nothing secret; only for balance)."""
-    return int.from_bytes(hashlib.blake2b(packed_key, digest_size=2).digest(), "big") >> (16 - COARSE_BITS)
+    return _bucket(hashlib.blake2b(packed_key, digest_size=4).digest(), "nodes")
 
 
-def group_entries(node: dict[str, Any], bands: np.ndarray) -> Iterator[tuple[tuple[Any, ...], bytes]]:
+def group_entries(node: dict[str, Any], bands: np.ndarray) -> Iterator[tuple[tuple[str, int], bytes]]:
     """group_entries yields a node's (coarse key, entry) for its content key, record hash and each band key."""
     key = pack_key(node["key"])
     ck, rh = bytes.fromhex(node["content_key"]), bytes.fromhex(node["record_hash"])
-    yield ("ck", digest_bucket(ck)), ck + key
-    yield ("rh", digest_bucket(rh)), rh + key
+    yield ("ck", _bucket(ck, "ck")), ck + key
+    yield ("rh", _bucket(rh, "rh")), rh + key
     for j, bk in enumerate(bands.astype(">u8")):
-        yield ("band", j, int(bk) >> (64 - COARSE_BITS)), bk.tobytes() + key + ck
-
-
-def exact_groups(coarse: tuple[Any, ...], blobs: Iterable[bytes]) -> Iterator[list[Any]]:
-    """exact_groups regroups one coarse group's entries by exact key.
-
-    Digest groups yield lists of node keys; band groups yield lists of
-    (node key, content key hex), the members ``graph.bucket_pairs`` takes.
-    """
-    band = coarse[0] == "band"
-    width = 8 + KEY + DIGEST if band else DIGEST + KEY
-    split = 8 if band else DIGEST
-    groups: dict[bytes, list[Any]] = defaultdict(list)
-    for blob in blobs:
-        for at in range(0, len(blob), width):
-            e = blob[at : at + width]
-            key = unpack_key(e[split : split + KEY])
-            groups[e[:split]].append((key, e[split + KEY :].hex()) if band else key)
-    yield from groups.values()
+        raw = bk.tobytes()
+        yield ("band", _bucket(raw, "band")), bytes((j,)) + raw + key + ck
 
 
 def pack_node(node: dict[str, Any]) -> bytes:
@@ -107,12 +106,106 @@ def pack_node(node: dict[str, Any]) -> bytes:
     return head + _NODE_TAIL.pack(int(node.get("split", -1)), len(shingles) // 8) + shingles
 
 
-def unpack_nodes(blob: bytes) -> Iterator[dict[str, Any]]:
-    """unpack_nodes inverts ``pack_node`` over a concatenation of entries: the slim nodes ``clusters`` decides on."""
+def pack_batch(nodes: Sequence[dict[str, Any]], band_keys: np.ndarray) -> tuple[bytes, list[tuple[Any, int, int]]]:
+    """pack_batch is (the batch file's bytes, one (coarse key, offset, length) per non-empty slice).
+
+    Coarse keys are ``("ck" | "rh" | "band", bucket)`` for the groups and
+    ``("nodes", bucket)`` for the node join; slices appear in sorted key order.
+    """
+    buf: dict[tuple[str, int], bytearray] = defaultdict(bytearray)
+    for n, bks in zip(nodes, band_keys, strict=True):
+        for coarse, entry in group_entries(n, bks):
+            buf[coarse] += entry
+        packed = pack_node(n)
+        buf["nodes", node_bucket(packed[:KEY])] += packed
+    data, refs = bytearray(), []
+    for coarse in sorted(buf):
+        refs.append((coarse, len(data), len(buf[coarse])))
+        data += buf[coarse]
+    return bytes(data), refs
+
+
+def batch_name(nodes: Sequence[dict[str, Any]]) -> str:
+    """batch_name names a batch's file after its first node (node keys are unique, batches disjoint)."""
+    return "nodes-" + hashlib.blake2b(pack_key(nodes[0]["key"]), digest_size=12).hexdigest() + ".bin"
+
+
+def write_batch(work_dir: str, nodes: Sequence[dict[str, Any]], band_keys: np.ndarray) -> list[tuple[Any, Ref]]:
+    """write_batch writes a batch's entries to ``work_dir`` and returns a reference per coarse key."""
+    data, slices = pack_batch(nodes, band_keys)
+    name = batch_name(nodes)
+    fs.write_bytes(fs.join(work_dir, name), data, private=True)
+    return [(coarse, (name, off, ln)) for coarse, off, ln in slices]
+
+
+def read_slices(work_dir: str, refs: Iterable[Ref]) -> Iterator[bytes]:
+    """read_slices reads back the referenced slices (each file opened once, slices in offset order)."""
+    by_file: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for name, off, ln in refs:
+        by_file[name].append((off, ln))
+    for name in sorted(by_file):
+        with fs.open_read(fs.join(work_dir, name)) as f:
+            for off, ln in sorted(by_file[name]):
+                f.seek(off)
+                data = f.read(ln)
+                if len(data) != ln:
+                    raise OSError(f"dedup batch file {name} is shorter than its reference ({off}+{ln})")
+                yield data
+
+
+def _runs(cols: list[np.ndarray]) -> Iterator[np.ndarray]:
+    """Sorts rows by the key columns; yields the row indices of each key held by two or more rows."""
+    order = np.lexsort(cols[::-1])
+    if len(order) < 2:
+        return
+    cut = np.zeros(len(order) - 1, dtype=bool)
+    for c in cols:
+        s = c[order]
+        cut |= s[1:] != s[:-1]
+    starts = np.concatenate(([0], np.flatnonzero(cut) + 1, [len(order)]))
+    for a, b in itertools.pairwise(starts):
+        if b - a >= 2:
+            yield order[a:b]
+
+
+def exact_groups(kind: str, blobs: Iterable[bytes]) -> Iterator[list[Any]]:
+    """exact_groups regroups one coarse group's entries by exact key; a key held once yields nothing.
+
+    Digest groups (``"ck"``, ``"rh"``) yield lists of node keys; band groups
+    yield lists of (node key, content key hex), the members
+    ``graph.bucket_pairs`` takes.
+    """
+    band = kind == "band"
+    width, split = (BAND_ENTRY, 9) if band else (DIGEST_ENTRY, DIGEST)
+    data = b"".join(blobs)
+    if len(data) % width:
+        raise ValueError(f"a {kind} slice is not a whole number of {width}-byte entries")
+    rows = np.frombuffer(data, dtype=np.uint8).reshape(-1, width)
+    if band:
+        cols = [rows[:, 0].astype(np.uint64), np.ascontiguousarray(rows[:, 1:9]).view(">u8").ravel()]
+    else:
+        cols = [np.ascontiguousarray(rows[:, 8 * i : 8 * i + 8]).view(">u8").ravel() for i in range(4)]
+    for idx in _runs(cols):
+        group = []
+        for i in idx.tolist():
+            e = data[i * width : (i + 1) * width]
+            key = unpack_key(e[split : split + KEY])
+            group.append((key, e[split + KEY :].hex()) if band else key)
+        yield group
+
+
+def unpack_nodes(blob: bytes, only: set[bytes] | None = None) -> Iterator[dict[str, Any]]:
+    """unpack_nodes inverts ``pack_node`` over a concatenation of entries: the slim nodes ``clusters`` decides on.
+
+    With ``only`` (packed node keys), entries with other keys are skipped unread.
+    """
     at, head = 0, KEY + 2 * DIGEST
     while at < len(blob):
         split, n = _NODE_TAIL.unpack_from(blob, at + head)
         start = at + head + _NODE_TAIL.size
+        if only is not None and blob[at : at + KEY] not in only:
+            at = start + 8 * n
+            continue
         node: dict[str, Any] = {
             "key": unpack_key(blob[at : at + KEY]),
             "content_key": blob[at + KEY : at + KEY + DIGEST].hex(),

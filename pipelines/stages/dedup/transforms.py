@@ -1,17 +1,21 @@
 """Beam wrappers for dedup: ``SketchRecords`` (before anonymisation) and ``DropDuplicates`` (after validation).
 
-``DropDuplicates`` is distributed end to end, and only compact nodes (no
-text, no fields) cross its shuffles:
+``DropDuplicates`` is distributed end to end, and no node crosses a shuffle
+whole: each batch of nodes is written once to a batch file in the work
+folder and only ``(file, offset, length)`` references to its slices are
+grouped (``pipelines.stages.dedup.packed``):
 
 1. every node (a valid record of this run, from its spill step, or a record
    an earlier run accepted, read from the dedup state) is keyed three ways,
-   in one GroupByKey: by content key, by record hash and by each LSH band;
+   in one GroupByKey of references: by content key, by record hash and by
+   each LSH band;
 2. each exact group and each LSH bucket is turned into candidate edges in
    parallel (``graph.star``, ``graph.bucket_pairs``);
 3. connected components over the edges, distributed
    (``components.ConnectComponents``: star rounds, no step holds the graph);
-4. nodes (without MinHash) are joined with their component root and the LSH
-   pairs they start; each component is decided in parallel
+4. node references are joined with the component roots and the LSH pairs
+   they start, and only nodes that have a root are read back (without
+   MinHash); each component is decided in parallel
    (``clusters.decide_cluster``); a node in no component is kept and yields
    nothing, so only duplicates leave as small decisions.
 
@@ -21,7 +25,6 @@ elements, so the same graph runs on the DirectRunner and on Dask.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
@@ -37,12 +40,13 @@ from pipelines.stages.dedup.components import ConnectComponents
 from pipelines.stages.dedup.graph import bucket_pairs, current_key, prior_key, star
 from pipelines.stages.dedup.minhash import band_keys, near_bands, sketches
 from pipelines.stages.dedup.packed import (
+    Ref,
     exact_groups,
-    group_entries,
     node_bucket,
     pack_key,
-    pack_node,
+    read_slices,
     unpack_nodes,
+    write_batch,
 )
 from pipelines.stages.read import select
 
@@ -146,46 +150,52 @@ class _ReadPrior(_Salted):
             yield batch
 
 
-def _pack(nodes: list[Record], bands: int, rows: int) -> Iterator[tuple[str, Any]]:
-    """Packs one batch of nodes into a few byte strings per coarse key (``pipelines.stages.dedup.packed``).
+class _Pack(beam.DoFn):
+    """Writes one batch of nodes to its batch file (``pipelines.stages.dedup.packed``); emits references.
 
-    Yields ``("group", (coarse key, entries))`` for the content-key, record-hash
-    and band groups and ``("nodes", (node bucket, entries))`` for the join
-    with components. Everything is emitted while the batch is processed, never
-    at the end of a bundle (Beam's Dask runner drops ``finish_bundle`` output).
+    Yields ``("group", (coarse key, ref))`` for the content-key, record-hash
+    and band groups and ``("nodes", (node bucket, ref))`` for the join with
+    components. Everything is emitted while the batch is processed, never at
+    the end of a bundle (Beam's Dask runner drops ``finish_bundle`` output).
     """
-    if not nodes:
-        return
-    sigs = np.stack([np.frombuffer(n["minhash"], dtype=np.uint32) for n in nodes])
-    buf: dict[tuple[str, Any], bytearray] = defaultdict(bytearray)
-    for n, bks in zip(nodes, band_keys(sigs, bands, rows), strict=True):
-        for coarse, entry in group_entries(n, bks):
-            buf["group", coarse] += entry
-        buf["nodes", node_bucket(pack_key(n["key"]))] += pack_node(n)
-    yield from ((tag, (k, bytes(v))) for (tag, k), v in buf.items())
+
+    def __init__(self, bands: int, rows: int, work_dir: str) -> None:
+        self.bands, self.rows, self.work_dir = bands, rows, work_dir
+
+    def process(self, nodes: list[Record]) -> Iterator[tuple[str, Any]]:
+        if not nodes:
+            return
+        sigs = np.stack([np.frombuffer(n["minhash"], dtype=np.uint32) for n in nodes])
+        for (kind, bucket), ref in write_batch(self.work_dir, nodes, band_keys(sigs, self.bands, self.rows)):
+            if kind == "nodes":
+                yield "nodes", (bucket, ref)
+            else:
+                yield "group", ((kind, bucket), ref)
 
 
-def _edges(group: tuple[tuple[Any, ...], list[bytes]]) -> Iterator[tuple[str, Any]]:
+def _edges(group: tuple[tuple[str, int], list[Ref]], work_dir: str) -> Iterator[tuple[str, Any]]:
     """Candidate edges of one coarse group: a star per exact group, pairs per LSH bucket."""
-    coarse, blobs = group
-    for members in exact_groups(coarse, blobs):
-        if coarse[0] == "band":
+    (kind, _), refs = group
+    for members in exact_groups(kind, read_slices(work_dir, refs)):
+        if kind == "band":
             yield from (("lsh", p) for p in bucket_pairs(members))
         else:
             yield from (("link", e) for e in star(members))
 
 
-def _membership(item: tuple[int, list[tuple[str, Any]]]) -> Iterator[tuple[Any, tuple[str, Any]]]:
+def _membership(item: tuple[int, list[tuple[str, Any]]], work_dir: str) -> Iterator[tuple[Any, tuple[str, Any]]]:
     """One node bucket: each node that has a component root goes to it with the LSH pairs it starts;
-    a node in no component is kept and yields nothing."""
+    a node in no component is kept and yields nothing (and is never unpacked)."""
     _, parts = item
     roots = dict(v for t, v in parts if t == "root")
     if not roots:
         return
+    wanted = {pack_key(k) for k in roots}
+    refs = [v for t, v in parts if t == "nodes"]
+    for blob in read_slices(work_dir, refs):
+        yield from ((roots[n["key"]], ("m", n)) for n in unpack_nodes(blob, wanted))
     for tag, v in parts:
-        if tag == "nodes":
-            yield from ((roots[n["key"]], ("m", n)) for n in unpack_nodes(v) if n["key"] in roots)
-        elif tag == "lsh":
+        if tag == "lsh":
             yield roots[v[0]], ("e", v[1])
 
 
@@ -243,22 +253,28 @@ class DropDuplicates(beam.PTransform):
     guarantees.
     """
 
-    def __init__(self, text_fields: list[str], cfg: DedupConfig, salt_path: str, progress_dir: str = "") -> None:
+    def __init__(
+        self, text_fields: list[str], cfg: DedupConfig, salt_path: str, work_dir: str, progress_dir: str = ""
+    ) -> None:
         super().__init__()
+        if not work_dir:
+            raise ValueError("DropDuplicates needs a work folder every worker can read (the attempt's spill folder)")
         self.text_fields, self.cfg, self.salt_path = text_fields, cfg, salt_path
-        self.progress_dir = progress_dir
+        self.work_dir, self.progress_dir = work_dir, progress_dir
 
     def expand(self, pcolls: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
         batches, sources = pcolls
         bands, rows = near_bands(self.cfg.near)
         n_bands = bands if self.cfg.near.enabled else 0
         prior = sources | "ReadPrior" >> beam.ParDo(_ReadPrior(self.text_fields, self.cfg, self.salt_path))
-        packed = (batches, prior) | "AllNodes" >> beam.Flatten() | "Pack" >> beam.FlatMap(_pack, n_bands, rows)
+        packed = (
+            (batches, prior) | "AllNodes" >> beam.Flatten() | "Pack" >> beam.ParDo(_Pack(n_bands, rows, self.work_dir))
+        )
         edges = (
             packed
             | "Groups" >> select("group")
             | "Group" >> beam.GroupByKey()
-            | "Edges" >> beam.ParDo(_Ticking(_edges, "group", self.progress_dir))
+            | "Edges" >> beam.ParDo(_Ticking(_edges, "group", self.progress_dir, self.work_dir))
         )
         roots = (
             edges
@@ -272,7 +288,7 @@ class DropDuplicates(beam.PTransform):
             (nodes, roots, lsh | "LshBucket" >> _bucketed("lsh"))
             | "JoinAll" >> beam.Flatten()
             | "ByNode" >> beam.GroupByKey()
-            | "Membership" >> beam.ParDo(_Ticking(_membership, "join", self.progress_dir))
+            | "Membership" >> beam.ParDo(_Ticking(_membership, "join", self.progress_dir, self.work_dir))
         )
         return (
             members

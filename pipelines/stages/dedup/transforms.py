@@ -267,9 +267,12 @@ class DropDuplicates(beam.PTransform):
         bands, rows = near_bands(self.cfg.near)
         n_bands = bands if self.cfg.near.enabled else 0
         prior = sources | "ReadPrior" >> beam.ParDo(_ReadPrior(self.text_fields, self.cfg, self.salt_path))
+        # Pack on each side of the Flatten: a runner may materialise a Flatten's inputs (Beam's FnApiRunner
+        # buffers them when they come from different stages), and references are all it should hold.
         packed = (
-            (batches, prior) | "AllNodes" >> beam.Flatten() | "Pack" >> beam.ParDo(_Pack(n_bands, rows, self.work_dir))
-        )
+            batches | "Pack" >> beam.ParDo(_Pack(n_bands, rows, self.work_dir)),
+            prior | "PackPrior" >> beam.ParDo(_Pack(n_bands, rows, self.work_dir)),
+        ) | "AllNodes" >> beam.Flatten()
         edges = (
             packed
             | "Groups" >> select("group")

@@ -27,6 +27,9 @@ from pipelines.stages.dedup.graph import components, prior_key
 from pipelines.stages.dedup.local import drop_duplicates_local, sketched_texts
 from pipelines.stages.dedup.packed import (
     exact_groups,
+    group_entries,
+    node_bucket,
+    pack_batch,
     pack_key,
     pack_node,
     read_slices,
@@ -190,3 +193,28 @@ def test_batch_files_regroup_exactly_as_grouping_by_the_full_key(tmp_path: Path)
         for n in unpack_nodes(b, wanted)
     ]
     assert sorted(back, key=lambda n: n["key"]) == nodes[::5]
+
+
+def test_pack_batch_slices_hold_exactly_what_group_entries_gives(tmp_path: Path) -> None:
+    """The NumPy packing writes, per coarse key, the entries of the per-node definition in the same order."""
+    rng = random.Random(3)
+    nodes = [
+        {
+            "key": prior_key(i) if i % 9 == 0 else (1, 0, "2026-01-01T00:00:00Z", 1, 2, i),
+            "content_key": rng.randbytes(32).hex(),
+            "record_hash": rng.randbytes(32).hex(),
+            "shingles": rng.randbytes(8 * rng.randrange(5)),
+        }
+        for i in range(200)
+    ]
+    bands = np.array([[rng.getrandbits(64) for _ in range(16)] for _ in nodes], dtype=np.uint64)
+    want: dict[Any, bytes] = {}
+    for node, bks in zip(nodes, bands, strict=True):
+        for coarse, entry in group_entries(node, bks):
+            want[coarse] = want.get(coarse, b"") + entry
+        packed = pack_node(node)
+        want["nodes", node_bucket(packed[:37])] = want.get(("nodes", node_bucket(packed[:37])), b"") + packed
+    data, refs = pack_batch(nodes, bands)
+    assert {c: data[a : a + n] for c, a, n in refs} == want
+    assert [c for c, _, _ in refs] == sorted(want)
+    assert sum(n for _, _, n in refs) == len(data)

@@ -94,8 +94,8 @@ def group_entries(node: dict[str, Any], bands: np.ndarray) -> Iterator[tuple[tup
     ck, rh = bytes.fromhex(node["content_key"]), bytes.fromhex(node["record_hash"])
     yield ("ck", _bucket(ck, "ck")), ck + key
     yield ("rh", _bucket(rh, "rh")), rh + key
-    for j, bk in enumerate(bands.astype(">u8")):
-        raw = bk.tobytes()
+    for j, bk in enumerate(bands.tolist()):
+        raw = int(bk).to_bytes(8, "big")
         yield ("band", _bucket(raw, "band")), bytes((j,)) + raw + key + ck
 
 
@@ -106,22 +106,52 @@ def pack_node(node: dict[str, Any]) -> bytes:
     return head + _NODE_TAIL.pack(int(node.get("split", -1)), len(shingles) // 8) + shingles
 
 
+def _rows(entries: np.ndarray, buckets: np.ndarray, kind: str, out: dict[tuple[str, int], bytes]) -> None:
+    """Adds fixed-width ``entries`` (one row each) to ``out`` by coarse bucket, keeping their order."""
+    order = np.argsort(buckets, kind="stable")
+    held, starts = np.unique(buckets[order], return_index=True)
+    ends = [*starts[1:].tolist(), len(order)]
+    for b, a, z in zip(held.tolist(), starts.tolist(), ends, strict=True):
+        out[kind, int(b)] = entries[order[a:z]].tobytes()
+
+
+def _high32(digests: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(digests[:, :4]).view(">u4").ravel().astype(np.int64)
+
+
 def pack_batch(nodes: Sequence[dict[str, Any]], band_keys: np.ndarray) -> tuple[bytes, list[tuple[Any, int, int]]]:
     """pack_batch is (the batch file's bytes, one (coarse key, offset, length) per non-empty slice).
 
     Coarse keys are ``("ck" | "rh" | "band", bucket)`` for the groups and
-    ``("nodes", bucket)`` for the node join; slices appear in sorted key order.
+    ``("nodes", bucket)`` for the node join; slices appear in sorted key
+    order. Each group slice holds the entries ``group_entries`` gives, in
+    node order then band order (built with NumPy, the same bytes).
     """
-    buf: dict[tuple[str, int], bytearray] = defaultdict(bytearray)
-    for n, bks in zip(nodes, band_keys, strict=True):
-        for coarse, entry in group_entries(n, bks):
-            buf[coarse] += entry
-        packed = pack_node(n)
-        buf["nodes", node_bucket(packed[:KEY])] += packed
+    n = len(nodes)
+    keys = np.frombuffer(b"".join(pack_key(x["key"]) for x in nodes), dtype=np.uint8).reshape(n, KEY)
+    ck = np.frombuffer(bytes.fromhex("".join(x["content_key"] for x in nodes)), dtype=np.uint8).reshape(n, DIGEST)
+    rh = np.frombuffer(bytes.fromhex("".join(x["record_hash"] for x in nodes)), dtype=np.uint8).reshape(n, DIGEST)
+    slices: dict[tuple[str, int], bytes] = {}
+    _rows(np.concatenate([ck, keys], axis=1), _high32(ck) % GROUPS["ck"], "ck", slices)
+    _rows(np.concatenate([rh, keys], axis=1), _high32(rh) % GROUPS["rh"], "rh", slices)
+    bands = band_keys.shape[1] if band_keys.ndim == 2 else 0
+    if bands:
+        entries = np.empty((n, bands, BAND_ENTRY), dtype=np.uint8)
+        entries[:, :, 0] = np.arange(bands, dtype=np.uint8)
+        entries[:, :, 1:9] = band_keys.astype(">u8").view(np.uint8).reshape(n, bands, 8)
+        entries[:, :, 9 : 9 + KEY] = keys[:, None, :]
+        entries[:, :, 9 + KEY :] = ck[:, None, :]
+        high = (band_keys.astype(np.uint64) >> np.uint64(32)).astype(np.int64) % GROUPS["band"]
+        _rows(entries.reshape(n * bands, BAND_ENTRY), high.ravel(), "band", slices)
+    node_slices: dict[int, bytearray] = defaultdict(bytearray)
+    for x in nodes:
+        packed = pack_node(x)
+        node_slices[node_bucket(packed[:KEY])] += packed
+    slices.update({("nodes", b): bytes(v) for b, v in node_slices.items()})
     data, refs = bytearray(), []
-    for coarse in sorted(buf):
-        refs.append((coarse, len(data), len(buf[coarse])))
-        data += buf[coarse]
+    for coarse in sorted(slices):
+        refs.append((coarse, len(data), len(slices[coarse])))
+        data += slices[coarse]
     return bytes(data), refs
 
 

@@ -72,6 +72,27 @@ def test_keyed_shingle_hashes_give_the_exact_jaccard_and_depend_on_the_salt() ->
     assert not np.array_equal(a, shingle_hashes(BASE.lower(), 5, b"another-salt-xxxxxxx"))
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from(["a", "b", "é", "日", " ", "\u00a0", "ß", "\n"]), max_size=80),
+    st.sampled_from([1, 3, 5]),
+)
+def test_shingle_hashes_are_the_keyed_blake2b_of_each_distinct_shingle(text: str, size: int) -> None:
+    """The copied-state hashing gives exactly the definition: BLAKE2b-64 keyed with the salt, little-endian, sorted."""
+    import hashlib
+
+    words = text.split()
+    grams = [words[i : i + size] for i in range(max(1, len(words) - size + 1))]
+    want = sorted(
+        {
+            int.from_bytes(hashlib.blake2b(" ".join(g).encode(), digest_size=8, key=SALT).digest(), "little")
+            for g in grams
+        }
+    )
+    got = shingle_hashes(text, size, SALT)
+    assert got.dtype == np.uint64 and got.tolist() == want
+
+
 def test_exact_copy_keeps_the_earliest_submission() -> None:
     recs = _records([BASE, BASE.upper(), "  " + BASE.replace(" ", "   ")], ["2026-05-01", "2026-01-01", "~"])
     kept, dups = drop_duplicates_local(recs, [], CFG)

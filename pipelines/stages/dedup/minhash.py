@@ -30,16 +30,23 @@ def shingles(text: str, size: int) -> set[bytes]:
     words = text.split()
     if len(words) <= size:
         return {" ".join(words).encode("utf-8")}
-    return {" ".join(words[i : i + size]).encode("utf-8") for i in range(len(words) - size + 1)}
+    enc = [w.encode("utf-8") for w in words]
+    return {b" ".join(enc[i : i + size]) for i in range(len(enc) - size + 1)}
 
 
 def shingle_hashes(text: str, size: int, salt: bytes) -> np.ndarray:
-    """shingle_hashes returns the sorted, distinct keyed 64-bit hashes of ``text``'s shingles."""
-    key = salt[:64]
-    values = {
-        int.from_bytes(hashlib.blake2b(s, digest_size=8, key=key).digest(), "little") for s in shingles(text, size)
-    }
-    return np.array(sorted(values), dtype=np.uint64)
+    """shingle_hashes returns the sorted, distinct keyed 64-bit hashes (little-endian BLAKE2b) of ``text``'s shingles.
+
+    The keyed hash state is built once per text and copied per shingle (the
+    same digests as hashing each shingle with the key, without re-keying).
+    """
+    keyed = hashlib.blake2b(digest_size=8, key=salt[:64])
+    digests = []
+    for s in shingles(text, size):
+        h = keyed.copy()
+        h.update(s)
+        digests.append(h.digest())
+    return np.unique(np.frombuffer(b"".join(digests), dtype="<u8")).astype(np.uint64)
 
 
 def exact_jaccard(a: np.ndarray, b: np.ndarray) -> float:

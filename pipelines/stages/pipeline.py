@@ -127,6 +127,10 @@ def pipeline_options(dn: Datanet, overrides: dict[str, Any] | None = None, n_spl
 
 def run_beam(dn: Datanet, inputs: RunInputs, overrides: dict[str, Any] | None = None) -> None:
     """run_beam runs the curation pipeline to completion; raises if the runner reports a failure."""
+    if runner_name(dn, overrides).endswith("DaskRunner"):
+        from pipelines.stages.dask_partitions import bound_partitions
+
+        bound_partitions()
     p = beam.Pipeline(options=pipeline_options(dn, overrides, len(inputs.splits)))
     _ = p | "Curate" >> CurateContributions(dn, inputs)
     result = p.run()

@@ -1,0 +1,81 @@
+"""Beam's Dask runner with bounded partitions (``pipelines.stages.dask_partitions``).
+
+The runner's translation is exercised without a cluster: the pipeline is
+translated into Dask bags exactly as ``DaskRunner.run_pipeline`` does, and the
+bags are computed by Dask's multiprocessing scheduler (each task is pickled,
+as on a dask.distributed worker; the runner's DoFn receivers are shared
+objects that only a pickled task gets fresh). Byte identity against the
+DirectRunner on a real cluster is ``tests/test_dask.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import apache_beam as beam
+import dask
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.dask import transform_evaluator as te
+from apache_beam.runners.dask.dask_runner import DaskOptions, DaskRunner
+from apache_beam.runners.dask.overrides import _Flatten, _GroupByKeyOnly, dask_overrides
+
+from pipelines.stages.dask_partitions import BoundedFlatten, BoundedGroupByKey, bound_partitions
+
+
+@pytest.fixture
+def stock_translations() -> Any:
+    saved = dict(te.TRANSLATIONS)
+    te.TRANSLATIONS[_Flatten], te.TRANSLATIONS[_GroupByKeyOnly] = te.Flatten, te.GroupByKey
+    yield
+    te.TRANSLATIONS.clear()
+    te.TRANSLATIONS.update(saved)
+
+
+def _translate(npartitions: int) -> tuple[dict[str, Any], Any]:
+    """A join of three PCollections and a chain of GroupByKeys, translated to bags by the runner's visitor."""
+    opts = PipelineOptions.from_dictionary(
+        {"runner": "apache_beam.runners.dask.dask_runner.DaskRunner", "dask_npartitions": npartitions}
+    )
+    p = beam.Pipeline(options=opts)
+    parts = [p | f"Create{i}" >> beam.Create([(k % 13, f"{i}-{k}") for k in range(200)]) for i in range(3)]
+    grouped = parts | "Join" >> beam.Flatten() | "G1" >> beam.GroupByKey()
+    again = (
+        grouped | "Split" >> beam.FlatMap(lambda kv: [(kv[0] % 5, v) for v in kv[1]]),
+        parts[0],
+    ) | "Join2" >> beam.Flatten()
+    _ = again | "G2" >> beam.GroupByKey() | "Sorted" >> beam.Map(lambda kv: (kv[0], sorted(kv[1])))
+    dask_options = opts.view_as(DaskOptions).get_all_options(drop_default=True, current_only=True)
+    p.replace_all(dask_overrides())
+    visitor = DaskRunner.to_dask_bag_visitor(DaskOptions._extract_bag_kwargs(dask_options))
+    p.visit(visitor)
+    bags = {node.full_label: bag for node, bag in visitor.bags.items()}
+    return bags, list(visitor.bags.values())[-1]
+
+
+def test_stock_runner_lets_partitions_add_up(stock_translations: Any) -> None:
+    bags, _ = _translate(4)
+    assert bags["Join"].npartitions == 12 and bags["Join2"].npartitions > 12
+
+
+def _expected() -> list[tuple[int, list[str]]]:
+    """What the pipeline of ``_translate`` must give, computed without Beam."""
+    groups: dict[int, list[str]] = {}
+    for i in range(3):
+        for k in range(200):
+            groups.setdefault((k % 13) % 5, []).append(f"{i}-{k}")
+    for k in range(200):
+        groups.setdefault(k % 13, []).append(f"0-{k}")
+    return sorted((key, sorted(v)) for key, v in groups.items())
+
+
+def test_bounded_translation_keeps_every_flatten_and_group_within_npartitions_and_groups_the_same(
+    stock_translations: Any,
+) -> None:
+    bound_partitions()
+    assert te.TRANSLATIONS[_Flatten] is BoundedFlatten and te.TRANSLATIONS[_GroupByKeyOnly] is BoundedGroupByKey
+    bags, last = _translate(4)
+    assert bags["Join"].npartitions == 4 and bags["Join2"].npartitions == 4
+    assert all(b.npartitions <= 4 for label, b in bags.items() if label.startswith(("G1", "G2", "Join")))
+    got = dask.compute(last, scheduler="processes", num_workers=2)[0]
+    assert sorted((k, sorted(v)) for k, v in got) == _expected()

@@ -20,6 +20,7 @@ from pipelines.stages.dedup.minhash import (
     jaccard,
     shingle_hashes,
     shingles,
+    signatures,
     sketches,
 )
 
@@ -91,6 +92,28 @@ def test_shingle_hashes_are_the_keyed_blake2b_of_each_distinct_shingle(text: str
     )
     got = shingle_hashes(text, size, SALT)
     assert got.dtype == np.uint64 and got.tolist() == want
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 2**64 - 1), max_size=40, unique=True), max_size=12),
+    st.sampled_from([16, 128]),
+    st.integers(0, 3),
+)
+def test_batched_signatures_equal_datasketch_minhash(sets: list[list[int]], num_perm: int, seed: int) -> None:
+    """signatures() gives datasketch's MinHash.bulk values, empty sets included."""
+    from datasketch import MinHash
+
+    hashed = [np.array(sorted(s), dtype=np.uint64) for s in sets]
+    got = signatures(hashed, num_perm, seed)
+    want = [
+        m.hashvalues
+        for m in MinHash.bulk(
+            [h.tolist() for h in hashed], num_perm=num_perm, seed=seed, hashfunc=lambda v: v & 0xFFFFFFFF
+        )
+    ]
+    assert got.dtype == np.uint32 and got.shape == (len(sets), num_perm)
+    assert all(np.array_equal(g, w) for g, w in zip(got, want, strict=True))
 
 
 def test_exact_copy_keeps_the_earliest_submission() -> None:

@@ -1,6 +1,6 @@
 """Shingles, MinHash signatures (datasketch) and LSH band keys for near-duplicate detection.
 
-Signatures use datasketch's ``MinHash.bulk`` with the configured
+Signatures are datasketch's ``MinHash`` values (``affine32`` scheme) with the configured
 ``num_perm`` and ``seed``, over word shingles of the normalised dedup text,
 so they are deterministic on every machine. Bands and rows per band come from
 datasketch's own optimiser for the configured threshold.
@@ -19,6 +19,7 @@ from functools import lru_cache
 import numpy as np
 from datasketch import MinHash
 from datasketch.lsh import _optimal_param
+from datasketch.minhash import _fmix
 
 from pipelines.core.config import NearDupConfig
 
@@ -69,10 +70,39 @@ def sketches(texts: list[str], cfg: NearDupConfig, salt: bytes) -> tuple[np.ndar
     and the exact-Jaccard shingle set always describe the same shingles.
     """
     hashed = [shingle_hashes(t, cfg.shingle_size, salt) for t in texts]
-    if not texts:
-        return np.empty((0, cfg.num_perm), dtype=np.uint32), hashed
-    mhs = MinHash.bulk([h.tolist() for h in hashed], num_perm=cfg.num_perm, seed=cfg.seed, hashfunc=_low32)
-    return np.stack([m.hashvalues for m in mhs]).astype(np.uint32), hashed
+    return signatures(hashed, cfg.num_perm, cfg.seed), hashed
+
+
+@lru_cache(maxsize=8)
+def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """datasketch's own (a, b) permutations and empty signature for ``MinHash(num_perm, seed)``."""
+    m = MinHash(num_perm=num_perm, seed=seed, hashfunc=_low32)
+    if m.scheme != "affine32":
+        raise RuntimeError(f"datasketch MinHash scheme {m.scheme!r}; signatures() reproduces 'affine32' only")
+    a, b = m.permutations
+    return a.astype(np.uint32), b.astype(np.uint32), m.hashvalues.astype(np.uint32)
+
+
+def signatures(hashed: list[np.ndarray], num_perm: int, seed: int) -> np.ndarray:
+    """signatures is an (n, num_perm) uint32 array: the datasketch ``MinHash`` of each shingle-hash array.
+
+    The same values as ``MinHash.bulk(..., hashfunc=low 32 bits)`` (datasketch's
+    ``affine32`` scheme: MurmurHash3's 32-bit finaliser, then ``a * h + b``
+    modulo 2**32, minimum per permutation), computed for a whole batch at once
+    with NumPy; ``tests/pipelines/test_dedup.py`` checks them against datasketch.
+    """
+    a, b, empty = _permutations(num_perm, seed)
+    out = np.tile(empty, (len(hashed), 1))
+    lens = np.array([len(h) for h in hashed], dtype=np.int64)
+    rows = np.flatnonzero(lens)
+    if len(rows) == 0:
+        return out
+    hv = _fmix((np.concatenate([hashed[i] for i in rows]) & np.uint64(0xFFFFFFFF)).astype(np.uint32), 32)
+    with np.errstate(over="ignore"):
+        phv = hv[:, None] * a[None, :] + b[None, :]
+    starts = np.concatenate(([0], np.cumsum(lens[rows])[:-1]))
+    out[rows] = np.minimum(np.minimum.reduceat(phv, starts, axis=0), empty)
+    return out
 
 
 @lru_cache(maxsize=32)

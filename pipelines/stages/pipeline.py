@@ -26,7 +26,7 @@ from pipelines.core import fs
 from pipelines.core.config import Datanet
 from pipelines.core.splits import Split
 from pipelines.stages.anonymise import AnonymisePII
-from pipelines.stages.dedup.transforms import DropDuplicates, PackNodes, SketchRecords
+from pipelines.stages.dedup.transforms import DropDuplicates, SketchRecords
 from pipelines.stages.read import ReadContributions, select
 from pipelines.stages.spill import SpillRecords
 from pipelines.stages.validate import ValidateRecords
@@ -68,30 +68,32 @@ class CurateContributions(beam.PTransform):
         names = [f.name for f in schema.fields]
         splits = p | "Splits" >> beam.Create(ins.splits)
         sources = p | "PriorSources" >> beam.Create([("none", ""), *ins.prior_sources])
-        work_dir = fs.join(ins.write.spill_dir, "dedup")
-        # One linear chain, each stage working on its own tag and passing the rest through
-        # (pipelines.stages.tagged): no stage's output has a second consumer until only small
-        # elements are left (dedup references, spill counts, quarantine rows, tallies).
-        staged = (
-            splits
-            | "ReadContributions" >> ReadContributions(schema, cfg.validation, cfg.runner.batch_size, ins.progress_dir)
-            | "SketchRecords" >> SketchRecords(schema.text_fields, cfg.dedup, ins.salt_path, tag="records")
-            | "AnonymisePII"
-            >> AnonymisePII(
-                cfg.pii, schema.scrub_fields, ins.salt_path, ins.progress_dir, tuple(schema.code_fields), tag="records"
-            )
-            | "ValidateRecords" >> ValidateRecords(cfg.validation.expectations, names, tag="records")
-            | "SpillRecords" >> SpillRecords(names, ins.write.spill_dir, ins.progress_dir, tag="valid")
-            | "PackNodes" >> PackNodes(cfg.dedup, work_dir, tag="nodes")
+        read = splits | "ReadContributions" >> ReadContributions(
+            schema, cfg.validation, cfg.runner.batch_size, ins.progress_dir
         )
-        decisions = (staged, sources) | "DropDuplicates" >> DropDuplicates(
-            schema.text_fields, cfg.dedup, ins.salt_path, work_dir, ins.progress_dir, packed=True
+        sketched = (
+            read
+            | "Records" >> select("records")
+            | "SketchRecords" >> SketchRecords(schema.text_fields, cfg.dedup, ins.salt_path)
         )
+        cleaned = sketched | "AnonymisePII" >> AnonymisePII(
+            cfg.pii, schema.scrub_fields, ins.salt_path, ins.progress_dir, tuple(schema.code_fields)
+        )
+        checked = cleaned | "ValidateRecords" >> ValidateRecords(cfg.validation.expectations, names)
+        spilled = (
+            checked
+            | "Valid" >> select("valid")
+            | "SpillRecords" >> SpillRecords(names, ins.write.spill_dir, ins.progress_dir)
+        )
+        decisions = (spilled | "Nodes" >> select("nodes"), sources) | "DropDuplicates" >> DropDuplicates(
+            schema.text_fields, cfg.dedup, ins.salt_path, fs.join(ins.write.spill_dir, "dedup"), ins.progress_dir
+        )
+        rejected = (read | "ReadRejects" >> select("quarantine"), checked | "Invalid" >> select("quarantine"))
         tagged = (
-            staged | "Spilled" >> select("spilled") | "ValidKey" >> beam.Map(lambda sn: (sn[0], ("valid", sn[1]))),
+            spilled | "ValidCounts" >> select("valid") | "ValidKey" >> beam.Map(lambda sn: (sn[0], ("valid", sn[1]))),
             decisions | "DupKey" >> _split_key("dup"),
-            staged | "Rejects" >> select("quarantine") | "Unbatch" >> _unbatch() | "RejKey" >> _split_key("rej"),
-            staged | "Tallies" >> select("tally") | "TallyKey" >> _split_key("tally"),
+            rejected | "AllRejects" >> beam.Flatten() | "Unbatch" >> _unbatch() | "RejKey" >> _split_key("rej"),
+            read | "Tallies" >> select("tally") | "TallyKey" >> _split_key("tally"),
         ) | "BySplit" >> beam.Flatten()
         return tagged | "WriteSplits" >> WriteSplits(ins.write, ins.base, ins.manifest_path)
 

@@ -29,7 +29,6 @@ from pipelines.core import fs
 from pipelines.core.progress import tick
 from pipelines.core.records import HashedRecord, ScrubbedRecord, record_hash
 from pipelines.stages.dedup.graph import current_key
-from pipelines.stages.tagged import on_tag
 
 SPILL_SCHEMA = pa.schema(
     [
@@ -108,7 +107,7 @@ class _Spill(beam.DoFn):
         if not nodes:
             return
         tick(self.progress_dir, "spill", batch[0]["id"].replace("/", "_"), {"records": len(nodes)})
-        yield "spilled", (nodes[0]["split"], len(nodes))
+        yield "valid", (nodes[0]["split"], len(nodes))
         yield "nodes", nodes
 
 
@@ -116,15 +115,13 @@ class SpillRecords(beam.PTransform):
     """SpillRecords writes batches of valid records to their split's spill folder.
 
     Output: ``("nodes", [node…])`` per batch (see ``spill_batch``) and
-    ``("spilled", (split, count))``, the count the split writer checks its
-    spill folder against. ``pipelines.stages.read.select`` picks one. With
-    ``tag``, the input is a tagged stream and only ``tag``'s batches are
-    spilled; other elements pass through (``pipelines.stages.tagged``).
+    ``("valid", (split, count))``, the count the split writer checks its
+    spill folder against. ``pipelines.stages.read.select`` picks one.
     """
 
-    def __init__(self, names: list[str], spill_dir: str, progress_dir: str = "", tag: str | None = None) -> None:
+    def __init__(self, names: list[str], spill_dir: str, progress_dir: str = "") -> None:
         super().__init__()
-        self.names, self.spill_dir, self.progress_dir, self.tag = names, spill_dir, progress_dir, tag
+        self.names, self.spill_dir, self.progress_dir = names, spill_dir, progress_dir
 
     def expand(self, batches: beam.PCollection) -> beam.PCollection:
-        return batches | "Spill" >> beam.ParDo(on_tag(_Spill(self.names, self.spill_dir, self.progress_dir), self.tag))
+        return batches | "Spill" >> beam.ParDo(_Spill(self.names, self.spill_dir, self.progress_dir))

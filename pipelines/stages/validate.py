@@ -22,7 +22,6 @@ import apache_beam as beam
 from pipelines.core.config import ExpectationSpec
 from pipelines.core.reasons import Reason, Stage
 from pipelines.core.records import Rejection, ScrubbedRecord, rejection
-from pipelines.stages.tagged import on_tag
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
@@ -213,15 +212,13 @@ class ValidateRecords(beam.PTransform):
     """ValidateRecords applies row-level expectations to batches of (anonymised) records.
 
     Output: ``("valid", [record…])`` and ``("quarantine", [rejection…])``
-    tuples (``pipelines.stages.read.select`` picks one). With ``tag``, the
-    input is a tagged stream and only ``tag``'s batches are checked; other
-    elements pass through (``pipelines.stages.tagged``).
+    tuples (``pipelines.stages.read.select`` picks one).
     """
 
-    def __init__(self, expectations: list[ExpectationSpec], columns: list[str], tag: str | None = None) -> None:
+    def __init__(self, expectations: list[ExpectationSpec], columns: list[str]) -> None:
         super().__init__()
         self.specs = [s for s in expectations if is_row_level(s)]
-        self.columns, self.tag = columns, tag
+        self.columns = columns
 
     def expand(self, batches: beam.PCollection) -> beam.PCollection:
-        return batches | "Check" >> beam.ParDo(on_tag(_Validate(self.specs, self.columns), self.tag))
+        return batches | "Check" >> beam.ParDo(_Validate(self.specs, self.columns))

@@ -28,7 +28,6 @@ from pipelines.stages.anonymise.engines import (
     redact_texts,
     use_offline_suffix_list,
 )
-from pipelines.stages.tagged import on_tag
 
 __all__ = [
     "CARD_PATTERN",
@@ -109,8 +108,6 @@ class AnonymisePII(beam.PTransform):
     With ``pii.enabled: false`` records pass through with empty ``pii`` counts.
     The ``hash`` operator's salt is read by each worker from ``salt_path``.
     Fields in ``code_fields`` are scrubbed in comments and string literals only.
-    With ``tag``, only that tag's batches of a tagged stream are scrubbed
-    (``pipelines.stages.tagged``).
     """
 
     def __init__(
@@ -120,12 +117,11 @@ class AnonymisePII(beam.PTransform):
         salt_path: str,
         progress_dir: str = "",
         code_fields: tuple[str, ...] = (),
-        tag: str | None = None,
     ) -> None:
         super().__init__()
         self.cfg, self.text_fields, self.code_fields = cfg, text_fields, tuple(code_fields)
-        self.salt_path, self.progress_dir, self.tag = salt_path, progress_dir, tag
+        self.salt_path, self.progress_dir = salt_path, progress_dir
 
     def expand(self, batches: beam.PCollection) -> beam.PCollection:
         step = "Scrub" if self.cfg.enabled else "NoPII"
-        return batches | step >> beam.ParDo(on_tag(_Anonymise(self), self.tag, self.tag))
+        return batches | step >> beam.ParDo(_Anonymise(self))

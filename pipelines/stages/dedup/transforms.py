@@ -49,7 +49,6 @@ from pipelines.stages.dedup.packed import (
     write_batch,
 )
 from pipelines.stages.read import select
-from pipelines.stages.tagged import on_tag
 
 
 def sketch_batch(
@@ -97,21 +96,15 @@ class SketchRecords(beam.PTransform):
     """SketchRecords adds dedup keys, MinHash signatures and keyed shingle hashes to batches of records.
 
     The salt is read by each worker from ``salt_path``; it is never part of the graph.
-    With ``tag``, the input is a tagged stream and only ``tag``'s batches are
-    sketched (``pipelines.stages.tagged``).
     """
 
-    def __init__(
-        self, text_fields: list[str], cfg: DedupConfig, salt_path: str, progress_dir: str = "", tag: str | None = None
-    ) -> None:
+    def __init__(self, text_fields: list[str], cfg: DedupConfig, salt_path: str, progress_dir: str = "") -> None:
         super().__init__()
         self.text_fields, self.cfg, self.salt_path = text_fields, cfg, salt_path
-        self.progress_dir, self.tag = progress_dir, tag
+        self.progress_dir = progress_dir
 
     def expand(self, batches: beam.PCollection) -> beam.PCollection:
-        return batches | "Sketch" >> beam.ParDo(
-            on_tag(_Sketch(self.text_fields, self.cfg, self.salt_path), self.tag, self.tag)
-        )
+        return batches | "Sketch" >> beam.ParDo(_Sketch(self.text_fields, self.cfg, self.salt_path))
 
 
 def prior_nodes(source: tuple[str, str], dn_fields: list[str], cfg: DedupConfig, salt: bytes) -> Iterator[Record]:
@@ -161,7 +154,7 @@ class _Pack(beam.DoFn):
     """Writes one batch of nodes to its batch file (``pipelines.stages.dedup.packed``); emits references.
 
     Yields ``("group", (coarse key, ref))`` for the content-key, record-hash
-    and band groups and ``("refs", (node bucket, ref))`` for the join with
+    and band groups and ``("nodes", (node bucket, ref))`` for the join with
     components. Everything is emitted while the batch is processed, never at
     the end of a bundle (Beam's Dask runner drops ``finish_bundle`` output).
     """
@@ -175,28 +168,9 @@ class _Pack(beam.DoFn):
         sigs = np.stack([np.frombuffer(n["minhash"], dtype=np.uint32) for n in nodes])
         for (kind, bucket), ref in write_batch(self.work_dir, nodes, band_keys(sigs, self.bands, self.rows)):
             if kind == "nodes":
-                yield "refs", (bucket, ref)
+                yield "nodes", (bucket, ref)
             else:
                 yield "group", ((kind, bucket), ref)
-
-
-class PackNodes(beam.PTransform):
-    """PackNodes writes each batch of nodes to its batch file and emits ``("group", …)`` and ``("refs", …)``.
-
-    With ``tag``, the input is a tagged stream: the batches tagged ``tag``
-    are packed and every other element passes through
-    (``pipelines.stages.tagged``). Feed the result to
-    ``DropDuplicates(..., packed=True)``.
-    """
-
-    def __init__(self, cfg: DedupConfig, work_dir: str, tag: str | None = None) -> None:
-        super().__init__()
-        self.cfg, self.work_dir, self.tag = cfg, work_dir, tag
-
-    def expand(self, batches: beam.PCollection) -> beam.PCollection:
-        bands, rows = near_bands(self.cfg.near)
-        n_bands = bands if self.cfg.near.enabled else 0
-        return batches | "Pack" >> beam.ParDo(on_tag(_Pack(n_bands, rows, self.work_dir), self.tag))
 
 
 def _edges(group: tuple[tuple[str, int], list[Ref]], work_dir: str) -> Iterator[tuple[str, Any]]:
@@ -217,7 +191,7 @@ def _membership(item: tuple[int, list[tuple[str, Any]]], work_dir: str) -> Itera
     if not roots:
         return
     wanted = {pack_key(k) for k in roots}
-    refs = [v for t, v in parts if t == "refs"]
+    refs = [v for t, v in parts if t == "nodes"]
     for blob in read_slices(work_dir, refs):
         yield from ((roots[n["key"]], ("m", n)) for n in unpack_nodes(blob, wanted))
     for tag, v in parts:
@@ -277,26 +251,16 @@ class DropDuplicates(beam.PTransform):
     "similarity"}``; a node with no decision is kept. No record payload
     crosses any shuffle. See ``pipelines.stages.dedup.clusters`` for the
     guarantees.
-
-    With ``packed``, the first input is instead a tagged stream in which this
-    run's node batches were already packed (``PackNodes``): its ``"group"``
-    and ``"refs"`` elements are used and every other tag is ignored.
     """
 
     def __init__(
-        self,
-        text_fields: list[str],
-        cfg: DedupConfig,
-        salt_path: str,
-        work_dir: str,
-        progress_dir: str = "",
-        packed: bool = False,
+        self, text_fields: list[str], cfg: DedupConfig, salt_path: str, work_dir: str, progress_dir: str = ""
     ) -> None:
         super().__init__()
         if not work_dir:
             raise ValueError("DropDuplicates needs a work folder every worker can read (the attempt's spill folder)")
         self.text_fields, self.cfg, self.salt_path = text_fields, cfg, salt_path
-        self.work_dir, self.progress_dir, self.packed = work_dir, progress_dir, packed
+        self.work_dir, self.progress_dir = work_dir, progress_dir
 
     def expand(self, pcolls: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
         batches, sources = pcolls
@@ -305,9 +269,8 @@ class DropDuplicates(beam.PTransform):
         prior = sources | "ReadPrior" >> beam.ParDo(_ReadPrior(self.text_fields, self.cfg, self.salt_path))
         # Pack on each side of the Flatten: a runner may materialise a Flatten's inputs (Beam's FnApiRunner
         # buffers them when they come from different stages), and references are all it should hold.
-        this_run = batches if self.packed else batches | "Pack" >> PackNodes(self.cfg, self.work_dir)
         packed = (
-            this_run,
+            batches | "Pack" >> beam.ParDo(_Pack(n_bands, rows, self.work_dir)),
             prior | "PackPrior" >> beam.ParDo(_Pack(n_bands, rows, self.work_dir)),
         ) | "AllNodes" >> beam.Flatten()
         edges = (
@@ -323,7 +286,7 @@ class DropDuplicates(beam.PTransform):
             | "RootTag" >> _bucketed("root")
         )
         lsh = edges | "Lsh" >> select("lsh") | "LshTag" >> beam.Map(lambda e: (e[0], (e[1], e[3])))
-        nodes = packed | "Refs" >> select("refs") | "NodeTag" >> beam.Map(lambda bn: (bn[0], ("refs", bn[1])))
+        nodes = packed | "Nodes" >> select("nodes") | "NodeTag" >> beam.Map(lambda bn: (bn[0], ("nodes", bn[1])))
         members = (
             (nodes, roots, lsh | "LshBucket" >> _bucketed("lsh"))
             | "JoinAll" >> beam.Flatten()

@@ -22,13 +22,12 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.core import fs
 from pipelines.core.config import Datanet
 from pipelines.core.splits import Split
 from pipelines.stages.anonymise import AnonymisePII
 from pipelines.stages.dedup.transforms import DropDuplicates, SketchRecords
 from pipelines.stages.read import ReadContributions, select
-from pipelines.stages.spill import SpillRecords
+from pipelines.stages.spill import SpillRecords, dedup_folder
 from pipelines.stages.validate import ValidateRecords
 from pipelines.stages.write import WriteSpec, WriteSplits
 
@@ -86,7 +85,7 @@ class CurateContributions(beam.PTransform):
             | "SpillRecords" >> SpillRecords(names, ins.write.spill_dir, ins.progress_dir)
         )
         decisions = (spilled | "Nodes" >> select("nodes"), sources) | "DropDuplicates" >> DropDuplicates(
-            schema.text_fields, cfg.dedup, ins.salt_path, fs.join(ins.write.spill_dir, "dedup"), ins.progress_dir
+            schema.text_fields, cfg.dedup, ins.salt_path, dedup_folder(ins.write.spill_dir), ins.progress_dir
         )
         rejected = (read | "ReadRejects" >> select("quarantine"), checked | "Invalid" >> select("quarantine"))
         tagged = (

@@ -56,6 +56,11 @@ def split_folder(spill_dir: str, split: int) -> str:
     return fs.join(spill_dir, f"split-{split:05d}")
 
 
+def dedup_folder(spill_dir: str) -> str:
+    """dedup_folder holds the attempt's dedup batch files (``pipelines.stages.dedup.packed``), beside the splits."""
+    return fs.join(spill_dir, "dedup")
+
+
 def hashed(batch: list[ScrubbedRecord], names: list[str]) -> list[HashedRecord]:
     """hashed adds ``record_hash`` (of the schema fields as stored) to each record."""
     return [{**r, "record_hash": record_hash({n: r["fields"].get(n) for n in names})} for r in batch]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,8 @@ from pipelines.stages.dedup.components import ConnectComponents
 from pipelines.stages.dedup.graph import components, prior_key
 from pipelines.stages.dedup.local import drop_duplicates_local, sketched_texts
 from pipelines.stages.dedup.packed import (
+    GROUPS,
     exact_groups,
-    group_entries,
     node_bucket,
     pack_batch,
     pack_key,
@@ -195,6 +196,21 @@ def test_batch_files_regroup_exactly_as_grouping_by_the_full_key(tmp_path: Path)
     assert sorted(back, key=lambda n: n["key"]) == nodes[::5]
 
 
+def _group_entries(node: dict[str, Any], bands: np.ndarray) -> Iterator[tuple[tuple[str, int], bytes]]:
+    """The layout, one node at a time: (coarse key, entry) for its content key, record hash and each band key."""
+
+    def bucket(b: bytes, kind: str) -> int:
+        return int.from_bytes(b[:4], "big") % GROUPS[kind]
+
+    key = pack_key(node["key"])
+    ck, rh = bytes.fromhex(node["content_key"]), bytes.fromhex(node["record_hash"])
+    yield ("ck", bucket(ck, "ck")), ck + key
+    yield ("rh", bucket(rh, "rh")), rh + key
+    for j, bk in enumerate(bands.tolist()):
+        raw = int(bk).to_bytes(8, "big")
+        yield ("band", bucket(raw, "band")), bytes((j,)) + raw + key + ck
+
+
 def test_pack_batch_slices_hold_exactly_what_group_entries_gives(tmp_path: Path) -> None:
     """The NumPy packing writes, per coarse key, the entries of the per-node definition in the same order."""
     rng = random.Random(3)
@@ -210,7 +226,7 @@ def test_pack_batch_slices_hold_exactly_what_group_entries_gives(tmp_path: Path)
     bands = np.array([[rng.getrandbits(64) for _ in range(16)] for _ in nodes], dtype=np.uint64)
     want: dict[Any, bytes] = {}
     for node, bks in zip(nodes, bands, strict=True):
-        for coarse, entry in group_entries(node, bks):
+        for coarse, entry in _group_entries(node, bks):
             want[coarse] = want.get(coarse, b"") + entry
         packed = pack_node(node)
         want["nodes", node_bucket(packed[:37])] = want.get(("nodes", node_bucket(packed[:37])), b"") + packed

@@ -88,21 +88,14 @@ def node_bucket(packed_key: bytes) -> int:
     return _bucket(hashlib.blake2b(packed_key, digest_size=4).digest(), "nodes")
 
 
-def group_entries(node: dict[str, Any], bands: np.ndarray) -> Iterator[tuple[tuple[str, int], bytes]]:
-    """group_entries yields a node's (coarse key, entry) for its content key, record hash and each band key."""
-    key = pack_key(node["key"])
-    ck, rh = bytes.fromhex(node["content_key"]), bytes.fromhex(node["record_hash"])
-    yield ("ck", _bucket(ck, "ck")), ck + key
-    yield ("rh", _bucket(rh, "rh")), rh + key
-    for j, bk in enumerate(bands.tolist()):
-        raw = int(bk).to_bytes(8, "big")
-        yield ("band", _bucket(raw, "band")), bytes((j,)) + raw + key + ck
+def pack_node(node: dict[str, Any], head: bytes | None = None) -> bytes:
+    """pack_node is a node's entry for the join with its component (no MinHash).
 
-
-def pack_node(node: dict[str, Any]) -> bytes:
-    """pack_node is a node's entry for the join with its component (no MinHash)."""
+    ``head`` is its node key, content key and record hash packed already, if the caller has them.
+    """
     shingles = node["shingles"]
-    head = pack_key(node["key"]) + bytes.fromhex(node["content_key"]) + bytes.fromhex(node["record_hash"])
+    if head is None:
+        head = pack_key(node["key"]) + bytes.fromhex(node["content_key"]) + bytes.fromhex(node["record_hash"])
     return head + _NODE_TAIL.pack(int(node.get("split", -1)), len(shingles) // 8) + shingles
 
 
@@ -124,8 +117,9 @@ def pack_batch(nodes: Sequence[dict[str, Any]], band_keys: np.ndarray) -> tuple[
 
     Coarse keys are ``("ck" | "rh" | "band", bucket)`` for the groups and
     ``("nodes", bucket)`` for the node join; slices appear in sorted key
-    order. Each group slice holds the entries ``group_entries`` gives, in
-    node order then band order (built with NumPy, the same bytes).
+    order. Each group slice holds its entries (layouts above) in node order,
+    then band order; ``tests/pipelines/test_dedup_equivalence.py`` checks the
+    NumPy build against a per-node reference.
     """
     n = len(nodes)
     keys = np.frombuffer(b"".join(pack_key(x["key"]) for x in nodes), dtype=np.uint8).reshape(n, KEY)
@@ -144,9 +138,10 @@ def pack_batch(nodes: Sequence[dict[str, Any]], band_keys: np.ndarray) -> tuple[
         high = (band_keys.astype(np.uint64) >> np.uint64(32)).astype(np.int64) % GROUPS["band"]
         _rows(entries.reshape(n * bands, BAND_ENTRY), high.ravel(), "band", slices)
     node_slices: dict[int, bytearray] = defaultdict(bytearray)
-    for x in nodes:
-        packed = pack_node(x)
-        node_slices[node_bucket(packed[:KEY])] += packed
+    heads = np.concatenate([keys, ck, rh], axis=1)
+    for x, head in zip(nodes, heads, strict=True):
+        h = head.tobytes()
+        node_slices[node_bucket(h[:KEY])] += pack_node(x, h)
     slices.update({("nodes", b): bytes(v) for b, v in node_slices.items()})
     data, refs = bytearray(), []
     for coarse in sorted(slices):

@@ -9,7 +9,7 @@ bytes of every published file: it is a format change.
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import pyarrow as pa
 
@@ -105,3 +105,4 @@ class SplitManifest(TypedDict):
     pii: dict[str, int]
     records_with_pii: int
     files: list[FileEntry]
+    table_stats: NotRequired[dict[str, Any]]  # pipelines.stages.table_stats.split_stats, when a check needs it

@@ -188,12 +188,12 @@ def _dry_run(dn: Datanet, opts: RunOptions) -> dict[str, Any]:
     if (dn.ledger_dir / "STATE").exists():
         with Ledger(dn.ledger_dir) as led:
             base = led.size
-    manifests, attempt = _attempt(dn, plan, base, opts, scratch)
+    manifests, attempt, table = _attempt(dn, plan, base, opts, scratch)
     t1 = time.perf_counter()
     opts.progress(f"[2/2] beam pipeline done in {t1 - t0:.1f}s; nothing is committed")
     shards = shards_in_order(manifests)
     done = {"run_id": plan.run_id, "seq": plan.seq, "inputs": plan.digests, "splits": manifests}
-    done["table_checks"] = _table_checks(scratch, shards)
+    done["table_checks"] = table
     ledger = {"size": base, "appended": 0}
     timings = {"pipeline_s": round(t1 - t0, 3), "total_s": round(t1 - t0, 3), "input_bytes": plan.input_bytes}
     report = build_report(scratch, done, shards, ledger, timings)
@@ -212,7 +212,7 @@ def _pipeline(dn: Datanet, plan: RunPlan, base: int, opts: RunOptions) -> dict[s
             check_files(dn, plan.run_id, done["splits"])
             opts.progress("  the pipeline of an interrupted attempt finished and checks out; reusing it")
             return done
-    manifests, attempt = _attempt(dn, plan, base, opts)
+    manifests, attempt, table = _attempt(dn, plan, base, opts)
     done = {
         "run_id": plan.run_id,
         "seq": plan.seq,
@@ -221,7 +221,7 @@ def _pipeline(dn: Datanet, plan: RunPlan, base: int, opts: RunOptions) -> dict[s
         "input_bytes": plan.input_bytes,
         "attempt": attempt,
         "splits": manifests,
-        "table_checks": _table_checks(dn, shards_in_order(manifests)),
+        "table_checks": table,
     }
     write_json(str(path), done)
     crash_point("published")
@@ -230,9 +230,12 @@ def _pipeline(dn: Datanet, plan: RunPlan, base: int, opts: RunOptions) -> dict[s
 
 def _attempt(
     dn: Datanet, plan: RunPlan, base: int, opts: RunOptions, out: Datanet | None = None
-) -> tuple[list[SplitManifest], dict[str, Any]]:
-    """One attempt at the pipeline on clean output folders; returns its checked split manifests and identity.
+) -> tuple[list[SplitManifest], dict[str, Any], list[dict[str, Any]]]:
+    """One attempt at the pipeline on clean output folders.
 
+    Returns its checked split manifests, its identity and its table-level
+    checks (``pipelines.stages.table_stats``: from the split writers'
+    statistics, read back from the shards only where GX needs more).
     ``out`` is where the attempt writes (default ``dn`` itself; a dry run's
     scratch Datanet); keys, salt and earlier runs' dedup state are ``dn``'s.
     """
@@ -252,9 +255,9 @@ def _attempt(
         progress(f"  dedup state of earlier runs has other parameters: re-sketching {resketch} published shard(s)")
     folder = run_dir(out, plan.run_id) / "attempts" / attempt
     manifest_path, ticks, spill = (str(folder / n) for n in ("manifest.json", "progress", "spill"))
-    write = WriteSpec(
-        str(out.out_dir), plan.run_id, dn.schema, dn.config.output, params, contributor_key_path(dn), ticks, spill
-    )
+    specs, stats = _table_plan(dn)
+    key = contributor_key_path(dn)
+    write = WriteSpec(str(out.out_dir), plan.run_id, dn.schema, dn.config.output, params, key, ticks, spill, stats)
     runner = runner_name(dn, overrides)
     progress(f"  beam: {runner.rsplit('.', 1)[-1]}, attempt {attempt}, {len(sources)} earlier-run source(s)")
     log = str(folder / "beam.log")
@@ -265,14 +268,16 @@ def _attempt(
     except Exception:
         progress(f"  the pipeline failed; Beam's and the workers' own log: {log}")
         raise
-    fs.delete_tree(spill)  # every split writer has read its spill; the records now live in the shards
-    crash_point("staged")
     if not fs.exists(manifest_path):
         raise AccountingError(f"the runner reported success but wrote no run manifest ({manifest_path})")
     manifests: list[SplitManifest] = json_load(manifest_path)["splits"]
     check_accounting(manifests, len(plan.splits))
     check_files(out, plan.run_id, manifests)
-    return manifests, {"id": attempt, "runner": runner, "options": {k: str(v) for k, v in (overrides or {}).items()}}
+    table = _table_checks(out, specs, stats, manifests, spill)
+    fs.delete_tree(spill)  # every split writer has read its spill; the records now live in the shards
+    crash_point("staged")
+    identity = {"id": attempt, "runner": runner, "options": {k: str(v) for k, v in (overrides or {}).items()}}
+    return manifests, identity, table
 
 
 def _commit(dn: Datanet, done: dict[str, Any], led: Ledger, progress: Progress, t0: float, t1: float) -> dict[str, Any]:
@@ -341,11 +346,20 @@ def json_load(path: str) -> Any:
     return json.loads(fs.read_bytes(path))
 
 
-def _table_checks(dn: Datanet, shards: list[str]) -> list[dict[str, Any]]:
-    """Table-level expectations over the run's accepted records, read back from its shards (named columns only)."""
-    from pipelines.stages.validate import Validator, is_row_level, table_frame
+def _table_plan(dn: Datanet) -> tuple[list[Any], Any]:
+    """The Datanet's table-level expectations and what its split writers compute for them."""
+    from pipelines.stages.table_stats import StatsPlan, plan_table, shard_types
+    from pipelines.stages.validate import is_row_level
 
     specs = [s for s in dn.config.validation.expectations if not is_row_level(s)]
+    return specs, (plan_table(specs, shard_types(dn.schema)) if specs else StatsPlan())
+
+
+def _table_checks(dn: Datanet, specs: list[Any], stats: Any, manifests: list[SplitManifest], spill: str) -> list[Any]:
+    """Table-level expectations over the run's accepted records (``pipelines.stages.table_stats.table_checks``)."""
+    from pipelines.stages.table_stats import table_checks
+
     if not specs:
         return []
-    return Validator(specs).table_results(table_frame([str(dn.out_dir / s) for s in shards], specs))
+    shards = [str(dn.out_dir / s) for s in shards_in_order(manifests)]
+    return table_checks(specs, stats, manifests, spill, shards)

@@ -123,27 +123,35 @@ class Validator:
         for spec, res in self._run(frame, row_level=True):
             for i in res.result.get("unexpected_index_list") or []:
                 pos = int(i["index"]) if isinstance(i, dict) else int(i)
-                failures.setdefault(pos, []).append(_describe(spec))
+                failures.setdefault(pos, []).append(describe(spec))
         return failures
+
+    def table_validations(self, frame: Any) -> list[tuple[ExpectationSpec, Any]]:
+        """table_validations evaluates table-level expectations on ``frame``: (spec, GX result), in spec order."""
+        return list(self._run(frame, row_level=False))
 
     def table_results(self, frame: Any) -> list[dict[str, Any]]:
         """table_results evaluates table-level expectations; returns one summary per expectation."""
         return [
             {
-                "expectation": _describe(spec),
+                "expectation": describe(spec),
                 "success": bool(res.success),
-                "observed": _jsonable(res.result.get("observed_value")),
+                "observed": jsonable(res.result.get("observed_value")),
             }
             for spec, res in self._run(frame, row_level=False)
         ]
 
 
-def _describe(spec: ExpectationSpec) -> str:
+def describe(spec: ExpectationSpec) -> str:
+    """describe names an expectation as reports show it: ``type(column)``."""
     col = spec.kwargs.get("column")
     return f"{spec.type}({col})" if col else spec.type
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """jsonable turns an observed value into plain JSON: NumPy scalars become Python numbers, anything else a string."""
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "shape", None) == ():
+        value = value.item()
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return str(value)

@@ -26,7 +26,7 @@ import os
 import socket
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import apache_beam as beam
@@ -50,6 +50,7 @@ from pipelines.stages.dedup.clusters import duplicate_row
 from pipelines.stages.dedup.graph import current_key
 from pipelines.stages.dedup.state import state_schema
 from pipelines.stages.spill import read_spill
+from pipelines.stages.table_stats import StatsPlan, split_stats
 
 STATE_KEYS = ("content_key", "record_hash", "minhash", "shingles")  # from a kept record; ledger_index is added
 
@@ -79,6 +80,7 @@ class WriteSpec:
     contributor_key_path: str = ""
     progress_dir: str = ""
     spill_dir: str = ""  # pipelines.stages.spill: where valid records wait for their split's writer
+    stats: StatsPlan = field(default_factory=StatsPlan)  # what table-level checks need (stages.table_stats)
 
 
 @functools.lru_cache(maxsize=4)
@@ -137,9 +139,14 @@ def _with_run(rows: list[dict[str, Any]], schema: pa.Schema, run_id: str) -> lis
 
 def _write_files(
     spec: WriteSpec, split: int, acc: list[Record], dups: list[dict[str, Any]], rej: list[dict[str, Any]], base: int
-) -> list[dict[str, Any]]:
-    """Write a split's shards (``shard_rows`` each), dedup state, duplicates and quarantine; return their entries."""
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Write a split's shards (``shard_rows`` each), dedup state, duplicates and quarantine.
+
+    Returns their file entries and, when ``spec.stats`` names columns, the
+    split's table statistics over the shard rows as written.
+    """
     names, run_id, files = [f.name for f in spec.schema.fields], spec.run_id, []
+    written: list[dict[str, Any]] = []
     ids: dict[str, str] = {}
     if spec.contributor_key_path:
         key = _contributor_key(spec.contributor_key_path)
@@ -148,6 +155,7 @@ def _write_files(
         chunk = acc[start : start + spec.output.shard_rows]
         rows = [shard_row(cast(HashedRecord, r), names, run_id, base + start + i) for i, r in enumerate(chunk)]
         files.append(_write(spec, shard_name(run_id, split, k), rows, shard_schema(spec.schema), "shard"))
+        written.extend({c: r[c] for c, _, _ in spec.stats.columns} for r in rows)
     if acc:
         state = [{**{k: r[k] for k in STATE_KEYS}, "ledger_index": base + i} for i, r in enumerate(acc)]
         files.append(_write(spec, part_name("state", run_id, split), state, state_schema(spec.state_params), "state"))
@@ -160,7 +168,8 @@ def _write_files(
     if ids:
         rows = [{"pseudonym": p, "contributor_id": ids[p]} for p in sorted(ids)]
         files.append(_write(spec, part_name("contributors", run_id, split), rows, CONTRIBUTORS_SCHEMA, "contributors"))
-    return files
+    stats = split_stats(written, spec.stats, spec.spill_dir, split) if spec.stats else None
+    return files, stats
 
 
 class SpillMismatchError(RuntimeError):
@@ -202,7 +211,7 @@ def write_split(spec: WriteSpec, split: int, parts: list[tuple[str, Any]]) -> di
     )
     tallies = [v for t, v in parts if t == "tally"]
     base = next((v for t, v in parts if t == "offset"), 0)
-    files = _write_files(spec, split, acc, dups, rej, base)
+    files, stats = _write_files(spec, split, acc, dups, rej, base)
     pii: Counter[str] = Counter()
     for r in acc:
         pii.update(r.get("pii", {}))
@@ -232,6 +241,7 @@ def write_split(spec: WriteSpec, split: int, parts: list[tuple[str, Any]]) -> di
         "pii": dict(sorted(pii.items())),
         "records_with_pii": sum(1 for r in acc if r.get("pii")),
         "files": files,
+        **({"table_stats": stats} if stats is not None else {}),
     }
 
 

@@ -65,6 +65,7 @@ class EntryError(ValueError):
 
 
 def _check_value(value: Any, where: str) -> None:
+    """Raise EntryError, naming where, unless ``value`` is in canonical JSON's subset (strings must encode as UTF-8)."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         if isinstance(value, str):
             value.encode("utf-8")  # rejects lone surrogates
@@ -86,6 +87,26 @@ def _check_value(value: Any, where: str) -> None:
     raise EntryError(f"{where}: {type(value).__name__} is not allowed in an entry (no floats)")
 
 
+def _check_types(value: Any, where: str) -> None:
+    """``_check_value`` without the UTF-8 check, fast for flat dicts of plain scalars (``canonical_json``'s case).
+
+    A value of any other shape or type goes to ``_check_value``; the path in
+    an error message is built only then.
+    """
+    if type(value) is dict:
+        for key, item in value.items():
+            t = type(item)
+            if type(key) is str and (
+                t is str or t is bool or item is None or (t is int and -MAX_SAFE_INT <= item <= MAX_SAFE_INT)
+            ):
+                continue
+            if not isinstance(key, str):
+                raise EntryError(f"{where}: object key {key!r} is not a string")
+            _check_value(item, f"{where}.{key}")
+        return
+    _check_value(value, where)
+
+
 def canonical_json(value: Any) -> bytes:
     """canonical_json returns the RFC 8785 encoding of ``value``.
 
@@ -95,8 +116,12 @@ def canonical_json(value: Any) -> bytes:
     below U+D800, which covers every key we emit). Floats are rejected.
     Raises EntryError for anything else.
     """
-    _check_value(value, "$")
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    _check_types(value, "$")
+    try:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:
+        _check_value(value, "$")  # names the string with a lone surrogate
+        raise
 
 
 def encode_entry(entry: Mapping[str, Any]) -> bytes:

@@ -177,13 +177,21 @@ def append_contributions(
 
 
 def _none_on_ledger(dn: Datanet, run_id: str, shards: list[str], led: Ledger) -> None:
-    """Before the first append: no record of the run may already be on the ledger (streamed, one batch at a time)."""
+    """Before the first append: no record of the run may already be on the ledger.
+
+    Streams the shards' ``record_hash`` column alone, one ledger batch at a time.
+    """
+    import pyarrow.parquet as pq
+
+    size = dn.config.ledger.batch_size
     batch: list[str] = []
-    for entry in contributions(dn, run_id, shards):
-        batch.append(entry["record_hash"])
-        if len(batch) >= dn.config.ledger.batch_size:
-            _check_new(led, batch)
-            batch = []
+    for shard in shards:
+        with fs.open_read(str(dn.out_dir / shard)) as f:
+            for part in pq.ParquetFile(f).iter_batches(batch_size=size, columns=["record_hash"]):
+                batch.extend(part.column(0).to_pylist())
+                if len(batch) >= size:
+                    _check_new(led, batch)
+                    batch = []
     _check_new(led, batch)
 
 

@@ -71,3 +71,40 @@ def test_fast_key_extraction_agrees_with_decoding(cid: str, shard: str, row: int
     assert contribution_key(data) == bytes.fromhex(str(index_key(decode_entry(data)))) == key
     usage = encode_entry({"kind": "usage", "datanet": "d", "record_hash": key.hex(), "model": cid, "training_run": "t"})
     assert contribution_key(usage) is None
+
+
+any_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**54), 2**54) | st.floats() | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text() | st.integers(0, 3), inner, max_size=4)
+        | st.tuples(inner, inner)
+    ),
+    max_leaves=12,
+)
+
+
+def _outcome(encode: object, value: object) -> object:
+    try:
+        return encode(value)  # type: ignore[operator]
+    except Exception as exc:  # the type and message are part of the contract
+        return (type(exc).__name__, str(exc))
+
+
+def _reference(value: object) -> bytes:
+    """canonical_json as it was before its fast path: check every value, then encode."""
+    from ledger.entries import _check_value
+
+    _check_value(value, "$")
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+@given(st.one_of(any_values, st.dictionaries(st.text(), any_values, max_size=6)))
+def test_the_fast_check_accepts_and_refuses_exactly_what_the_full_check_does(value: object) -> None:
+    assert _outcome(canonical_json, value) == _outcome(_reference, value)
+
+
+@pytest.mark.parametrize("value", [{"a": "x\ud800"}, {"a": ["ok", "\udfff"]}, {"a": {"b": "\ud800"}}, "\ud800"])
+def test_lone_surrogates_are_refused_as_before(value: object) -> None:
+    assert _outcome(canonical_json, value) == _outcome(_reference, value)
+    assert _outcome(canonical_json, value)[0] == "UnicodeEncodeError"  # type: ignore[index]

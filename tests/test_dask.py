@@ -51,10 +51,10 @@ def _redirect(dn: Datanet, out: Path, keys: Path) -> Datanet:
 
 
 def _bundles_per_worker(tasks: list[dict[str, Any]]) -> collections.Counter[str]:
-    """How many Beam DoFn bundles (``apply_dofn_to_bundle`` tasks) each worker ran."""
+    """How many Beam DoFn bundles (``run_bundle`` tasks, ``pipelines.stages.dask_partitions``) each worker ran."""
     names = (t["key"][0] if isinstance(t["key"], tuple) else t["key"] for t in tasks)
     workers = (t["worker"] for t in tasks)
-    return collections.Counter(w for n, w in zip(names, workers, strict=True) if n.startswith("apply_dofn_to_bundle"))
+    return collections.Counter(w for n, w in zip(names, workers, strict=True) if n.startswith("run_bundle"))
 
 
 @pytest.fixture(scope="module")

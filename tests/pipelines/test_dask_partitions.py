@@ -20,13 +20,14 @@ from apache_beam.runners.dask import transform_evaluator as te
 from apache_beam.runners.dask.dask_runner import DaskOptions, DaskRunner
 from apache_beam.runners.dask.overrides import _Flatten, _GroupByKeyOnly, dask_overrides
 
-from pipelines.stages.dask_partitions import BoundedFlatten, BoundedGroupByKey, bound_partitions
+from pipelines.stages.dask_partitions import BoundedFlatten, BoundedGroupByKey, FreshParDo, bound_partitions
 
 
 @pytest.fixture
 def stock_translations() -> Any:
     saved = dict(te.TRANSLATIONS)
     te.TRANSLATIONS[_Flatten], te.TRANSLATIONS[_GroupByKeyOnly] = te.Flatten, te.GroupByKey
+    te.TRANSLATIONS[beam.ParDo] = te.ParDo
     yield
     te.TRANSLATIONS.clear()
     te.TRANSLATIONS.update(saved)
@@ -74,8 +75,24 @@ def test_bounded_translation_keeps_every_flatten_and_group_within_npartitions_an
 ) -> None:
     bound_partitions()
     assert te.TRANSLATIONS[_Flatten] is BoundedFlatten and te.TRANSLATIONS[_GroupByKeyOnly] is BoundedGroupByKey
+    assert te.TRANSLATIONS[beam.ParDo] is FreshParDo
     bags, last = _translate(4)
     assert bags["Join"].npartitions == 4 and bags["Join2"].npartitions == 4
     assert all(b.npartitions <= 4 for label, b in bags.items() if label.startswith(("G1", "G2", "Join")))
     got = dask.compute(last, scheduler="processes", num_workers=2)[0]
+    assert sorted((k, sorted(v)) for k, v in got) == _expected()
+
+
+def test_stock_runner_hands_one_bundles_outputs_to_the_next_in_one_process(stock_translations: Any) -> None:
+    """The bug ``FreshParDo`` fixes: in one process (sync scheduler) every bundle of a ParDo shares a receiver."""
+    _, last = _translate(4)
+    got = dask.compute(last, scheduler="sync")[0]
+    assert sum(len(v) for _, v in got) > sum(len(v) for _, v in _expected())
+
+
+def test_fresh_bundles_group_the_same_in_one_process(stock_translations: Any) -> None:
+    """With ``FreshParDo`` a bundle keeps nothing of the one before: the sync scheduler gives the right groups."""
+    bound_partitions()
+    _, last = _translate(4)
+    got = dask.compute(last, scheduler="sync")[0]
     assert sorted((k, sorted(v)) for k, v in got) == _expected()

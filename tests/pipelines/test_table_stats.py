@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,7 @@ def _both_ways(tmp: Path, splits: list[list[dict[str, Any]]], specs: list[Expect
 def test_statistics_give_what_gx_gives_on_the_whole_columns(tmp_path_factory: Any, rows: list, cuts: list) -> None:
     tmp = tmp_path_factory.mktemp("t")
     bounds = [0, *sorted(min(c, len(rows)) for c in cuts), len(rows)]
-    splits = [rows[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    splits = [rows[a:b] for a, b in itertools.pairwise(bounds)]
     got, want = _both_ways(tmp, splits, SPECS)
     assert [g.pop("from") for g in got] == ["statistics"] * 10 + ["columns"] * 2
     assert json.dumps(got, sort_keys=True) == json.dumps(want, sort_keys=True)  # NaN == NaN as JSON text
@@ -85,7 +86,8 @@ def test_distinct_counts_are_exact_across_splits_and_buckets(tmp_path: Path) -> 
 
 def test_only_what_statistics_answer_is_planned() -> None:
     assert plan_table(SPECS[:2], TYPES) == StatsPlan()  # row counts come from the manifests' accepted counts
-    assert plan_table(SPECS, TYPES).columns == (("flag", "boolean", True), ("n", "integer", True), ("text", "string", True))
+    planned = (("flag", "boolean", True), ("n", "integer", True), ("text", "string", True))
+    assert plan_table(SPECS, TYPES).columns == planned
     with_condition = spec("expect_table_row_count_to_be_between", min_value=1, row_condition='text=="a"')
     assert plan_table([with_condition], TYPES) == StatsPlan()
 

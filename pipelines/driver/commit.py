@@ -166,7 +166,7 @@ def append_contributions(
     if done < 0 or done > total:
         raise CommitError(f"ledger size {led.size} is outside this run's range {base}..{base + total}")
     if done == 0:
-        _none_on_ledger(dn, run_id, shards, led)
+        _none_on_ledger(dn, shards, led)
     for i, entry in enumerate(itertools.islice(stream, done)):
         if led.entry(base + i) != encode_entry(entry):
             raise CommitError(f"ledger entry {base + i} is not this run's entry {i}")
@@ -176,7 +176,7 @@ def append_contributions(
     return writer.sign()
 
 
-def _none_on_ledger(dn: Datanet, run_id: str, shards: list[str], led: Ledger) -> None:
+def _none_on_ledger(dn: Datanet, shards: list[str], led: Ledger) -> None:
     """Before the first append: no record of the run may already be on the ledger.
 
     Streams the shards' ``record_hash`` column alone, one ledger batch at a time.

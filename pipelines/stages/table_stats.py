@@ -32,7 +32,7 @@ read back from the shards, as before; its summary says ``"from": "columns"``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,14 +125,13 @@ def digest_file(spill_dir: str, split: int, column: int) -> str:
     return fs.join(spill_dir, "stats", f"column-{column:03d}", f"split-{split:05d}.bin")
 
 
-def split_stats(rows: Iterable[Mapping[str, Any]], plan: StatsPlan, spill_dir: str, split: int) -> dict[str, Any]:
+def split_stats(rows: Sequence[Mapping[str, Any]], plan: StatsPlan, spill_dir: str, split: int) -> dict[str, Any]:
     """split_stats summarises one split's shard rows for ``plan``; writes its distinct digests to the spill folder.
 
     Returns ``{"rows": n, "columns": {column: {"nonnull", "min", "max",
     "sum", "digests": [count per bucket]}}}``: min/max/sum of non-null
     values (None when the split has none), plain JSON.
     """
-    rows = list(rows)
     out: dict[str, Any] = {"rows": len(rows), "columns": {}}
     for i, (col, kind, distinct) in enumerate(plan.columns):
         values = [r[col] for r in rows if r[col] is not None]
@@ -227,11 +226,10 @@ def evaluate(spec: Any, values: Mapping[str, Any]) -> Any:
 
 
 def summary(spec: Any, res: Any, source: str) -> dict[str, Any]:
-    """summary is one table check as the run report shows it."""
-    from pipelines.stages.validate import describe, jsonable
+    """summary is one table check as the run report shows it, with where its answer came from."""
+    from pipelines.stages.validate import table_summary
 
-    observed = (res.result or {}).get("observed_value")
-    return {"expectation": describe(spec), "success": bool(res.success), "observed": jsonable(observed), "from": source}
+    return {**table_summary(spec, res), "from": source}
 
 
 def table_checks(

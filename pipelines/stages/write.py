@@ -155,7 +155,8 @@ def _write_files(
         chunk = acc[start : start + spec.output.shard_rows]
         rows = [shard_row(cast(HashedRecord, r), names, run_id, base + start + i) for i, r in enumerate(chunk)]
         files.append(_write(spec, shard_name(run_id, split, k), rows, shard_schema(spec.schema), "shard"))
-        written.extend({c: r[c] for c, _, _ in spec.stats.columns} for r in rows)
+        if spec.stats:
+            written.extend({c: r[c] for c, _, _ in spec.stats.columns} for r in rows)
     if acc:
         state = [{**{k: r[k] for k in STATE_KEYS}, "ledger_index": base + i} for i, r in enumerate(acc)]
         files.append(_write(spec, part_name("state", run_id, split), state, state_schema(spec.state_params), "state"))

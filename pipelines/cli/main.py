@@ -11,6 +11,7 @@ exit status 2 for bad input and 1 for failures; never a traceback.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import logging
 import os
@@ -18,7 +19,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ledger import cli as ledger_cli
 from ledger.storage import LedgerError
@@ -378,5 +379,41 @@ def failure(exc: Exception) -> tuple[str, int]:
     return f"error: {type(exc).__name__}: {exc}", 1
 
 
+_EXIT_STATUS: list[int] = []
+
+
+def run() -> NoReturn:
+    """run is the ``datanet`` console entry: ``main``, then an exit that skips native teardown.
+
+    Guarantee: the exit status is ``main``'s; non-daemon threads are joined and every
+    exit handler runs (Python does both before any handler registered here), and the
+    standard streams and logging are flushed. What is skipped is the interpreter's
+    module teardown and the C++ static destructors after it: there, Arrow's and
+    DuckDB's native thread pools can be torn down while a worker is still alive, and
+    the process aborts with SIGABRT ("terminate called without an active exception",
+    apache/arrow#34314) after a command has done all its work. Every file this
+    package writes is closed (or is an unbuffered descriptor) before ``main`` returns.
+    """
+    atexit.register(_exit_now)  # registered before main: runs after the handlers main's imports register
+    try:
+        status = main()
+    except SystemExit as exc:  # argparse: 2 for a usage error, 0 for --help
+        status = exc.code if isinstance(exc.code, int) else 0
+    _EXIT_STATUS.append(status)
+    sys.exit(status)
+
+
+def _exit_now() -> None:
+    if not _EXIT_STATUS:  # an uncaught exception: leave the interpreter's own exit alone
+        return
+    logging.shutdown()  # registered before us, so it would run after us
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can reach it
+            pass
+    os._exit(_EXIT_STATUS[-1])
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -7,12 +7,16 @@ exactly the outputs of an uninterrupted run):
    each split's counts add up (read = accepted + duplicates + quarantined)
    with no input line in two places; ``check_files``: every file the
    manifests name exists with its recorded SHA-256 and nothing else sits in
-   the run's folders. Nothing irreversible happens
+   the run's folders. This is the only read of the run's outputs: the
+   columns the ledger entries need are taken from the checked bytes into
+   the run's journal. Nothing irreversible happens
    before this passes; a failure raises ``AccountingError`` or ``CommitError``;
 2. ``PIPELINE.json`` records the checked manifests, the ledger base and the
    attempt (runner and options);
-3. ``append_contributions`` streams ``record_hash``/``contributor_id`` from
-   the shards, split by split, into ledger batches (memory: one batch),
+3. ``append_contributions`` streams ``record_hash``/``contributor_id`` (and
+   the duplicates' ``copy`` columns) from the journal, split by split, into
+   ledger batches (memory: one batch), after checking that none of the
+   run's records is already on the ledger,
    then the run's ``run`` entry (every published file's SHA-256), resuming
    after entries an interrupted attempt already appended, then signs a
    checkpoint, which so commits to every shard byte;
@@ -21,9 +25,11 @@ exactly the outputs of an uninterrupted run):
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from ledger import entries
@@ -72,7 +78,16 @@ def check_accounting(manifests: list[SplitManifest], n_splits: int) -> None:
 
 
 def check_files(dn: Datanet, run_id: str, manifests: list[SplitManifest]) -> None:
-    """check_files raises CommitError unless the run's folders hold exactly the manifest files, byte for byte."""
+    """check_files raises CommitError unless the run's folders hold exactly the manifest files, byte for byte.
+
+    It is the one read of the run's outputs before commit: each shard and
+    duplicates file is read once into memory, its SHA-256 checked, and the
+    columns its ledger entries need are taken from those same bytes into the
+    run's journal (``journal_path``), which the commit appends from. So the
+    entries come from exactly the bytes that were checked. Other files are
+    hashed streaming. The journal is replaced as a whole, only once every
+    file has checked out.
+    """
     expected = {f["path"]: f for m in manifests for f in m["files"]}
     present = set()
     for folder in output_dirs(dn, run_id):
@@ -81,13 +96,97 @@ def check_files(dn: Datanet, run_id: str, manifests: list[SplitManifest]) -> Non
     extra = sorted(present - set(expected))
     if extra:
         raise CommitError(f"{len(extra)} file(s) not in the run manifest, e.g. {extra[0]}")
-    for rel, f in sorted(expected.items()):
-        path = str(dn.out_dir / rel)
-        if not fs.exists(path):
-            raise CommitError(f"{rel}: listed in the run manifest but missing")
-        if fs.sha256(path) != f["sha256"]:
-            raise CommitError(f"{rel}: SHA-256 differs from the run manifest")
-        fs.fsync_local(path)
+    journaled = {kind: files_of(manifests, kind) for kind in JOURNALED}
+    rest = sorted(set(expected) - {p for paths in journaled.values() for p in paths})
+    with _Journals(dn, run_id, journaled) as journals:
+        for kind, paths in [*journaled.items(), ("", rest)]:
+            for i, rel in enumerate(paths):
+                data = _checked(dn, rel, expected[rel]["sha256"], whole=bool(kind))
+                if kind:
+                    journals.add(kind, i, data)
+
+
+def _checked(dn: Datanet, rel: str, sha256: str, whole: bool) -> bytes:
+    """The file's bytes if ``whole`` (else b""), once its SHA-256 matches and it is durable."""
+    path = str(dn.out_dir / rel)
+    if not fs.exists(path):
+        raise CommitError(f"{rel}: listed in the run manifest but missing")
+    data = fs.read_bytes(path) if whole else b""
+    if (hashlib.sha256(data).hexdigest() if whole else fs.sha256(path)) != sha256:
+        raise CommitError(f"{rel}: SHA-256 differs from the run manifest")
+    fs.fsync_local(path)
+    return data
+
+
+# The columns each kind of published file gives its ledger entries (``contributions``, ``copies``).
+JOURNALED = {"shard": ("record_hash", "contributor_id"), "duplicates": ("duplicate_of", "contributor_id", "kind")}
+
+
+def journal_path(dn: Datanet, run_id: str, kind: str) -> Path:
+    """journal_path is the Arrow IPC file of one kind's ledger columns, written by ``check_files``."""
+    return run_dir(dn, run_id) / "journal" / f"{kind}.arrow"
+
+
+class _Journals:
+    """Writes each journaled kind's columns, file by file in ledger order, with a ``file`` index column.
+
+    The schema's metadata lists the files, so a reader can refuse a journal of other files.
+    """
+
+    def __init__(self, dn: Datanet, run_id: str, files: dict[str, list[str]]) -> None:
+        self.paths = {kind: journal_path(dn, run_id, kind) for kind in files}
+        self.files = files
+        self.writers: dict[str, Any] = {}
+        self.schemas: dict[str, Any] = {}
+
+    def __enter__(self) -> _Journals:
+        import pyarrow as pa
+
+        for kind, path in self.paths.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fields = [pa.field(c, pa.string()) for c in JOURNALED[kind]] + [pa.field("file", pa.int32())]
+            schema = self.schemas[kind] = pa.schema(fields, metadata={"files": json.dumps(self.files[kind])})
+            self.writers[kind] = pa.ipc.new_file(str(path) + ".tmp", schema)
+        return self
+
+    def add(self, kind: str, index: int, data: bytes) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(pa.BufferReader(data), columns=list(JOURNALED[kind]))
+        table = table.append_column("file", pa.array([index] * table.num_rows, pa.int32()))
+        self.writers[kind].write_table(table.cast(self.schemas[kind]))
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        for writer in self.writers.values():
+            writer.close()
+        for path in self.paths.values():
+            tmp = Path(str(path) + ".tmp")
+            if exc_type is None:
+                tmp.replace(path)
+            else:
+                tmp.unlink(missing_ok=True)
+
+
+def _journal(dn: Datanet, run_id: str, kind: str, files: list[str]) -> Iterator[tuple[str, int, list[Any]]]:
+    """Yields ``(file, row, values)`` from one kind's journal, in ledger order; CommitError if it is of other files."""
+    import pyarrow as pa
+
+    path = journal_path(dn, run_id, kind)
+    if not path.exists():
+        raise CommitError(f"{path}: no journal of this run's {kind} files (check_files writes it before commit)")
+    with pa.memory_map(str(path)) as source:
+        reader = pa.ipc.open_file(source)
+        if json.loads(reader.schema.metadata[b"files"]) != files:
+            raise CommitError(f"{path}: the journal lists other {kind} files than the run manifest")
+        last, row = -1, 0
+        for i in range(reader.num_record_batches):
+            batch = reader.get_batch(i)
+            columns = [batch.column(c).to_pylist() for c in range(batch.num_columns)]
+            for *values, f in zip(*columns, strict=True):
+                row = row + 1 if f == last else 0
+                last = f
+                yield files[f], row, values
 
 
 def fs_relative(dn: Datanet, path: str) -> str:
@@ -102,17 +201,9 @@ def shards_in_order(manifests: list[SplitManifest]) -> list[str]:
 
 
 def contributions(dn: Datanet, run_id: str, shards: list[str]) -> Iterator[dict[str, Any]]:
-    """contributions yields the run's contribution entries in ledger order, streaming two shard columns."""
-    import pyarrow.parquet as pq
-
-    for shard in shards:
-        with fs.open_read(str(dn.out_dir / shard)) as f:
-            row = 0
-            for batch in pq.ParquetFile(f).iter_batches(batch_size=8192, columns=["record_hash", "contributor_id"]):
-                hashes, cids = batch.column(0).to_pylist(), batch.column(1).to_pylist()
-                for h, c in zip(hashes, cids, strict=True):
-                    yield contribution(dn.name, h, c, shard, row, run_id)
-                    row += 1
+    """contributions yields the run's contribution entries in ledger order, from the journal of its shards."""
+    for shard, row, (record_hash, contributor) in _journal(dn, run_id, "shard", shards):
+        yield contribution(dn.name, record_hash, contributor, shard, row, run_id)
 
 
 PUBLISHED_KINDS = ("shard", "duplicates", "quarantine")
@@ -129,14 +220,8 @@ def run_entry(dn: Datanet, run_id: str, seq: int, base: int, manifests: list[Spl
 
 def copies(dn: Datanet, run_id: str, duplicates: list[str]) -> Iterator[dict[str, Any]]:
     """copies yields the run's ``copy`` entries in ledger order: duplicates files in split order, rows in order."""
-    import pyarrow.parquet as pq
-
-    for rel in duplicates:
-        with fs.open_read(str(dn.out_dir / rel)) as f:
-            cols = ["duplicate_of", "contributor_id", "kind"]
-            for batch in pq.ParquetFile(f).iter_batches(batch_size=8192, columns=cols):
-                for of, who, kind in zip(*(batch.column(i).to_pylist() for i in range(3)), strict=True):
-                    yield entries.copy(dn.name, of, who, run_id, kind)
+    for _, _, (of, who, kind) in _journal(dn, run_id, "duplicates", duplicates):
+        yield entries.copy(dn.name, of, who, run_id, kind)
 
 
 def append_contributions(
@@ -166,7 +251,7 @@ def append_contributions(
     if done < 0 or done > total:
         raise CommitError(f"ledger size {led.size} is outside this run's range {base}..{base + total}")
     if done == 0:
-        _none_on_ledger(dn, shards, led)
+        _none_on_ledger(dn, run_id, shards, led)
     for i, entry in enumerate(itertools.islice(stream, done)):
         if led.entry(base + i) != encode_entry(entry):
             raise CommitError(f"ledger entry {base + i} is not this run's entry {i}")
@@ -176,22 +261,18 @@ def append_contributions(
     return writer.sign()
 
 
-def _none_on_ledger(dn: Datanet, shards: list[str], led: Ledger) -> None:
+def _none_on_ledger(dn: Datanet, run_id: str, shards: list[str], led: Ledger) -> None:
     """Before the first append: no record of the run may already be on the ledger.
 
-    Streams the shards' ``record_hash`` column alone, one ledger batch at a time.
+    Reads the journal's record hashes, one ledger batch at a time.
     """
-    import pyarrow.parquet as pq
-
     size = dn.config.ledger.batch_size
     batch: list[str] = []
-    for shard in shards:
-        with fs.open_read(str(dn.out_dir / shard)) as f:
-            for part in pq.ParquetFile(f).iter_batches(batch_size=size, columns=["record_hash"]):
-                batch.extend(part.column(0).to_pylist())
-                if len(batch) >= size:
-                    _check_new(led, batch)
-                    batch = []
+    for _, _, (record_hash, _) in _journal(dn, run_id, "shard", shards):
+        batch.append(record_hash)
+        if len(batch) >= size:
+            _check_new(led, batch)
+            batch = []
     _check_new(led, batch)
 
 
@@ -204,8 +285,6 @@ def _check_new(led: Ledger, hashes: list[str]) -> None:
 
 def write_json(path: str, body: dict[str, Any]) -> None:
     """write_json writes a JSON document atomically and durably (driver-side files)."""
-    from pathlib import Path
-
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_atomic(Path(path), (json.dumps(body, indent=2, sort_keys=True) + "\n").encode())
 

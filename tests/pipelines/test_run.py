@@ -281,3 +281,38 @@ def test_crash_then_new_input_then_rerun_gives_the_uninterrupted_result(tmp_path
         assert _ingest_subprocess(root, None).returncode == 0  # (the resumed call already ran the new file too)
     assert _outputs(root) == _outputs(ref)
     audit(root / "out" / "tiny" / "ledger")
+
+
+def test_commit_reads_the_outputs_once_and_appends_from_the_bytes_it_checked(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After ``check_files`` the shards and duplicates files are unreadable, and the commit still appends
+    exactly the entries those files hold: it never reads them again (one pass), it uses the checked bytes."""
+    import pipelines.driver.run as run
+    from pipelines.driver.verify import verify_datanet
+
+    recs = tiny_records()
+    _write(project / "data" / "a.jsonl", [*recs, recs[2], recs[5]])
+    dn = load_datanet("tiny")
+    saved: dict[Path, bytes] = {}
+    check = run.check_files
+
+    def check_then_spoil(dn_: object, run_id: str, manifests: list) -> None:
+        check(dn_, run_id, manifests)  # type: ignore[arg-type]
+        for m in manifests:
+            for f in m["files"]:
+                if f["kind"] in ("shard", "duplicates"):
+                    path = dn.out_dir / f["path"]
+                    saved[path] = path.read_bytes()
+                    path.write_bytes(b"not the checked bytes")
+
+    monkeypatch.setattr(run, "check_files", check_then_spoil)
+    report = ingest(dn, progress=_quiet)
+    assert len(saved) >= 2 and any("duplicates" in str(p) for p in saved)
+    assert (report["accepted"], report["duplicates"]["total"]) == (10, 2)
+    with Ledger(dn.ledger_dir) as led:
+        assert led.size == 10 + 2 + 1  # contributions, copies, the run entry
+    assert not (project / "out" / "tiny" / "runs" / report["run_id"] / "journal").exists()
+    for path, data in saved.items():
+        path.write_bytes(data)
+    verify_datanet(dn, witness=project / "witness.note")  # every shard row and copy is bound to its entry

@@ -132,7 +132,7 @@ def stop(folder: Path) -> None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, sig)
         time.sleep(1.0)
-    pids_file.unlink()
+    pids_file.unlink(missing_ok=True)  # another stop may have finished first
 
 
 @contextlib.contextmanager

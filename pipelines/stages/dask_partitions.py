@@ -20,8 +20,9 @@ workers run the same tasks. Idempotent; applied by ``run_beam`` before a
 Dask pipeline is built.
 
 ``FreshParDo`` replaces the ParDo translation so each bundle runs through
-``run_bundle``: the runner gives every bundle of a ParDo one shared
-``OneReceiver`` and never empties it. In one process (Dask's sync or
+``run_bundle`` with a DoFn, receiver and context of its own: the runner
+gives every bundle of a ParDo one shared ``OneReceiver`` (and DoFn) and
+never empties it. In one process (Dask's sync or
 threaded scheduler) a bundle therefore returned every earlier bundle's
 outputs too (``tests/pipelines/test_dask_partitions.py`` shows it), and on
 a dask.distributed worker each finished task kept a second list of its
@@ -56,60 +57,66 @@ class BoundedGroupByKey(te.GroupByKey):
         return super().apply(_bounded(input_bag, self.bag_kwargs.get("npartitions")), side_inputs)
 
 
-def run_bundle(items: Any, invoker_args: Any, invoker_kwargs: Any, receivers: Any) -> list[Any]:
-    """Beam's ``apply_dofn_to_bundle``, keeping nothing of a bundle once it returns.
+def run_bundle(
+    items: Any, fn: bytes, window_fn: Any, label: str, args: list[Any], kwargs: Any, sides: Any
+) -> list[Any]:
+    """Beam's ``apply_dofn_to_bundle``, sharing nothing with any other bundle.
 
-    The runner hands every bundle of a ParDo the same ``OneReceiver`` and
-    never empties it, so a receiver that outlives its bundle (pickled once,
-    or shared by a threaded scheduler) holds every output it ever received
-    and hands them to the next bundle too. Here the receiver starts and ends
-    each bundle empty, and ``finish_bundle`` runs before outputs are taken.
+    The runner builds one DoFn, one ``OneReceiver`` and one invoker context
+    per ParDo and hands them to every bundle, and never empties the
+    receiver: a receiver that outlives its bundle holds every output it ever
+    received and hands them to the next bundle too, and under a threaded
+    scheduler (a dask.distributed worker with ``--nthreads`` > 1, Dask's
+    default) two bundles running at once would write into one receiver and
+    one DoFn. Here each bundle unpickles its own DoFn (``fn``, pickled once
+    by Beam's pickler) and builds its own receiver, output handler and
+    context; ``finish_bundle`` runs before the outputs are taken.
     """
-    from apache_beam.runners.common import DoFnInvoker
+    from apache_beam.internal import pickler
+    from apache_beam.runners.common import DoFnContext, DoFnInvoker, DoFnSignature, _OutputHandler
+    from apache_beam.transforms.core import DoFn
 
-    receivers.values.clear()
-    invoker = DoFnInvoker.create_invoker(*invoker_args, **invoker_kwargs)
+    receivers = te.OneReceiver()
+    handler = _OutputHandler(
+        window_fn=window_fn,
+        main_receivers=receivers[None],
+        tagged_receivers=receivers,
+        per_element_output_counter=None,
+        output_batch_converter=None,
+        process_yields_batches=False,
+        process_batch_yields_elements=False,
+    )
+    invoker = DoFnInvoker.create_invoker(
+        DoFnSignature(pickler.loads(fn)),
+        handler,
+        context=DoFnContext(label, state=None),
+        side_inputs=sides,
+        input_args=list(args),
+        input_kwargs=kwargs,
+        user_state_context=None,
+        bundle_finalizer_param=DoFn.BundleFinalizerParam(),
+    )
     invoker.invoke_setup()
     invoker.invoke_start_bundle()
     for item in items:
         invoker.invoke_process(item)
     invoker.invoke_finish_bundle()
     invoker.invoke_teardown()
-    results = [v.value for v in receivers.values]
-    receivers.values.clear()
-    return results
+    return [v.value for v in receivers.values]
 
 
 class FreshParDo(te.ParDo):
     """ParDo as Beam's Dask runner does it (apache-beam 2.77), each bundle run by ``run_bundle``."""
 
     def apply(self, input_bag: Any, side_inputs: Any = None) -> Any:
-        from apache_beam.runners.common import DoFnContext, DoFnSignature, _OutputHandler
-        from apache_beam.transforms.core import DoFn
+        from apache_beam.internal import pickler
 
         args, kwargs = self.transform.raw_side_inputs
         main_input = next(iter(self.applied.main_inputs.values()))
         window_fn = main_input.windowing.windowfn if hasattr(main_input, "windowing") else None
-        receivers = te.OneReceiver()
-        handler = _OutputHandler(
-            window_fn=window_fn,
-            main_receivers=receivers[None],
-            tagged_receivers=receivers,
-            per_element_output_counter=None,
-            output_batch_converter=None,
-            process_yields_batches=False,
-            process_batch_yields_elements=False,
-        )
-        invoker_kwargs = dict(
-            context=DoFnContext(self.transform.label, state=None),
-            side_inputs=side_inputs,
-            input_args=list(args),
-            input_kwargs=kwargs,
-            user_state_context=None,
-            bundle_finalizer_param=DoFn.BundleFinalizerParam(),
-        )
+        fn = pickler.dumps(self.transform.fn)
         return input_bag.map(te.get_windowed_value, window_fn).map_partitions(
-            run_bundle, [DoFnSignature(self.transform.fn), handler], invoker_kwargs, receivers
+            run_bundle, fn, window_fn, self.transform.label, list(args), kwargs, side_inputs
         )
 
 

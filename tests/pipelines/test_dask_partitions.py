@@ -10,6 +10,7 @@ DirectRunner on a real cluster is ``tests/test_dask.py``.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import apache_beam as beam
@@ -96,3 +97,38 @@ def test_fresh_bundles_group_the_same_in_one_process(stock_translations: Any) ->
     _, last = _translate(4)
     got = dask.compute(last, scheduler="sync")[0]
     assert sorted((k, sorted(v)) for k, v in got) == _expected()
+
+
+class _OneBundleAtATime(beam.DoFn):
+    """Fails its output if another bundle touches this DoFn instance while one runs (a shared DoFn would)."""
+
+    def start_bundle(self) -> None:
+        self.token = object()
+
+    def process(self, x: Any) -> Any:
+        token = self.token
+        time.sleep(0.002)  # lets another thread start a bundle meanwhile
+        yield x if self.token is token else ("shared with another bundle", x)
+
+
+def test_bundles_on_dasks_threaded_scheduler_share_no_dofn_and_no_receiver(stock_translations: Any) -> None:
+    """Dask's default worker runs tasks on several threads: each bundle needs its own DoFn and receiver."""
+    bound_partitions()
+    opts = PipelineOptions.from_dictionary(
+        {"runner": "apache_beam.runners.dask.dask_runner.DaskRunner", "dask_npartitions": 8}
+    )
+    p = beam.Pipeline(options=opts)
+    _ = (
+        p
+        | beam.Create(list(range(400)), reshuffle=False)
+        | "Bundle" >> beam.ParDo(_OneBundleAtATime())
+        | "Plus" >> beam.Map(lambda x: x if isinstance(x, tuple) else x + 1000)
+    )
+    dask_options = opts.view_as(DaskOptions).get_all_options(drop_default=True, current_only=True)
+    p.replace_all(dask_overrides())
+    visitor = DaskRunner.to_dask_bag_visitor(DaskOptions._extract_bag_kwargs(dask_options))
+    p.visit(visitor)
+    last = list(visitor.bags.values())[-1]
+    assert last.npartitions > 1
+    got = dask.compute(last, scheduler="threads", num_workers=4)[0]
+    assert sorted(got) == [x + 1000 for x in range(400)]

@@ -121,12 +121,15 @@ def _graph(rng: random.Random, n: int) -> list[tuple[Any, Any]]:
     return edges
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_distributed_components_equal_union_find(seed: int) -> None:
-    edges = [(a, b) for a, b in _graph(random.Random(seed), 300) if a != b]
-    want = components(edges)
+@pytest.mark.parametrize(("seed", "buckets", "per_list"), [(1, 64, 37), (2, 3, 1), (3, 1, 500), (4, 7, 11)])
+def test_distributed_components_equal_union_find(seed: int, buckets: int, per_list: int) -> None:
+    """Any number of node buckets, and edges given in lists of any size, self-loops and repeats included."""
+    edges = _graph(random.Random(seed), 300)
+    edges += edges[:20] + [(a, a) for a, _ in edges[:5]]
+    want = components([(a, b) for a, b in edges if a != b])
+    lists = [edges[i : i + per_list] for i in range(0, len(edges), per_list)]
     with TestPipeline() as p:
-        got = p | beam.Create(edges) | ConnectComponents()
+        got = p | beam.Create(lists, reshuffle=False) | ConnectComponents(buckets)
         assert_that(got, equal_to(sorted(want.items())))
 
 

@@ -174,13 +174,22 @@ class _Pack(beam.DoFn):
 
 
 def _edges(group: tuple[tuple[str, int], list[Ref]], work_dir: str) -> Iterator[tuple[str, Any]]:
-    """Candidate edges of one coarse group: a star per exact group, pairs per LSH bucket."""
+    """Candidate edges of one coarse group: a star per exact group, pairs per LSH bucket.
+
+    Yields each LSH pair (``("lsh", pair)``, for the join with the nodes) and
+    the group's component edges as one list (``("component", edges)``).
+    """
     (kind, _), refs = group
+    edges: list[Any] = []
     for members in exact_groups(kind, read_slices(work_dir, refs)):
         if kind == "band":
-            yield from (("lsh", p) for p in bucket_pairs(members))
+            for p in bucket_pairs(members):
+                edges.append((p[0], p[2]))
+                yield "lsh", p
         else:
-            yield from (("link", e) for e in star(members))
+            edges.extend(star(members))
+    if edges:
+        yield "component", edges
 
 
 def _membership(item: tuple[int, list[tuple[str, Any]]], work_dir: str) -> Iterator[tuple[Any, tuple[str, Any]]]:
@@ -202,11 +211,6 @@ def _membership(item: tuple[int, list[tuple[str, Any]]], work_dir: str) -> Itera
 def _bucketed(tag: str) -> Any:
     """Keys ``(node, value)`` by the node's bucket, tagged, for the join with packed nodes."""
     return beam.Map(lambda nv, tag=tag: (node_bucket(pack_key(nv[0])), (tag, nv)))
-
-
-def _component_edge(tagged: tuple[str, Any]) -> tuple[Any, Any]:
-    kind, e = tagged
-    return e if kind == "link" else (e[0], e[2])
 
 
 def _decide(item: tuple[Any, list[tuple[str, Any]]], cfg: DedupConfig) -> Iterator[dict[str, Any]]:
@@ -282,7 +286,7 @@ class DropDuplicates(beam.PTransform):
         )
         roots = (
             edges
-            | "ComponentEdges" >> beam.Map(_component_edge)
+            | "ComponentEdges" >> select("component")
             | "Components" >> ConnectComponents()
             | "RootTag" >> _bucketed("root")
         )

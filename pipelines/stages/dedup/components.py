@@ -28,7 +28,6 @@ edges for ``E`` edges, never the graph.
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -36,7 +35,6 @@ from typing import Any
 import apache_beam as beam
 
 from pipelines.stages.dedup.graph import Edge, NodeKey, components
-from pipelines.stages.dedup.packed import pack_key
 
 ROUNDS = 4  # large, small, large, small; the residual step completes whatever they leave
 BUCKETS = 64  # node buckets; a shuffle carries at most BUCKETS ** 2 lists
@@ -44,9 +42,20 @@ BUCKETS = 64  # node buckets; a shuffle carries at most BUCKETS ** 2 lists
 Routed = Iterator[tuple[int, list[Any]]]
 
 
+_MASK = 2**64 - 1
+
+
 def bucket_of(node: NodeKey, buckets: int) -> int:
-    """bucket_of spreads node keys over ``buckets`` (the same in every process; only for balance)."""
-    return int.from_bytes(hashlib.blake2b(pack_key(node), digest_size=4).digest(), "big") % buckets
+    """bucket_of spreads node keys over ``buckets`` (the same in every process; only for balance).
+
+    A splitmix64-style mix of the key's integers (run, ledger index, source,
+    unit, position), which tell nodes apart; Python's ``hash`` of the string
+    part differs between processes.
+    """
+    h = (node[0] << 62) ^ node[1] ^ (node[3] << 48) ^ (node[4] << 32) ^ node[5]
+    h = ((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    h = ((h ^ (h >> 27)) * 0x94D049BB133111EB) & _MASK
+    return (h ^ (h >> 31)) % buckets
 
 
 def large_star(u: NodeKey, nbrs: Iterable[NodeKey]) -> Iterator[Edge]:

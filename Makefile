@@ -47,6 +47,7 @@ bench: install
 	$(PY) -m benchmarks.payout
 	$(PY) -m benchmarks.neardup
 	$(PY) -m benchmarks.attribution
+	$(PY) -m benchmarks.components
 
 # Synthetic Datanets of 20k, 200k and 1M records, PII off: wall time, records/s, peak RSS (long: about an hour).
 bench-scale: install

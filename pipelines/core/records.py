@@ -107,7 +107,12 @@ def rejection(
 
 def record_hash(fields: dict[str, Any]) -> str:
     """record_hash is the lower-case hex SHA-256 of the RFC 8785 JSON of the stored schema fields."""
-    return hashlib.sha256(canonical_json(fields)).hexdigest()
+    return hash_of_canonical(canonical_json(fields))
+
+
+def hash_of_canonical(body: bytes) -> str:
+    """hash_of_canonical is ``record_hash`` of fields whose RFC 8785 JSON (``canonical_json``) is ``body``."""
+    return hashlib.sha256(body).hexdigest()
 
 
 def normalise(text: str, cfg: NormaliseConfig) -> str:

@@ -25,9 +25,10 @@ from typing import Any
 import apache_beam as beam
 import pyarrow as pa
 
+from ledger.entries import canonical_json
 from pipelines.core import fs
 from pipelines.core.progress import tick
-from pipelines.core.records import HashedRecord, ScrubbedRecord, record_hash
+from pipelines.core.records import HashedRecord, ScrubbedRecord, hash_of_canonical
 from pipelines.stages.dedup.graph import current_key
 
 SPILL_SCHEMA = pa.schema(
@@ -47,7 +48,7 @@ SPILL_SCHEMA = pa.schema(
         ("shingles", pa.binary()),
     ]
 )
-_JSON = ("order", "fields", "pii")
+_JSON = ("order", "pii")  # "fields" is stored as the canonical JSON its record hash covers
 NODE_KEYS = ("content_key", "record_hash", "minhash", "shingles", "split")
 
 
@@ -61,16 +62,27 @@ def dedup_folder(spill_dir: str) -> str:
     return fs.join(spill_dir, "dedup")
 
 
-def hashed(batch: list[ScrubbedRecord], names: list[str]) -> list[HashedRecord]:
-    """hashed adds ``record_hash`` (of the schema fields as stored) to each record."""
-    return [{**r, "record_hash": record_hash({n: r["fields"].get(n) for n in names})} for r in batch]
+def hashed(batch: list[ScrubbedRecord], names: list[str]) -> tuple[list[HashedRecord], list[str]]:
+    """hashed adds ``record_hash`` (of the schema fields as stored) to each record; also returns each record's
+    stored fields as the canonical JSON that hash is taken over (what the spill keeps, so it is encoded once)."""
+    out: list[HashedRecord] = []
+    stored: list[str] = []
+    for r in batch:
+        body = canonical_json({n: r["fields"].get(n) for n in names})
+        out.append({**r, "record_hash": hash_of_canonical(body)})
+        stored.append(body.decode("utf-8"))
+    return out, stored
 
 
-def _encode(rows: list[HashedRecord]) -> bytes:
-    cols = {
-        name: [json.dumps(r[name], ensure_ascii=False) if name in _JSON else r[name] for r in rows]  # type: ignore[literal-required]
+def _encode(rows: list[HashedRecord], stored: list[str]) -> bytes:
+    cols: dict[str, list[Any]] = {
+        name: [json.dumps(r[name], ensure_ascii=False) for r in rows]  # type: ignore[literal-required]
+        if name in _JSON
+        else [r[name] for r in rows]  # type: ignore[literal-required]
         for name in SPILL_SCHEMA.names
+        if name != "fields"
     }
+    cols["fields"] = stored
     buf = io.BytesIO()
     with pa.ipc.new_file(buf, SPILL_SCHEMA) as w:
         w.write_table(pa.table(cols, schema=SPILL_SCHEMA))
@@ -80,7 +92,7 @@ def _encode(rows: list[HashedRecord]) -> bytes:
 def _decode(data: bytes) -> Iterator[HashedRecord]:
     table = pa.ipc.open_file(pa.py_buffer(data)).read_all()
     for row in table.to_pylist():
-        for name in _JSON:
+        for name in ("fields", *_JSON):
             row[name] = json.loads(row[name])
         yield row
 
@@ -89,9 +101,9 @@ def spill_batch(batch: list[ScrubbedRecord], names: list[str], spill_dir: str) -
     """spill_batch writes a batch of valid records of one split to its spill file; returns their dedup nodes."""
     if not batch:
         return []
-    rows = hashed(batch, names)
+    rows, stored = hashed(batch, names)
     name = "batch-" + rows[0]["id"].replace("/", "_") + ".arrow"
-    fs.write_bytes(fs.join(split_folder(spill_dir, rows[0]["split"]), name), _encode(rows), private=True)
+    fs.write_bytes(fs.join(split_folder(spill_dir, rows[0]["split"]), name), _encode(rows, stored), private=True)
     return [{"key": current_key(r["order"]), **{k: r[k] for k in NODE_KEYS}} for r in rows]  # type: ignore[literal-required]
 
 

@@ -92,13 +92,16 @@ def pseudonymise(rows: list[dict[str, Any]], key: bytes, names: dict[str, str]) 
     """pseudonymise swaps each row's ``contributor_id`` for its pseudonym, keeping row order; ``names`` collects
     pseudonym -> ID. Rows naming no contributor (quarantined lines where none was readable) stay as they are."""
     out = []
+    known: dict[str, str] = {}  # contributor -> pseudonym: two HMACs once per contributor, not per row
     for r in rows:
         cid = r["contributor_id"]
         if cid is None:
             out.append(r)
             continue
-        p = pseudonym_for(key, cid)
-        names[p] = cid
+        p = known.get(cid)
+        if p is None:
+            p = known[cid] = pseudonym_for(key, cid)
+            names[p] = cid
         out.append({**r, "contributor_id": p})
     return out
 

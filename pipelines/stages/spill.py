@@ -49,6 +49,7 @@ SPILL_SCHEMA = pa.schema(
     ]
 )
 _JSON = ("order", "pii")  # "fields" is stored as the canonical JSON its record hash covers
+_TO_JSON = json.JSONEncoder(ensure_ascii=False).encode  # = json.dumps(v, ensure_ascii=False), one encoder
 NODE_KEYS = ("content_key", "record_hash", "minhash", "shingles", "split")
 
 
@@ -76,7 +77,7 @@ def hashed(batch: list[ScrubbedRecord], names: list[str]) -> tuple[list[HashedRe
 
 def _encode(rows: list[HashedRecord], stored: list[str]) -> bytes:
     cols: dict[str, list[Any]] = {
-        name: [json.dumps(r[name], ensure_ascii=False) for r in rows]  # type: ignore[literal-required]
+        name: [_TO_JSON(r[name]) for r in rows]  # type: ignore[literal-required]
         if name in _JSON
         else [r[name] for r in rows]  # type: ignore[literal-required]
         for name in SPILL_SCHEMA.names

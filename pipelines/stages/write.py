@@ -52,6 +52,7 @@ from pipelines.stages.dedup.state import state_schema
 from pipelines.stages.spill import read_spill
 from pipelines.stages.table_stats import StatsPlan, split_stats
 
+_PII_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode  # one encoder for every row
 STATE_KEYS = ("content_key", "record_hash", "minhash", "shingles")  # from a kept record; ledger_index is added
 
 
@@ -119,7 +120,7 @@ def shard_row(r: HashedRecord, names: list[str], run_id: str, index: int) -> dic
         "record_hash": r["record_hash"],
         "ledger_index": index,
         "run_id": run_id,
-        "pii": json.dumps(r.get("pii", {}), sort_keys=True, separators=(",", ":")),
+        "pii": _PII_JSON(r.get("pii", {})),
     }
 
 

@@ -7,9 +7,11 @@ batch as one Arrow IPC file (``<spill_dir>/split-<split>/batch-<first id>.arrow`
 the batch's dedup nodes: priority ``key``, ``content_key``,
 ``record_hash``, ``minhash``, ``shingles`` and ``split`` (no text, no
 fields). A retried batch overwrites its own file, so a split's folder holds
-every valid record of the split exactly once. ``read_spill`` reads a
-split's records back for the split writer (``pipelines.stages.write``); it
-holds one split at a time.
+every valid record of the split exactly once. A record's ``fields`` are
+stored as the RFC 8785 JSON of its schema fields: the very bytes its
+``record_hash`` is the SHA-256 of. ``read_spill`` reads a split's records
+back for the split writer (``pipelines.stages.write``); it holds one split
+at a time.
 
 The spill folder belongs to one pipeline attempt; the driver removes it once
 the attempt's outputs are written and checked.

@@ -51,6 +51,7 @@ SPILL_SCHEMA = pa.schema(
     ]
 )
 _JSON = ("order", "pii")  # "fields" is stored as the canonical JSON its record hash covers
+_DECODED = ("fields", *_JSON)  # what read_spill parses back per row
 _TO_JSON = json.JSONEncoder(ensure_ascii=False).encode  # = json.dumps(v, ensure_ascii=False), one encoder
 NODE_KEYS = ("content_key", "record_hash", "minhash", "shingles", "split")
 
@@ -95,7 +96,7 @@ def _encode(rows: list[HashedRecord], stored: list[str]) -> bytes:
 def _decode(data: bytes) -> Iterator[HashedRecord]:
     table = pa.ipc.open_file(pa.py_buffer(data)).read_all()
     for row in table.to_pylist():
-        for name in ("fields", *_JSON):
+        for name in _DECODED:
             row[name] = json.loads(row[name])
         yield row
 

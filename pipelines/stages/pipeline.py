@@ -1,7 +1,10 @@
 """The Beam pipeline of one ingest run: read, sketch, anonymise, validate, dedup, write.
 
 ``CurateContributions`` only wires the stage transforms, each with its own
-stage config; ``run_beam`` builds pipeline options (DirectRunner on all
+stage config. Read, sketch, anonymise, validate and spill run as one ParDo
+(``pipelines.stages.chain``), so whole records never form a PCollection: a
+worker holds one batch of each split it is reading, and only dedup nodes,
+counts and quarantine rows move on. ``run_beam`` builds pipeline options (DirectRunner on all
 cores by default, or any runner and options from the declaration or the
 command line) and runs it to completion. Every record-level decision is
 made here, and every output file (shards, duplicates, quarantine, dedup
@@ -25,6 +28,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines.core.config import Datanet
 from pipelines.core.splits import Split
 from pipelines.stages.anonymise import AnonymisePII
+from pipelines.stages.chain import RunChained
 from pipelines.stages.dedup.transforms import DropDuplicates, SketchRecords
 from pipelines.stages.read import ReadContributions, select
 from pipelines.stages.spill import SpillRecords, dedup_folder
@@ -67,32 +71,28 @@ class CurateContributions(beam.PTransform):
         names = [f.name for f in schema.fields]
         splits = p | "Splits" >> beam.Create(ins.splits)
         sources = p | "PriorSources" >> beam.Create([("none", ""), *ins.prior_sources])
-        read = splits | "ReadContributions" >> ReadContributions(
-            schema, cfg.validation, cfg.runner.batch_size, ins.progress_dir
+        curated = splits | "CurateSplits" >> RunChained(
+            [
+                (None, ReadContributions(schema, cfg.validation, cfg.runner.batch_size, ins.progress_dir).fn()),
+                ("records", SketchRecords(schema.text_fields, cfg.dedup, ins.salt_path).fn()),
+                (
+                    None,
+                    AnonymisePII(
+                        cfg.pii, schema.scrub_fields, ins.salt_path, ins.progress_dir, tuple(schema.code_fields)
+                    ).fn(),
+                ),
+                (None, ValidateRecords(cfg.validation.expectations, names).fn()),
+                ("valid", SpillRecords(names, ins.write.spill_dir, ins.progress_dir).fn()),
+            ]
         )
-        sketched = (
-            read
-            | "Records" >> select("records")
-            | "SketchRecords" >> SketchRecords(schema.text_fields, cfg.dedup, ins.salt_path)
-        )
-        cleaned = sketched | "AnonymisePII" >> AnonymisePII(
-            cfg.pii, schema.scrub_fields, ins.salt_path, ins.progress_dir, tuple(schema.code_fields)
-        )
-        checked = cleaned | "ValidateRecords" >> ValidateRecords(cfg.validation.expectations, names)
-        spilled = (
-            checked
-            | "Valid" >> select("valid")
-            | "SpillRecords" >> SpillRecords(names, ins.write.spill_dir, ins.progress_dir)
-        )
-        decisions = (spilled | "Nodes" >> select("nodes"), sources) | "DropDuplicates" >> DropDuplicates(
+        decisions = (curated | "Nodes" >> select("nodes"), sources) | "DropDuplicates" >> DropDuplicates(
             schema.text_fields, cfg.dedup, ins.salt_path, dedup_folder(ins.write.spill_dir), ins.progress_dir
         )
-        rejected = (read | "ReadRejects" >> select("quarantine"), checked | "Invalid" >> select("quarantine"))
         tagged = (
-            spilled | "ValidCounts" >> select("valid") | "ValidKey" >> beam.Map(lambda sn: (sn[0], ("valid", sn[1]))),
+            curated | "ValidCounts" >> select("valid") | "ValidKey" >> beam.Map(lambda sn: (sn[0], ("valid", sn[1]))),
             decisions | "DupKey" >> _split_key("dup"),
-            rejected | "AllRejects" >> beam.Flatten() | "Unbatch" >> _unbatch() | "RejKey" >> _split_key("rej"),
-            read | "Tallies" >> select("tally") | "TallyKey" >> _split_key("tally"),
+            curated | "Rejects" >> select("quarantine") | "Unbatch" >> _unbatch() | "RejKey" >> _split_key("rej"),
+            curated | "Tallies" >> select("tally") | "TallyKey" >> _split_key("tally"),
         ) | "BySplit" >> beam.Flatten()
         return tagged | "WriteSplits" >> WriteSplits(ins.write, ins.base, ins.manifest_path)
 

@@ -570,8 +570,12 @@ class ReadContributions(beam.PTransform):
         super().__init__()
         self.schema, self.vcfg, self.batch_size, self.progress_dir = schema, vcfg, batch_size, progress_dir
 
+    def fn(self) -> beam.DoFn:
+        """fn is this stage's DoFn (split in, tagged tuples out), for ``pipelines.stages.chain``."""
+        return _ReadSplit(self.schema, self.vcfg, self.batch_size, self.progress_dir)
+
     def expand(self, splits: beam.PCollection) -> beam.PCollection:
-        return splits | "Parse" >> beam.ParDo(_ReadSplit(self.schema, self.vcfg, self.batch_size, self.progress_dir))
+        return splits | "Parse" >> beam.ParDo(self.fn())
 
 
 def select(tag: str) -> beam.PTransform:

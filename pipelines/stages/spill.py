@@ -144,5 +144,9 @@ class SpillRecords(beam.PTransform):
         super().__init__()
         self.names, self.spill_dir, self.progress_dir = names, spill_dir, progress_dir
 
+    def fn(self) -> beam.DoFn:
+        """fn is this stage's DoFn (a batch in, tagged tuples out), for ``pipelines.stages.chain``."""
+        return _Spill(self.names, self.spill_dir, self.progress_dir)
+
     def expand(self, batches: beam.PCollection) -> beam.PCollection:
-        return batches | "Spill" >> beam.ParDo(_Spill(self.names, self.spill_dir, self.progress_dir))
+        return batches | "Spill" >> beam.ParDo(self.fn())

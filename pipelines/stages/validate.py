@@ -227,5 +227,9 @@ class ValidateRecords(beam.PTransform):
         self.specs = [s for s in expectations if is_row_level(s)]
         self.columns = columns
 
+    def fn(self) -> beam.DoFn:
+        """fn is this stage's DoFn (a batch in, tagged tuples out), for ``pipelines.stages.chain``."""
+        return _Validate(self.specs, self.columns)
+
     def expand(self, batches: beam.PCollection) -> beam.PCollection:
-        return batches | "Check" >> beam.ParDo(_Validate(self.specs, self.columns))
+        return batches | "Check" >> beam.ParDo(self.fn())

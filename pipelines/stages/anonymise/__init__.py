@@ -122,6 +122,10 @@ class AnonymisePII(beam.PTransform):
         self.cfg, self.text_fields, self.code_fields = cfg, text_fields, tuple(code_fields)
         self.salt_path, self.progress_dir = salt_path, progress_dir
 
+    def fn(self) -> beam.DoFn:
+        """fn is this stage's DoFn (a batch in, the scrubbed batch out), for ``pipelines.stages.chain``."""
+        return _Anonymise(self)
+
     def expand(self, batches: beam.PCollection) -> beam.PCollection:
         step = "Scrub" if self.cfg.enabled else "NoPII"
-        return batches | step >> beam.ParDo(_Anonymise(self))
+        return batches | step >> beam.ParDo(self.fn())

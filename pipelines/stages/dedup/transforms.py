@@ -103,8 +103,12 @@ class SketchRecords(beam.PTransform):
         self.text_fields, self.cfg, self.salt_path = text_fields, cfg, salt_path
         self.progress_dir = progress_dir
 
+    def fn(self) -> beam.DoFn:
+        """fn is this stage's DoFn (a batch in, the sketched batch out), for ``pipelines.stages.chain``."""
+        return _Sketch(self.text_fields, self.cfg, self.salt_path)
+
     def expand(self, batches: beam.PCollection) -> beam.PCollection:
-        return batches | "Sketch" >> beam.ParDo(_Sketch(self.text_fields, self.cfg, self.salt_path))
+        return batches | "Sketch" >> beam.ParDo(self.fn())
 
 
 def prior_nodes(source: tuple[str, str], dn_fields: list[str], cfg: DedupConfig, salt: bytes) -> Iterator[Record]:

@@ -47,9 +47,14 @@ DUPLICATES_SCHEMA = pa.schema(
 CONTRIBUTORS_SCHEMA = pa.schema([("pseudonym", pa.string()), ("contributor_id", pa.string())])
 
 
+def fields_type(schema: SchemaConfig) -> pa.StructType:
+    """fields_type is a record's schema fields as one Arrow struct, each typed as its shard column."""
+    return pa.struct([(f.name, ARROW_TYPES[f.type]) for f in schema.fields])
+
+
 def shard_schema(schema: SchemaConfig) -> pa.Schema:
     """shard_schema is the Arrow schema of a shard: schema fields, then provenance columns."""
-    cols = [(f.name, ARROW_TYPES[f.type]) for f in schema.fields]
+    cols = [(f.name, f.type) for f in fields_type(schema)]
     cols += [
         ("contributor_id", pa.string()),
         ("submitted_at", pa.string()),

@@ -26,6 +26,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.core.config import Datanet
+from pipelines.core.layouts import fields_type
 from pipelines.core.splits import Split
 from pipelines.stages.anonymise import AnonymisePII
 from pipelines.stages.chain import RunChained
@@ -82,7 +83,7 @@ class CurateContributions(beam.PTransform):
                     ).fn(),
                 ),
                 (None, ValidateRecords(cfg.validation.expectations, names).fn()),
-                ("valid", SpillRecords(names, ins.write.spill_dir, ins.progress_dir).fn()),
+                ("valid", SpillRecords(fields_type(schema), ins.write.spill_dir, ins.progress_dir).fn()),
             ]
         )
         decisions = (curated | "Nodes" >> select("nodes"), sources) | "DropDuplicates" >> DropDuplicates(

@@ -8,10 +8,11 @@ the batch's dedup nodes: priority ``key``, ``content_key``,
 ``record_hash``, ``minhash``, ``shingles`` and ``split`` (no text, no
 fields). A retried batch overwrites its own file, so a split's folder holds
 every valid record of the split exactly once. A record's ``fields`` are
-stored as the RFC 8785 JSON of its schema fields: the very bytes its
-``record_hash`` is the SHA-256 of. ``read_spill`` reads a split's records
-back for the split writer (``pipelines.stages.write``); it holds one split
-at a time.
+stored as one struct column typed as the shard's columns, and ``pii`` as the
+shard's ``pii`` string, so the split writer (``pipelines.stages.write``)
+builds shards from Arrow columns without turning a record into Python
+objects again. ``spill_table`` reads a split's spill back as one table (one
+split at a time); ``read_spill`` as records, for tests and tools.
 
 The spill folder belongs to one pipeline attempt; the driver removes it once
 the attempt's outputs are written and checked.
@@ -22,7 +23,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import apache_beam as beam
 import pyarrow as pa
@@ -33,27 +34,29 @@ from pipelines.core.progress import tick
 from pipelines.core.records import HashedRecord, ScrubbedRecord, hash_of_canonical
 from pipelines.stages.dedup.graph import current_key
 
-SPILL_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("split", pa.int64()),
-        ("order", pa.string()),
-        ("file", pa.string()),
-        ("line", pa.int64()),
-        ("contributor_id", pa.string()),
-        ("submitted_at", pa.string()),
-        ("fields", pa.string()),
-        ("pii", pa.string()),
-        ("content_key", pa.string()),
-        ("record_hash", pa.string()),
-        ("minhash", pa.binary()),
-        ("shingles", pa.binary()),
-    ]
-)
-_JSON = ("order", "pii")  # "fields" is stored as the canonical JSON its record hash covers
-_DECODED = ("fields", *_JSON)  # what read_spill parses back per row
-_TO_JSON = json.JSONEncoder(ensure_ascii=False).encode  # = json.dumps(v, ensure_ascii=False), one encoder
+_COLUMNS = [
+    ("id", pa.string()),
+    ("split", pa.int64()),
+    ("order", pa.string()),
+    ("file", pa.string()),
+    ("line", pa.int64()),
+    ("contributor_id", pa.string()),
+    ("submitted_at", pa.string()),
+    ("pii", pa.string()),
+    ("content_key", pa.string()),
+    ("record_hash", pa.string()),
+    ("minhash", pa.binary()),
+    ("shingles", pa.binary()),
+]
+_ORDER_JSON = json.JSONEncoder(ensure_ascii=False).encode  # = json.dumps(order, ensure_ascii=False), one encoder
+PII_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode  # a shard's ``pii`` column, as stored
 NODE_KEYS = ("content_key", "record_hash", "minhash", "shingles", "split")
+
+
+def spill_schema(fields: pa.StructType) -> pa.Schema:
+    """spill_schema is a spill file's Arrow schema: record columns, then ``fields`` as a struct of the schema's
+    fields, typed as in a shard (``pipelines.core.layouts.fields_type``)."""
+    return pa.schema([*_COLUMNS, ("fields", fields)])
 
 
 def split_folder(spill_dir: str, split: int) -> str:
@@ -66,65 +69,72 @@ def dedup_folder(spill_dir: str) -> str:
     return fs.join(spill_dir, "dedup")
 
 
-def hashed(batch: list[ScrubbedRecord], names: list[str]) -> tuple[list[HashedRecord], list[str]]:
+def hashed(batch: list[ScrubbedRecord], names: list[str]) -> tuple[list[HashedRecord], list[dict[str, Any]]]:
     """hashed adds ``record_hash`` (of the schema fields as stored) to each record; also returns each record's
-    stored fields as the canonical JSON that hash is taken over (what the spill keeps, so it is encoded once)."""
+    stored fields (the schema's fields, an absent one as None): what the spill keeps and the hash covers."""
     out: list[HashedRecord] = []
-    stored: list[str] = []
+    stored: list[dict[str, Any]] = []
     for r in batch:
-        body = canonical_json({n: r["fields"].get(n) for n in names})
-        out.append({**r, "record_hash": hash_of_canonical(body)})
-        stored.append(body.decode("utf-8"))
+        fields = {n: r["fields"].get(n) for n in names}
+        out.append({**r, "record_hash": hash_of_canonical(canonical_json(fields))})
+        stored.append(fields)
     return out, stored
 
 
-def _encode(rows: list[HashedRecord], stored: list[str]) -> bytes:
-    cols: dict[str, list[Any]] = {
-        name: [_TO_JSON(r[name]) for r in rows]  # type: ignore[literal-required]
-        if name in _JSON
-        else [r[name] for r in rows]  # type: ignore[literal-required]
-        for name in SPILL_SCHEMA.names
-        if name != "fields"
-    }
+def _encode(rows: list[HashedRecord], stored: list[dict[str, Any]], fields: pa.StructType) -> bytes:
+    cols: dict[str, Any] = {name: [r[name] for r in rows] for name, _ in _COLUMNS}  # type: ignore[literal-required]
+    cols["order"] = [_ORDER_JSON(o) for o in cols["order"]]
+    cols["pii"] = [PII_JSON(p) for p in cols["pii"]]
     cols["fields"] = stored
+    schema = spill_schema(fields)
     buf = io.BytesIO()
-    with pa.ipc.new_file(buf, SPILL_SCHEMA) as w:
-        w.write_table(pa.table(cols, schema=SPILL_SCHEMA))
+    with pa.ipc.new_file(buf, schema) as w:
+        w.write_table(pa.table(cols, schema=schema))
     return buf.getvalue()
 
 
-def _decode(data: bytes) -> Iterator[HashedRecord]:
-    table = pa.ipc.open_file(pa.py_buffer(data)).read_all()
-    for row in table.to_pylist():
-        for name in _DECODED:
-            row[name] = json.loads(row[name])
-        yield row
+def spill_batch(batch: list[ScrubbedRecord], fields: pa.StructType, spill_dir: str) -> list[dict[str, Any]]:
+    """spill_batch writes a batch of valid records of one split to its spill file; returns their dedup nodes.
 
-
-def spill_batch(batch: list[ScrubbedRecord], names: list[str], spill_dir: str) -> list[dict[str, Any]]:
-    """spill_batch writes a batch of valid records of one split to its spill file; returns their dedup nodes."""
+    ``fields``: the schema's fields and their shard types; a value that does
+    not fit its type fails here, as it would in the shard.
+    """
     if not batch:
         return []
-    rows, stored = hashed(batch, names)
+    rows, stored = hashed(batch, [f.name for f in fields])
     name = "batch-" + rows[0]["id"].replace("/", "_") + ".arrow"
-    fs.write_bytes(fs.join(split_folder(spill_dir, rows[0]["split"]), name), _encode(rows, stored), private=True)
+    data = _encode(rows, stored, fields)
+    fs.write_bytes(fs.join(split_folder(spill_dir, rows[0]["split"]), name), data, private=True)
     return [{"key": current_key(r["order"]), **{k: r[k] for k in NODE_KEYS}} for r in rows]  # type: ignore[literal-required]
 
 
+def spill_table(spill_dir: str, split: int) -> pa.Table | None:
+    """spill_table is every record spilled for ``split`` as one Arrow table (spill files in name order), or
+    None when nothing was spilled."""
+    tables = [pa.ipc.open_file(pa.py_buffer(fs.read_bytes(p))).read_all() for p in _files(spill_dir, split)]
+    return pa.concat_tables(tables) if tables else None
+
+
+def _files(spill_dir: str, split: int) -> list[str]:
+    return fs.list_files(fs.join(split_folder(spill_dir, split), "*.arrow"))
+
+
 def read_spill(spill_dir: str, split: int) -> list[HashedRecord]:
-    """read_spill returns every record spilled for ``split`` (in no particular order)."""
-    out: list[HashedRecord] = []
-    for path in fs.list_files(fs.join(split_folder(spill_dir, split), "*.arrow")):
-        out.extend(_decode(fs.read_bytes(path)))
-    return out
+    """read_spill returns every record spilled for ``split`` as records (``order`` and ``pii`` parsed back)."""
+    table = spill_table(spill_dir, split)
+    out = table.to_pylist() if table is not None else []
+    for row in out:
+        row["order"] = json.loads(row["order"])
+        row["pii"] = json.loads(row["pii"])
+    return cast(list[HashedRecord], out)
 
 
 class _Spill(beam.DoFn):
-    def __init__(self, names: list[str], spill_dir: str, progress_dir: str) -> None:
-        self.names, self.spill_dir, self.progress_dir = names, spill_dir, progress_dir
+    def __init__(self, fields: pa.StructType, spill_dir: str, progress_dir: str) -> None:
+        self.fields, self.spill_dir, self.progress_dir = fields, spill_dir, progress_dir
 
     def process(self, batch: list[ScrubbedRecord]) -> Iterator[tuple[str, Any]]:
-        nodes = spill_batch(batch, self.names, self.spill_dir)
+        nodes = spill_batch(batch, self.fields, self.spill_dir)
         if not nodes:
             return
         tick(self.progress_dir, "spill", batch[0]["id"].replace("/", "_"), {"records": len(nodes)})
@@ -140,13 +150,13 @@ class SpillRecords(beam.PTransform):
     spill folder against. ``pipelines.stages.read.select`` picks one.
     """
 
-    def __init__(self, names: list[str], spill_dir: str, progress_dir: str = "") -> None:
+    def __init__(self, fields: pa.StructType, spill_dir: str, progress_dir: str = "") -> None:
         super().__init__()
-        self.names, self.spill_dir, self.progress_dir = names, spill_dir, progress_dir
+        self.fields, self.spill_dir, self.progress_dir = fields, spill_dir, progress_dir
 
     def fn(self) -> beam.DoFn:
         """fn is this stage's DoFn (a batch in, tagged tuples out), for ``pipelines.stages.chain``."""
-        return _Spill(self.names, self.spill_dir, self.progress_dir)
+        return _Spill(self.fields, self.spill_dir, self.progress_dir)
 
     def expand(self, batches: beam.PCollection) -> beam.PCollection:
         return batches | "Spill" >> beam.ParDo(self.fn())

@@ -30,7 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ledger.pseudonym import pseudonym_for
@@ -40,33 +42,36 @@ from pipelines.core.layouts import (
     CONTRIBUTORS_SCHEMA,
     DUPLICATES_SCHEMA,
     QUARANTINE_SCHEMA,
+    fields_type,
     part_name,
     shard_name,
     shard_schema,
 )
 from pipelines.core.progress import tick
-from pipelines.core.records import HashedRecord, Record
+from pipelines.core.records import Record
 from pipelines.stages.dedup.clusters import duplicate_row
 from pipelines.stages.dedup.graph import current_key
-from pipelines.stages.dedup.state import state_schema
-from pipelines.stages.spill import read_spill
+from pipelines.stages.dedup.state import STATE_SCHEMA, state_schema
+from pipelines.stages.spill import spill_schema, spill_table
 from pipelines.stages.table_stats import StatsPlan, split_stats
 
-_PII_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode  # one encoder for every row
-STATE_KEYS = ("content_key", "record_hash", "minhash", "shingles")  # from a kept record; ledger_index is added
 
-
-def parquet_bytes(rows: list[dict[str, Any]], schema: pa.Schema, compression: str) -> bytes:
-    """parquet_bytes encodes rows deterministically (same rows and schema, same bytes)."""
+def table_bytes(table: pa.Table, compression: str) -> bytes:
+    """table_bytes encodes a table deterministically (same rows and schema, same bytes)."""
     buf = io.BytesIO()
     pq.write_table(
-        pa.Table.from_pylist(rows, schema=schema),
+        table.combine_chunks(),  # one chunk per column, as from rows: page breaks do not depend on how it was built
         buf,
         compression=None if compression == "none" else compression,
         use_dictionary=True,
         write_statistics=True,
     )
     return buf.getvalue()
+
+
+def parquet_bytes(rows: list[dict[str, Any]], schema: pa.Schema, compression: str) -> bytes:
+    """parquet_bytes encodes rows deterministically (``table_bytes`` of the rows as a table)."""
+    return table_bytes(pa.Table.from_pylist(rows, schema=schema), compression)
 
 
 @dataclass(frozen=True)
@@ -89,90 +94,122 @@ def _contributor_key(path: str) -> bytes:
     return fs.read_bytes(path)
 
 
+class Pseudonyms:
+    """Pseudonyms gives each contributor ID its pseudonym (``ledger.pseudonym``: two HMACs once per contributor,
+    not per row) and collects pseudonym -> ID in ``names``. None (a quarantined line naming no readable
+    contributor) stays None."""
+
+    def __init__(self, key: bytes, names: dict[str, str] | None = None) -> None:
+        self.key = key
+        self.names = {} if names is None else names
+        self.known: dict[str, str] = {}
+
+    def of(self, cid: str | None) -> str | None:
+        if cid is None:
+            return None
+        p = self.known.get(cid)
+        if p is None:
+            p = self.known[cid] = pseudonym_for(self.key, cid)
+            self.names[p] = cid
+        return p
+
+    def rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """rows swaps each row's ``contributor_id`` for its pseudonym, keeping row order."""
+        return [
+            r if r["contributor_id"] is None else {**r, "contributor_id": self.of(r["contributor_id"])} for r in rows
+        ]
+
+    def column(self, ids: pa.ChunkedArray) -> pa.ChunkedArray:
+        """column is ``ids`` with each ID replaced by its pseudonym (one HMAC pair per distinct ID)."""
+        distinct = pc.unique(ids)
+        pseudonyms = pa.array([self.of(c) for c in distinct.to_pylist()], pa.string())
+        return pc.take(pseudonyms, pc.index_in(ids, value_set=distinct, skip_nulls=False))
+
+
 def pseudonymise(rows: list[dict[str, Any]], key: bytes, names: dict[str, str]) -> list[dict[str, Any]]:
     """pseudonymise swaps each row's ``contributor_id`` for its pseudonym, keeping row order; ``names`` collects
     pseudonym -> ID. Rows naming no contributor (quarantined lines where none was readable) stay as they are."""
-    out = []
-    known: dict[str, str] = {}  # contributor -> pseudonym: two HMACs once per contributor, not per row
-    for r in rows:
-        cid = r["contributor_id"]
-        if cid is None:
-            out.append(r)
-            continue
-        p = known.get(cid)
-        if p is None:
-            p = known[cid] = pseudonym_for(key, cid)
-            names[p] = cid
-        out.append({**r, "contributor_id": p})
-    return out
+    return Pseudonyms(key, names).rows(rows)
 
 
 def _position(r: dict[str, Any]) -> tuple[int, int]:
     return int(r["order"][2]), int(r["order"][3])
 
 
-def shard_row(r: HashedRecord, names: list[str], run_id: str, index: int) -> dict[str, Any]:
-    """shard_row flattens one accepted record into a shard row."""
-    return {
-        **{n: r["fields"].get(n) for n in names},
-        "contributor_id": r["contributor_id"],
-        "submitted_at": r["submitted_at"],
-        "record_hash": r["record_hash"],
-        "ledger_index": index,
-        "run_id": run_id,
-        "pii": _PII_JSON(r.get("pii", {})),
-    }
+def shard_table(spec: WriteSpec, acc: pa.Table, contributors: pa.ChunkedArray, base: int) -> pa.Table:
+    """shard_table is every shard row of a split's kept records (spill columns, ``acc``), in their order: the
+    schema fields, then ``contributors`` (pseudonyms), ``submitted_at``, ``record_hash``, ``ledger_index``
+    from ``base``, ``run_id`` and ``pii``."""
+    n = acc.num_rows
+    return pa.Table.from_arrays(
+        [
+            *acc.column("fields").flatten(),
+            contributors,
+            acc.column("submitted_at"),
+            acc.column("record_hash"),
+            pa.array(np.arange(base, base + n, dtype=np.int64)),
+            pa.array([spec.run_id] * n, pa.string()),
+            acc.column("pii"),
+        ],
+        schema=shard_schema(spec.schema),
+    )
 
 
-def _write(spec: WriteSpec, rel: str, rows: list[dict[str, Any]], schema: pa.Schema, kind: str) -> dict[str, Any]:
-    data = parquet_bytes(rows, schema, spec.output.compression)
+def _write(spec: WriteSpec, rel: str, table: pa.Table, kind: str) -> dict[str, Any]:
+    data = table_bytes(table, spec.output.compression)
     fs.write_bytes(fs.join(spec.out_dir, rel), data, private=kind in ("quarantine", "contributors"))
     return {
         "path": rel,
         "kind": kind,
-        "rows": len(rows),
+        "rows": table.num_rows,
         "bytes": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
     }
 
 
-def _with_run(rows: list[dict[str, Any]], schema: pa.Schema, run_id: str) -> list[dict[str, Any]]:
-    """The schema's columns of each row, ``run_id`` filled in."""
-    return [{**{k: r[k] for k in schema.names if k != "run_id"}, "run_id": run_id} for r in rows]
+def _rows(rows: list[dict[str, Any]], schema: pa.Schema, run_id: str) -> pa.Table:
+    """The schema's columns of each row, ``run_id`` filled in, as a table."""
+    rows = [{**{k: r[k] for k in schema.names if k != "run_id"}, "run_id": run_id} for r in rows]
+    return pa.Table.from_pylist(rows, schema=schema)
 
 
 def _write_files(
-    spec: WriteSpec, split: int, acc: list[Record], dups: list[dict[str, Any]], rej: list[dict[str, Any]], base: int
+    spec: WriteSpec, split: int, acc: pa.Table, dups: list[dict[str, Any]], rej: list[dict[str, Any]], base: int
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Write a split's shards (``shard_rows`` each), dedup state, duplicates and quarantine.
 
-    Returns their file entries and, when ``spec.stats`` names columns, the
-    split's table statistics over the shard rows as written.
+    ``acc``: the kept records' spill columns, in ledger order. Returns the
+    files' entries and, when ``spec.stats`` names columns, the split's table
+    statistics over the shard rows as written.
     """
-    names, run_id, files = [f.name for f in spec.schema.fields], spec.run_id, []
-    written: list[dict[str, Any]] = []
+    run_id, files = spec.run_id, []
+    contributors = acc.column("contributor_id")
     ids: dict[str, str] = {}
     if spec.contributor_key_path:
-        key = _contributor_key(spec.contributor_key_path)
-        acc, dups, rej = (pseudonymise(rows, key, ids) for rows in (acc, dups, rej))
-    for k, start in enumerate(range(0, len(acc), spec.output.shard_rows)):
-        chunk = acc[start : start + spec.output.shard_rows]
-        rows = [shard_row(cast(HashedRecord, r), names, run_id, base + start + i) for i, r in enumerate(chunk)]
-        files.append(_write(spec, shard_name(run_id, split, k), rows, shard_schema(spec.schema), "shard"))
-        if spec.stats:
-            written.extend({c: r[c] for c, _, _ in spec.stats.columns} for r in rows)
-    if acc:
-        state = [{**{k: r[k] for k in STATE_KEYS}, "ledger_index": base + i} for i, r in enumerate(acc)]
-        files.append(_write(spec, part_name("state", run_id, split), state, state_schema(spec.state_params), "state"))
+        pseudonyms = Pseudonyms(_contributor_key(spec.contributor_key_path), ids)
+        contributors = pseudonyms.column(contributors)
+        dups, rej = pseudonyms.rows(dups), pseudonyms.rows(rej)
+    shards = shard_table(spec, acc, contributors, base)
+    for k, start in enumerate(range(0, acc.num_rows, spec.output.shard_rows)):
+        files.append(_write(spec, shard_name(run_id, split, k), shards.slice(start, spec.output.shard_rows), "shard"))
+    if acc.num_rows:
+        state = pa.Table.from_arrays(
+            [acc.column(k) if k != "ledger_index" else shards.column(k) for k in STATE_SCHEMA.names],
+            schema=state_schema(spec.state_params),
+        )
+        files.append(_write(spec, part_name("state", run_id, split), state, "state"))
     if dups:
-        rows = _with_run(dups, DUPLICATES_SCHEMA, run_id)
-        files.append(_write(spec, part_name("duplicates", run_id, split), rows, DUPLICATES_SCHEMA, "duplicates"))
+        rows = _rows(dups, DUPLICATES_SCHEMA, run_id)
+        files.append(_write(spec, part_name("duplicates", run_id, split), rows, "duplicates"))
     if rej:
-        rows = _with_run(rej, QUARANTINE_SCHEMA, run_id)
-        files.append(_write(spec, part_name("quarantine", run_id, split), rows, QUARANTINE_SCHEMA, "quarantine"))
+        rows = _rows(rej, QUARANTINE_SCHEMA, run_id)
+        files.append(_write(spec, part_name("quarantine", run_id, split), rows, "quarantine"))
     if ids:
-        rows = [{"pseudonym": p, "contributor_id": ids[p]} for p in sorted(ids)]
-        files.append(_write(spec, part_name("contributors", run_id, split), rows, CONTRIBUTORS_SCHEMA, "contributors"))
+        names = pa.Table.from_pylist(
+            [{"pseudonym": p, "contributor_id": ids[p]} for p in sorted(ids)], schema=CONTRIBUTORS_SCHEMA
+        )
+        files.append(_write(spec, part_name("contributors", run_id, split), names, "contributors"))
+    written = shards.select([c for c, _, _ in spec.stats.columns]).to_pylist() if spec.stats else []
     stats = split_stats(written, spec.stats, spec.spill_dir, split) if spec.stats else None
     return files, stats
 
@@ -181,24 +218,33 @@ class SpillMismatchError(RuntimeError):
     """A split's spill folder does not hold exactly the valid records the pipeline counted for it."""
 
 
-def _kept_and_dups(spec: WriteSpec, split: int, parts: list[tuple[str, Any]]) -> tuple[list[Record], list[Record]]:
-    """Join a split's spilled records with its duplicate decisions: (kept records, duplicate rows), source order."""
+def _kept_and_dups(spec: WriteSpec, split: int, parts: list[tuple[str, Any]]) -> tuple[pa.Table, list[Record]]:
+    """Join a split's spill with its duplicate decisions: (kept records' spill columns, duplicate rows), both in
+    source order. Only the order column is read into Python for every record; a duplicate's row is built from
+    its own spill row."""
     decisions = {tuple(d["key"]): d for t, d in parts if t == "dup"}
     valid = sum(int(n) for t, n in parts if t == "valid")
-    spilled = read_spill(spec.spill_dir, split) if valid else []
-    if len(spilled) != valid or len({r["id"] for r in spilled}) != valid:
-        raise SpillMismatchError(f"split {split}: {len(spilled)} spilled records, {valid} valid ones counted")
-    acc: list[Record] = []
-    dups: list[Record] = []
-    for r in cast(list[Record], spilled):
-        d = decisions.pop(current_key(r["order"]), None)
+    spilled = spill_table(spec.spill_dir, split) if valid else None
+    if spilled is None:
+        spilled = spill_schema(fields_type(spec.schema)).empty_table()
+    n = spilled.num_rows
+    if n != valid or (n and pc.count_distinct(spilled.column("id")).as_py() != valid):
+        raise SpillMismatchError(f"split {split}: {n} spilled records, {valid} valid ones counted")
+    orders = [json.loads(o) for o in spilled.column("order").to_pylist()]
+    kept: list[int] = []
+    dropped: list[tuple[int, dict[str, Any]]] = []
+    for i, o in enumerate(orders):
+        d = decisions.pop(current_key(o), None)
         if d is None:
-            acc.append(r)
+            kept.append(i)
         else:
-            dups.append(duplicate_row(r, d))
+            dropped.append((i, d))
     if decisions:
         raise SpillMismatchError(f"split {split}: {len(decisions)} duplicate decisions name no spilled record")
-    return sorted(acc, key=_position), sorted(dups, key=_position)
+    kept.sort(key=lambda i: (int(orders[i][2]), int(orders[i][3])))
+    rows = spilled.take(pa.array([i for i, _ in dropped], pa.int64())).drop_columns(["fields"]).to_pylist()
+    dups = [duplicate_row(cast(Any, {**r, "order": orders[i]}), d) for r, (i, d) in zip(rows, dropped, strict=True)]
+    return spilled.take(pa.array(kept, pa.int64())), sorted(dups, key=_position)
 
 
 def write_split(spec: WriteSpec, split: int, parts: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -218,17 +264,21 @@ def write_split(spec: WriteSpec, split: int, parts: list[tuple[str, Any]]) -> di
     base = next((v for t, v in parts if t == "offset"), 0)
     files, stats = _write_files(spec, split, acc, dups, rej, base)
     pii: Counter[str] = Counter()
-    for r in acc:
-        pii.update(r.get("pii", {}))
-    places = {(x["file"], x["line"]) for x in [*acc, *dups, *rej]}
+    with_pii = 0
+    for counts in acc.column("pii").to_pylist():
+        if counts != "{}":
+            pii.update(json.loads(counts))
+            with_pii += 1
+    places = set(zip(acc.column("file").to_pylist(), acc.column("line").to_pylist(), strict=True))
+    places.update((x["file"], x["line"]) for x in [*dups, *rej])
     tick(
         spec.progress_dir,
         "write",
         f"{split:05d}",
-        {"accepted": len(acc), "duplicates": len(dups), "quarantined": len(rej)},
+        {"accepted": acc.num_rows, "duplicates": len(dups), "quarantined": len(rej)},
     )
     writer = f"{socket.gethostname()}/{os.getpid()}"
-    logging.getLogger(__name__).info("split %d: %d accepted, written by %s", split, len(acc), writer)
+    logging.getLogger(__name__).info("split %d: %d accepted, written by %s", split, acc.num_rows, writer)
     return {
         "split": split,
         "writer": writer,
@@ -236,7 +286,7 @@ def write_split(spec: WriteSpec, split: int, parts: list[tuple[str, Any]]) -> di
         "distinct_places": len(places),
         "read": sum(int(t["items"]) for t in tallies),
         "blank": sum(int(t["blank"]) for t in tallies),
-        "accepted": len(acc),
+        "accepted": acc.num_rows,
         "first_index": base,
         "duplicates": len(dups),
         "quarantined": len(rej),
@@ -244,7 +294,7 @@ def write_split(spec: WriteSpec, split: int, parts: list[tuple[str, Any]]) -> di
         "quarantine_reasons": dict(sorted(Counter(q["reason"] for q in rej).items())),
         "quarantine_stages": dict(sorted(Counter(q["stage"] for q in rej).items())),
         "pii": dict(sorted(pii.items())),
-        "records_with_pii": sum(1 for r in acc if r.get("pii")),
+        "records_with_pii": with_pii,
         "files": files,
         **({"table_stats": stats} if stats is not None else {}),
     }

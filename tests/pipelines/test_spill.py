@@ -5,15 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.pseudonym import pseudonym_for
 from pipelines.core.records import record_hash
 from pipelines.stages.spill import read_spill, spill_batch
-from pipelines.stages.write import pseudonymise
+from pipelines.stages.write import Pseudonyms, pseudonymise
 
-NAMES = ["text", "n", "flag"]
+FIELDS = pa.struct([("text", pa.string()), ("n", pa.int64()), ("flag", pa.bool_())])
+NAMES = [f.name for f in FIELDS]
 
 values = {
     "text": st.one_of(st.none(), st.text(st.characters(blacklist_categories=["Cs"]), max_size=30)),
@@ -50,7 +52,7 @@ def test_a_spilled_batch_reads_back_with_the_hash_of_its_stored_fields(
 ) -> None:
     spill_dir = str(tmp_path / f"spill-{len(list(tmp_path.iterdir()))}")
     batch = [_record(i, f, extra) for i, f in enumerate(fields)]
-    nodes = spill_batch(batch, NAMES, spill_dir)  # type: ignore[arg-type]
+    nodes = spill_batch(batch, FIELDS, spill_dir)  # type: ignore[arg-type]
     back = sorted(read_spill(spill_dir, 3), key=lambda r: r["line"])
     assert len(back) == len(batch) == len(nodes)
     for r, b, node in zip(batch, back, nodes, strict=True):
@@ -72,3 +74,16 @@ def test_pseudonymise_gives_each_row_its_contributors_pseudonym_and_collects_the
         want = None if r["contributor_id"] is None else pseudonym_for(key, r["contributor_id"])
         assert o["contributor_id"] == want
     assert names == {"earlier": "z", **{pseudonym_for(key, c): c for c in "abc"}}
+
+
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "d"])), max_size=40), st.integers(1, 4))
+def test_a_pseudonymised_column_equals_the_rows_pseudonymised_one_by_one(ids: list[str | None], chunks: int) -> None:
+    key = b"k" * 32
+    size = max(1, len(ids) // chunks)
+    column = pa.chunked_array([ids[i : i + size] for i in range(0, len(ids), size)] or [[]], pa.string())
+    by_rows: dict[str, str] = {}
+    want = [r["contributor_id"] for r in pseudonymise([{"contributor_id": c} for c in ids], key, by_rows)]
+    by_column: dict[str, str] = {}
+    got = Pseudonyms(key, by_column).column(column)
+    assert got.to_pylist() == want
+    assert by_column == by_rows

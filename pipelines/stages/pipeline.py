@@ -1,10 +1,11 @@
 """The Beam pipeline of one ingest run: read, sketch, anonymise, validate, dedup, write.
 
 ``CurateContributions`` only wires the stage transforms, each with its own
-stage config. Read, sketch, anonymise, validate and spill run as one ParDo
-(``pipelines.stages.chain``), so whole records never form a PCollection: a
-worker holds one batch of each split it is reading, and only dedup nodes,
-counts and quarantine rows move on. ``run_beam`` builds pipeline options (DirectRunner on all
+stage config. Read, sketch, anonymise, validate, spill and the packing of
+dedup nodes run as one ParDo (``pipelines.stages.chain``), so neither whole
+records nor their nodes ever form a PCollection: a worker holds one batch of
+each split it is reading, and only references to packed nodes, counts and
+quarantine rows move on. ``run_beam`` builds pipeline options (DirectRunner on all
 cores by default, or any runner and options from the declaration or the
 command line) and runs it to completion. Every record-level decision is
 made here, and every output file (shards, duplicates, quarantine, dedup
@@ -72,6 +73,14 @@ class CurateContributions(beam.PTransform):
         names = [f.name for f in schema.fields]
         splits = p | "Splits" >> beam.Create(ins.splits)
         sources = p | "PriorSources" >> beam.Create([("none", ""), *ins.prior_sources])
+        dedup = DropDuplicates(
+            schema.text_fields,
+            cfg.dedup,
+            ins.salt_path,
+            dedup_folder(ins.write.spill_dir),
+            ins.progress_dir,
+            packed=True,
+        )
         curated = splits | "CurateSplits" >> RunChained(
             [
                 (None, ReadContributions(schema, cfg.validation, cfg.runner.batch_size, ins.progress_dir).fn()),
@@ -84,11 +93,11 @@ class CurateContributions(beam.PTransform):
                 ),
                 (None, ValidateRecords(cfg.validation.expectations, names).fn()),
                 ("valid", SpillRecords(fields_type(schema), ins.write.spill_dir, ins.progress_dir).fn()),
+                ("nodes", dedup.pack_fn()),
             ]
         )
-        decisions = (curated | "Nodes" >> select("nodes"), sources) | "DropDuplicates" >> DropDuplicates(
-            schema.text_fields, cfg.dedup, ins.salt_path, dedup_folder(ins.write.spill_dir), ins.progress_dir
-        )
+        packed = curated | "Packed" >> beam.Filter(lambda tv: tv[0] in ("group", "nodes"))
+        decisions = (packed, sources) | "DropDuplicates" >> dedup
         tagged = (
             curated | "ValidCounts" >> select("valid") | "ValidKey" >> beam.Map(lambda sn: (sn[0], ("valid", sn[1]))),
             decisions | "DupKey" >> _split_key("dup"),

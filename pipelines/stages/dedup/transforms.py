@@ -254,7 +254,8 @@ class DropDuplicates(beam.PTransform):
 
     Input: batches of nodes (``pipelines.stages.spill.spill_batch``: ``key``,
     ``content_key``, ``record_hash``, ``minhash``, ``shingles``, ``split``;
-    any record that has these keys will do) and a PCollection of
+    any record that has these keys will do), or with ``packed=True`` what
+    ``pack_fn`` yields for them (references to batch files), and a PCollection of
     ``("state" | "shards", path)`` sources of earlier runs. Output: one
     decision per duplicate, ``{"split", "key", "kind", "duplicate_of",
     "similarity"}``; a node with no decision is kept. No record payload
@@ -263,24 +264,34 @@ class DropDuplicates(beam.PTransform):
     """
 
     def __init__(
-        self, text_fields: list[str], cfg: DedupConfig, salt_path: str, work_dir: str, progress_dir: str = ""
+        self,
+        text_fields: list[str],
+        cfg: DedupConfig,
+        salt_path: str,
+        work_dir: str,
+        progress_dir: str = "",
+        packed: bool = False,
     ) -> None:
         super().__init__()
         if not work_dir:
             raise ValueError("DropDuplicates needs a work folder every worker can read (the attempt's spill folder)")
         self.text_fields, self.cfg, self.salt_path = text_fields, cfg, salt_path
-        self.work_dir, self.progress_dir = work_dir, progress_dir
+        self.work_dir, self.progress_dir, self.packed = work_dir, progress_dir, packed
+
+    def pack_fn(self) -> beam.DoFn:
+        """pack_fn is the DoFn that writes batches of nodes to batch files and yields their references: what
+        this transform takes with ``packed=True`` (``pipelines.stages.chain`` runs it where nodes are made)."""
+        bands, rows = near_bands(self.cfg.near)
+        return _Pack(bands if self.cfg.near.enabled else 0, rows, self.work_dir)
 
     def expand(self, pcolls: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
         batches, sources = pcolls
-        bands, rows = near_bands(self.cfg.near)
-        n_bands = bands if self.cfg.near.enabled else 0
         prior = sources | "ReadPrior" >> beam.ParDo(_ReadPrior(self.text_fields, self.cfg, self.salt_path))
         # Pack on each side of the Flatten: a runner may materialise a Flatten's inputs (Beam's FnApiRunner
         # buffers them when they come from different stages), and references are all it should hold.
         packed = (
-            batches | "Pack" >> beam.ParDo(_Pack(n_bands, rows, self.work_dir)),
-            prior | "PackPrior" >> beam.ParDo(_Pack(n_bands, rows, self.work_dir)),
+            batches if self.packed else batches | "Pack" >> beam.ParDo(self.pack_fn()),
+            prior | "PackPrior" >> beam.ParDo(self.pack_fn()),
         ) | "AllNodes" >> beam.Flatten()
         edges = (
             packed

@@ -114,8 +114,14 @@ class FreshParDo(te.ParDo):
         window_fn = main_input.windowing.windowfn if hasattr(main_input, "windowing") else None
         fn = pickler.dumps(self.transform.fn)
         return input_bag.map(te.get_windowed_value, window_fn).map_partitions(
-            run_bundle, fn, window_fn, self.transform.label, args, kwargs, side_inputs
+            run_bundle, fn, window_fn, self.transform.label, args, kwargs, side_inputs, token=_task_name(self.applied)
         )
+
+
+def _task_name(applied: Any) -> str:
+    """A ParDo's tasks are named by its Beam step (``Curate/DropDuplicates/Edges``), not ``run_bundle``, so the
+    Dask dashboard and task stream say which step runs (``{name}-{hash}``; a fused chain joins the names)."""
+    return str(getattr(applied, "full_label", "") or "run_bundle").replace("-", "_")
 
 
 def bound_partitions() -> None:

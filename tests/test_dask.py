@@ -51,10 +51,11 @@ def _redirect(dn: Datanet, out: Path, keys: Path) -> Datanet:
 
 
 def _bundles_per_worker(tasks: list[dict[str, Any]]) -> collections.Counter[str]:
-    """How many Beam DoFn bundles (``run_bundle`` tasks, ``pipelines.stages.dask_partitions``) each worker ran."""
+    """How many tasks running a step of the pipeline each worker ran (``pipelines.stages.dask_partitions`` names
+    a ParDo's tasks by its Beam step, ``Curate/…``; a fused task's name holds each of its steps' names)."""
     names = (t["key"][0] if isinstance(t["key"], tuple) else t["key"] for t in tasks)
     workers = (t["worker"] for t in tasks)
-    return collections.Counter(w for n, w in zip(names, workers, strict=True) if n.startswith("run_bundle"))
+    return collections.Counter(w for n, w in zip(names, workers, strict=True) if "Curate/" in n)
 
 
 @pytest.fixture(scope="module")

@@ -46,15 +46,19 @@ def _dask() -> str:
 
 
 # A worker over its memory limit spills partitions to disk (at 60 %) and pauses (at 80 %); it is never
-# killed for memory, so a large shuffle slows down instead of losing the worker.
+# killed for memory, so a large shuffle slows down instead of losing the worker. Dask's statistical
+# profiler (a thread walking the running task's stack every 10 ms, for the dashboard's profile page) is
+# off: with it, reading 1 M records took 224.7 s of task time, without it 199.0 s (docs/benchmarks.md,
+# "Scale, issue 20, part 6"). A variable already set in the environment wins.
 _WORKER_ENV = {
     "DASK_DISTRIBUTED__WORKER__DAEMON": "False",
     "DASK_DISTRIBUTED__WORKER__MEMORY__TERMINATE": "False",
+    "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
 }
 
 
 def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), **_WORKER_ENV}
+    env = {**_WORKER_ENV, **os.environ, "PYTHONPATH": str(REPO)}
     with open(log, "ab") as out:
         return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env=env, start_new_session=True)
 

@@ -222,3 +222,23 @@ def test_decision_does_not_depend_on_input_order(rng: random.Random) -> None:
         assert d["duplicate_of"] in kept_hashes
         if d["kind"] == "near":
             assert d["similarity"] >= CFG.near.threshold
+
+
+def _shingles_word_by_word(text: str, size: int) -> set[bytes]:
+    """The definition: each word encoded on its own, ``size`` of them joined by b" "."""
+    words = text.split()
+    if len(words) <= size:
+        return {" ".join(words).encode("utf-8")}
+    enc = [w.encode("utf-8") for w in words]
+    return {b" ".join(enc[i : i + size]) for i in range(len(enc) - size + 1)}
+
+
+_WORDS = st.text(st.characters(blacklist_categories=["Cs"]), max_size=12)
+_GAPS = st.sampled_from([" ", "  ", "\n", "\t", "\xa0", "\u2028", "\x1c", "\u3000", " \r\n "])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_WORDS, _GAPS), max_size=30), st.integers(1, 7))
+def test_shingles_are_the_words_joined_one_by_one(parts: list[tuple[str, str]], size: int) -> None:
+    text = "".join(w + g for w, g in parts)
+    assert shingles(text, size) == _shingles_word_by_word(text, size)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
+from itertools import accumulate
 
 import numpy as np
 from datasketch import MinHash
@@ -27,12 +28,20 @@ _BAND_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9
 
 
 def shingles(text: str, size: int) -> set[bytes]:
-    """shingles returns the set of word ``size``-grams of ``text`` (the whole text if shorter)."""
+    """shingles returns the set of word ``size``-grams of ``text`` (the whole text if shorter), each as the
+    UTF-8 of its words joined by single spaces.
+
+    The words are joined and encoded once, and each shingle is one slice of
+    that: no word contains a space, and no byte of a non-ASCII character's
+    UTF-8 is a space, so the slice between two word starts is exactly those
+    words' UTF-8 joined by b" ".
+    """
     words = text.split()
     if len(words) <= size:
         return {" ".join(words).encode("utf-8")}
-    enc = [w.encode("utf-8") for w in words]
-    return {b" ".join(enc[i : i + size]) for i in range(len(enc) - size + 1)}
+    data = " ".join(words).encode("utf-8")
+    starts = [0, *accumulate(len(w) + 1 for w in data.split(b" "))]  # where each word starts; then the end + 1
+    return {data[starts[i] : starts[i + size] - 1] for i in range(len(words) - size + 1)}
 
 
 def shingle_hashes(text: str, size: int, salt: bytes) -> np.ndarray:

@@ -49,7 +49,7 @@ _COLUMNS = [
     ("shingles", pa.binary()),
 ]
 _ORDER_JSON = json.JSONEncoder(ensure_ascii=False).encode  # = json.dumps(order, ensure_ascii=False), one encoder
-PII_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode  # a shard's ``pii`` column, as stored
+_PII_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode  # a shard's ``pii`` column, as stored
 NODE_KEYS = ("content_key", "record_hash", "minhash", "shingles", "split")
 
 
@@ -84,7 +84,7 @@ def hashed(batch: list[ScrubbedRecord], names: list[str]) -> tuple[list[HashedRe
 def _encode(rows: list[HashedRecord], stored: list[dict[str, Any]], fields: pa.StructType) -> bytes:
     cols: dict[str, Any] = {name: [r[name] for r in rows] for name, _ in _COLUMNS}  # type: ignore[literal-required]
     cols["order"] = [_ORDER_JSON(o) for o in cols["order"]]
-    cols["pii"] = [PII_JSON(p) for p in cols["pii"]]
+    cols["pii"] = [_PII_JSON(p) for p in cols["pii"]]
     cols["fields"] = stored
     schema = spill_schema(fields)
     buf = io.BytesIO()
@@ -111,12 +111,9 @@ def spill_batch(batch: list[ScrubbedRecord], fields: pa.StructType, spill_dir: s
 def spill_table(spill_dir: str, split: int) -> pa.Table | None:
     """spill_table is every record spilled for ``split`` as one Arrow table (spill files in name order), or
     None when nothing was spilled."""
-    tables = [pa.ipc.open_file(pa.py_buffer(fs.read_bytes(p))).read_all() for p in _files(spill_dir, split)]
+    paths = fs.list_files(fs.join(split_folder(spill_dir, split), "*.arrow"))
+    tables = [pa.ipc.open_file(pa.py_buffer(fs.read_bytes(p))).read_all() for p in paths]
     return pa.concat_tables(tables) if tables else None
-
-
-def _files(spill_dir: str, split: int) -> list[str]:
-    return fs.list_files(fs.join(split_folder(spill_dir, split), "*.arrow"))
 
 
 def read_spill(spill_dir: str, split: int) -> list[HashedRecord]:

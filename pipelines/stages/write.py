@@ -69,11 +69,6 @@ def table_bytes(table: pa.Table, compression: str) -> bytes:
     return buf.getvalue()
 
 
-def parquet_bytes(rows: list[dict[str, Any]], schema: pa.Schema, compression: str) -> bytes:
-    """parquet_bytes encodes rows deterministically (``table_bytes`` of the rows as a table)."""
-    return table_bytes(pa.Table.from_pylist(rows, schema=schema), compression)
-
-
 @dataclass(frozen=True)
 class WriteSpec:
     """Everything a split writer needs, and nothing secret (the contributor key travels as its path)."""

@@ -30,6 +30,7 @@ from pipelines.stages.dedup.packed import (
     GROUPS,
     exact_groups,
     node_bucket,
+    node_entries,
     pack_batch,
     pack_key,
     pack_node,
@@ -197,6 +198,16 @@ def test_batch_files_regroup_exactly_as_grouping_by_the_full_key(tmp_path: Path)
         for n in unpack_nodes(b, wanted)
     ]
     assert sorted(back, key=lambda n: n["key"]) == nodes[::5]
+    # the same nodes as packed entries (what crosses the shuffle to the decision), read back by unpack_nodes
+    entries = [
+        (key, entry)
+        for c, rs in refs.items()
+        if c[0] == "nodes"
+        for b in read_slices(str(tmp_path), rs)
+        for key, entry in node_entries(b, wanted)
+    ]
+    assert all(unpack_key(key) == n["key"] for key, entry in entries for n in unpack_nodes(entry))
+    assert sorted(unpack_nodes(b"".join(e for _, e in entries)), key=lambda n: n["key"]) == nodes[::5]
 
 
 def _group_entries(node: dict[str, Any], bands: np.ndarray) -> Iterator[tuple[tuple[str, int], bytes]]:

@@ -98,10 +98,10 @@ def new_name(old: str, base: int) -> str:
 
 
 def encode(table: pa.Table, compression: str) -> bytes:
-    """encode writes ``table`` as the split writer does (``stages.write.parquet_bytes``): same table, same bytes."""
+    """encode writes ``table`` as the split writer does (``stages.write.table_bytes``): same table, same bytes."""
     buf = io.BytesIO()
     pq.write_table(
-        table,
+        table.combine_chunks(),
         buf,
         compression=None if compression == "none" else compression,
         use_dictionary=True,

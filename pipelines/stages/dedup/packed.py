@@ -39,7 +39,7 @@ import hashlib
 import itertools
 import struct
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -217,6 +217,19 @@ def exact_groups(kind: str, blobs: Iterable[bytes]) -> Iterator[list[Any]]:
             key = unpack_key(e[split : split + KEY])
             group.append((key, e[split + KEY :].hex()) if band else key)
         yield group
+
+
+def node_entries(blob: bytes, only: Container[bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """node_entries yields (packed node key, whole entry) for each node entry in ``blob`` whose key is in
+    ``only``, unread otherwise: a node as bytes, for a shuffle (``unpack_nodes`` reads it back)."""
+    at, head = 0, KEY + 2 * DIGEST
+    while at < len(blob):
+        _, n = _NODE_TAIL.unpack_from(blob, at + head)
+        end = at + head + _NODE_TAIL.size + 8 * n
+        key = blob[at : at + KEY]
+        if key in only:
+            yield key, blob[at:end]
+        at = end
 
 
 def unpack_nodes(blob: bytes, only: set[bytes] | None = None) -> Iterator[dict[str, Any]]:

@@ -43,6 +43,7 @@ from pipelines.stages.dedup.packed import (
     Ref,
     exact_groups,
     node_bucket,
+    node_entries,
     pack_key,
     read_slices,
     unpack_nodes,
@@ -197,16 +198,17 @@ def _edges(group: tuple[tuple[str, int], list[Ref]], work_dir: str) -> Iterator[
 
 
 def _membership(item: tuple[int, list[tuple[str, Any]]], work_dir: str) -> Iterator[tuple[Any, tuple[str, Any]]]:
-    """One node bucket: each node that has a component root goes to it with the LSH pairs it starts;
-    a node in no component is kept and yields nothing (and is never unpacked)."""
+    """One node bucket: each node that has a component root goes to it, as its packed entry (bytes cross a
+    shuffle far cheaper than a dict), with the LSH pairs it starts; a node in no component is kept and yields
+    nothing (and is never read)."""
     _, parts = item
     roots = dict(v for t, v in parts if t == "root")
     if not roots:
         return
-    wanted = {pack_key(k) for k in roots}
+    wanted = {pack_key(k): root for k, root in roots.items()}
     refs = [v for t, v in parts if t == "nodes"]
     for blob in read_slices(work_dir, refs):
-        yield from ((roots[n["key"]], ("m", n)) for n in unpack_nodes(blob, wanted))
+        yield from ((wanted[key], ("m", entry)) for key, entry in node_entries(blob, wanted))
     for tag, v in parts:
         if tag == "lsh":
             yield roots[v[0]], ("e", v[1])
@@ -219,7 +221,7 @@ def _bucketed(tag: str) -> Any:
 
 def _decide(item: tuple[Any, list[tuple[str, Any]]], cfg: DedupConfig) -> Iterator[dict[str, Any]]:
     _, parts = item
-    members = [v for t, v in parts if t == "m"]
+    members = list(unpack_nodes(b"".join(v for t, v in parts if t == "m")))
     edges = [v for t, v in parts if t == "e"]
     threshold = cfg.near.threshold if cfg.near.enabled else 2.0
     for outcome, m, d in decide_cluster(members, edges, threshold, exact=cfg.exact):

@@ -1,10 +1,11 @@
 """Several stages' DoFns run as one ParDo, one batch at a time: what one stage yields goes straight into the next.
 
 ``RunChained`` is how a split goes from its input file to its spill file in
-one step (read → sketch → anonymise → validate → spill). Whole records then
-never form a PCollection: each batch is read, sketched, scrubbed, checked and
-written before the next batch is read, and only small things leave the step
-(dedup nodes, counts, tallies, quarantine rows). A worker therefore holds one
+one step (read → sketch → anonymise → validate → spill → pack the dedup
+nodes). Whole records then never form a PCollection: each batch is read,
+sketched, scrubbed, checked and written before the next batch is read, and
+only small things leave the step (references to packed nodes, counts,
+tallies, quarantine rows). A worker therefore holds one
 batch per running split whatever the runner does between steps. On Beam's Dask
 runner it does a lot: every ParDo there turns its whole partition into a list
 before the next one starts, a PCollection read by several steps stays in the

@@ -204,9 +204,10 @@ def _write_files(
             [{"pseudonym": p, "contributor_id": ids[p]} for p in sorted(ids)], schema=CONTRIBUTORS_SCHEMA
         )
         files.append(_write(spec, part_name("contributors", run_id, split), names, "contributors"))
-    written = shards.select([c for c, _, _ in spec.stats.columns]).to_pylist() if spec.stats else []
-    stats = split_stats(written, spec.stats, spec.spill_dir, split) if spec.stats else None
-    return files, stats
+    if not spec.stats:
+        return files, None
+    written = shards.select([c for c, _, _ in spec.stats.columns]).to_pylist()
+    return files, split_stats(written, spec.stats, spec.spill_dir, split)
 
 
 class SpillMismatchError(RuntimeError):

@@ -51,6 +51,7 @@ KEY = 37
 DIGEST = 32
 DIGEST_ENTRY = DIGEST + KEY
 BAND_ENTRY = 1 + 8 + KEY + DIGEST
+_HEAD = KEY + 2 * DIGEST  # a node entry's key, content key and record hash, before its tail
 # Coarse buckets per kind. A band bucket of a run of n records holds about 16 n / 32 entries
 # (39 MB at a million records); a batch of 500 records sends 64 references in all.
 GROUPS = {"ck": 8, "rh": 8, "band": 32, "nodes": 16}
@@ -219,17 +220,23 @@ def exact_groups(kind: str, blobs: Iterable[bytes]) -> Iterator[list[Any]]:
         yield group
 
 
+def _node_spans(blob: bytes) -> Iterator[tuple[int, int]]:
+    """(start, end) of each node entry in a concatenation of ``pack_node`` entries."""
+    at = 0
+    while at < len(blob):
+        _, n = _NODE_TAIL.unpack_from(blob, at + _HEAD)
+        end = at + _HEAD + _NODE_TAIL.size + 8 * n
+        yield at, end
+        at = end
+
+
 def node_entries(blob: bytes, only: Container[bytes]) -> Iterator[tuple[bytes, bytes]]:
     """node_entries yields (packed node key, whole entry) for each node entry in ``blob`` whose key is in
     ``only``, unread otherwise: a node as bytes, for a shuffle (``unpack_nodes`` reads it back)."""
-    at, head = 0, KEY + 2 * DIGEST
-    while at < len(blob):
-        _, n = _NODE_TAIL.unpack_from(blob, at + head)
-        end = at + head + _NODE_TAIL.size + 8 * n
+    for at, end in _node_spans(blob):
         key = blob[at : at + KEY]
         if key in only:
             yield key, blob[at:end]
-        at = end
 
 
 def unpack_nodes(blob: bytes, only: set[bytes] | None = None) -> Iterator[dict[str, Any]]:
@@ -237,22 +244,18 @@ def unpack_nodes(blob: bytes, only: set[bytes] | None = None) -> Iterator[dict[s
 
     With ``only`` (packed node keys), entries with other keys are skipped unread.
     """
-    at, head = 0, KEY + 2 * DIGEST
-    while at < len(blob):
-        split, n = _NODE_TAIL.unpack_from(blob, at + head)
-        start = at + head + _NODE_TAIL.size
+    for at, end in _node_spans(blob):
         if only is not None and blob[at : at + KEY] not in only:
-            at = start + 8 * n
             continue
+        split, _ = _NODE_TAIL.unpack_from(blob, at + _HEAD)
         node: dict[str, Any] = {
             "key": unpack_key(blob[at : at + KEY]),
             "content_key": blob[at + KEY : at + KEY + DIGEST].hex(),
-            "record_hash": blob[at + KEY + DIGEST : at + head].hex(),
-            "shingles": blob[start : start + 8 * n],
+            "record_hash": blob[at + KEY + DIGEST : at + _HEAD].hex(),
+            "shingles": blob[at + _HEAD + _NODE_TAIL.size : end],
         }
         if split < 0:
             node["prior"] = True
         else:
             node["split"] = split
-        at = start + 8 * n
         yield node

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import rfc8785
@@ -108,3 +109,62 @@ def test_the_fast_check_accepts_and_refuses_exactly_what_the_full_check_does(val
 def test_lone_surrogates_are_refused_as_before(value: object) -> None:
     assert _outcome(canonical_json, value) == _outcome(_reference, value)
     assert _outcome(canonical_json, value)[0] == "UnicodeEncodeError"  # type: ignore[index]
+
+
+def _general(entry: dict) -> bytes:
+    """The general path's bytes: checks, then canonical JSON with the version."""
+    if not re.fullmatch(r"[0-9a-f]{64}", str(entry.get("record_hash"))):
+        raise EntryError("record_hash")
+    return canonical_json({"v": 1, **entry})
+
+
+_plain = st.text() | st.text(alphabet=st.characters(codec="ascii"))
+
+
+@given(
+    cid=_plain,
+    datanet=_plain,
+    shard=_plain,
+    run=_plain,
+    row=st.integers(-(2**54), 2**54),
+    record_hash=st.sampled_from(["ab" * 32, "AB" * 32, "ab" * 31, "0" * 64]),
+    v=st.sampled_from([None, 1, 2, True, "1"]),
+)
+def test_contribution_template_encodes_exactly_as_the_general_path(
+    cid: str, datanet: str, shard: str, run: str, row: int, record_hash: str, v: object
+) -> None:
+    """encode_entry's contribution template gives the general path's bytes, or the same refusal."""
+    entry = contribution(datanet, record_hash, cid, shard, row, run)
+    if v is None:
+        del entry["v"]
+    else:
+        entry["v"] = v
+    try:
+        expected: bytes | type[EntryError] = _general(entry)
+    except EntryError:
+        expected = EntryError
+    if expected is EntryError:
+        with pytest.raises(EntryError):
+            encode_entry(entry)
+    else:
+        assert encode_entry(entry) == expected
+
+
+def test_the_contribution_template_takes_only_plain_contributions() -> None:
+    """Entries of another shape go the general way: an extra key, a str subclass, a bool row."""
+    from ledger.entries import _contribution_bytes
+
+    base = contribution("d", "ab" * 32, "c", "s", 1, "r")
+    assert _contribution_bytes(base) == encode_entry(base)
+
+    class S(str):
+        pass
+
+    for other in (
+        {**base, "extra": 1},
+        {**base, "contributor_id": S("c")},
+        {**base, "row": True},
+        {**base, "kind": "copy"},
+        {k: v for k, v in base.items() if k != "shard"},
+    ):
+        assert _contribution_bytes(other) is None

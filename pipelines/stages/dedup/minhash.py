@@ -29,7 +29,12 @@ _BAND_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9
 
 def shingles(text: str, size: int) -> set[bytes]:
     """shingles returns the set of word ``size``-grams of ``text`` (the whole text if shorter), each as the
-    UTF-8 of its words joined by single spaces.
+    UTF-8 of its words joined by single spaces."""
+    return set(_shingle_list(text, size))
+
+
+def _shingle_list(text: str, size: int) -> list[bytes]:
+    """Every word ``size``-gram of ``text``, in order and repeats kept (``shingles`` is their set).
 
     The words are joined and encoded once, and each shingle is one slice of
     that: no word contains a space, and no byte of a non-ASCII character's
@@ -37,11 +42,11 @@ def shingles(text: str, size: int) -> set[bytes]:
     words' UTF-8 joined by b" ".
     """
     words = text.split()
-    if len(words) <= size:
-        return {" ".join(words).encode("utf-8")}
     data = " ".join(words).encode("utf-8")
+    if len(words) <= size:
+        return [data]
     starts = [0, *accumulate(len(w) + 1 for w in data.split(b" "))]  # where each word starts; then the end + 1
-    return {data[starts[i] : starts[i + size] - 1] for i in range(len(words) - size + 1)}
+    return [data[a : b - 1] for a, b in zip(starts, starts[size:], strict=False)]
 
 
 def shingle_hashes(text: str, size: int, salt: bytes) -> np.ndarray:
@@ -49,11 +54,14 @@ def shingle_hashes(text: str, size: int, salt: bytes) -> np.ndarray:
 
     The keyed hash state is built once per text and copied per shingle (the
     same digests as hashing each shingle with the key, without re-keying).
+    A shingle that repeats is hashed again rather than first collected into
+    a set: the same distinct hashes, one pass fewer per record.
     """
     keyed = hashlib.blake2b(digest_size=8, key=salt[:64])
+    copy = keyed.copy
     digests = []
-    for s in shingles(text, size):
-        h = keyed.copy()
+    for s in _shingle_list(text, size):
+        h = copy()
         h.update(s)
         digests.append(h.digest())
     return np.unique(np.frombuffer(b"".join(digests), dtype="<u8")).astype(np.uint64)

@@ -5,7 +5,10 @@ Datanet under ``bench-out/scale/`` (seeded, so every run is the same input),
 ingests it and reports wall time, records/s, peak RSS of the driver and of the
 largest worker process, and whether the accounting balanced and every planted
 line is accounted for. ``--runner DaskRunner --option dask_client_address=…``
-runs the same input on a Dask cluster. Never a timed unit test.
+runs the same input on a Dask cluster. Each row also gives ``machine_s``
+(``machine_speed``): how long a fixed piece of CPU work took just before it,
+so rows from a shared host at different hours can be compared. Never a timed
+unit test.
 """
 
 from __future__ import annotations
@@ -144,6 +147,39 @@ def _tree(root: int, children: dict[int, list[int]]) -> list[int]:
     return out
 
 
+def machine_speed(repeats: int = 5) -> float:
+    """machine_speed is the median time (s) of a fixed, read-phase-like piece of work on this machine now.
+
+    Word 5-grams of 1,000 seeded notes, each hashed with keyed BLAKE2b, then
+    sorted and made distinct with NumPy: the kind of work the read phase
+    does, written out here so that it never changes with the pipeline's
+    code. Measured in this process just before a row runs, so rows taken
+    hours apart on a shared host can be compared: on 2026-12-01 the same
+    work took 25 to 35 % longer in the afternoon than in the morning, and so
+    did every run.
+    """
+    import hashlib
+
+    import numpy as np
+
+    rng = random.Random(11)
+    texts = [_text(rng, 60) for _ in range(1_000)]
+    keyed = hashlib.blake2b(digest_size=8, key=b"machine-speed")
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for text in texts:
+            words = text.split()
+            digests = []
+            for i in range(len(words) - 4):
+                h = keyed.copy()
+                h.update(" ".join(words[i : i + 5]).encode())
+                digests.append(h.digest())
+            np.unique(np.frombuffer(b"".join(digests), dtype="<u8"))
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
 def run_one(
     root: Path, n: int, overrides: dict[str, Any], worker_pids: list[int] | None = None, pii: bool = False
 ) -> dict[str, Any]:
@@ -156,6 +192,7 @@ def run_one(
         marker.write_text(json.dumps(generate(root, n, pii=pii)))
     planted = json.loads(marker.read_text())
     dn = load_datanet("scale", root=root)
+    speed = machine_speed()
     sampler = _PeakSampler(worker_pids)
     sampler.start()
     t0 = time.perf_counter()
@@ -179,6 +216,7 @@ def run_one(
         "accounted": got,
         "lost": planted["lines"] - got,
         "error": error,
+        "machine_s": round(speed, 4),
     }
 
 

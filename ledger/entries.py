@@ -173,8 +173,11 @@ def _contribution_bytes(entry: Mapping[str, Any]) -> bytes | None:
 def encode_entry(entry: Mapping[str, Any]) -> bytes:
     """encode_entry validates an entry and returns its canonical leaf bytes."""
     fast = _contribution_bytes(entry)
-    if fast is not None:
-        return fast
+    return fast if fast is not None else _encode_checked(entry)
+
+
+def _encode_checked(entry: Mapping[str, Any]) -> bytes:
+    """encode_entry's general path: every check, then canonical JSON; EntryError names what is wrong."""
     kind = entry.get("kind")
     if kind not in REQUIRED_FIELDS:
         raise EntryError(f"entry kind {kind!r} is not one of {sorted(REQUIRED_FIELDS)}")

@@ -242,3 +242,32 @@ _GAPS = st.sampled_from([" ", "  ", "\n", "\t", "\xa0", "\u2028", "\x1c", "\u300
 def test_shingles_are_the_words_joined_one_by_one(parts: list[tuple[str, str]], size: int) -> None:
     text = "".join(w + g for w, g in parts)
     assert shingles(text, size) == _shingles_word_by_word(text, size)
+
+
+def test_collapsing_whitespace_is_the_regex_definition_for_every_code_point() -> None:
+    """``normalise`` splits on str.isspace; the definition is re's ``\\s+`` -> " ", then strip(): the same chars."""
+    import re
+
+    from pipelines.core.config import NormaliseConfig
+    from pipelines.core.records import normalise
+
+    chars = "".join(map(chr, range(0x110000)))
+    regex = set(re.findall(r"\s", chars))
+    assert regex == {c for c in chars if c.isspace()}
+    only = NormaliseConfig(unicode_nfkc=False, lowercase=False)
+    for c in sorted(regex):
+        text = f"{c}a{c}{c}b c{c}"
+        assert normalise(text, only) == re.sub(r"\s+", " ", text).strip() == "a b c"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(blacklist_categories=["Cs"])))
+def test_normalise_collapses_whitespace_as_the_regex_does(text: str) -> None:
+    import re
+    import unicodedata
+
+    from pipelines.core.config import NormaliseConfig
+    from pipelines.core.records import normalise
+
+    want = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text).lower()).strip()
+    assert normalise(text, NormaliseConfig()) == want

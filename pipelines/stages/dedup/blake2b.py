@@ -193,7 +193,7 @@ def shingle_digests(texts: list[str], size: int, key: bytes) -> tuple[np.ndarray
     encoded = [" ".join(t.split()).encode("utf-8") for t in texts]
     bounds = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(np.array([len(e) for e in encoded], dtype=np.int64), out=bounds[1:])
-    data = np.frombuffer(b"".join(encoded), dtype=np.uint8) if bounds[-1] else np.zeros(0, dtype=np.uint8)
+    data = np.frombuffer(b"".join(encoded), dtype=np.uint8)  # read-only, even when empty: one compiled signature
     start, t0 = _start_state(key)
     empty = np.frombuffer(hashlib.blake2b(b"", digest_size=DIGEST_SIZE, key=key).digest(), dtype="<u8")[0]
     return _shingle_digests(data, bounds, size, start, t0, empty)

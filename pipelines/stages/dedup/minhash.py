@@ -20,6 +20,7 @@ import numpy as np
 from datasketch import MinHash
 from datasketch.lsh import _optimal_param
 from datasketch.minhash import _fmix
+from numba import njit
 
 from pipelines.core.config import NearDupConfig
 from pipelines.stages.dedup import blake2b
@@ -109,25 +110,31 @@ def signatures(hashed: list[np.ndarray], num_perm: int, seed: int) -> np.ndarray
 def _signatures(flat: np.ndarray, lens: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
     """``signatures`` of the arrays ``flat`` holds one after another, ``lens[i]`` values for the i-th.
 
-    One permutation at a time over every shingle of the batch: the working
-    array is one uint32 per shingle and stays in cache, where a (shingles,
-    num_perm) matrix did not (7x slower on 1,000 records of 60 shingles).
+    MurmurHash3's finaliser over the whole batch in NumPy, then the affine
+    permutations and minima in one compiled pass (``_minima``).
     """
     a, b, empty = _permutations(num_perm, seed)
-    out = np.tile(empty, (len(lens), 1))
-    rows = np.flatnonzero(lens)
-    if len(rows) == 0:
-        return out
     hv = _fmix((flat & np.uint64(0xFFFFFFFF)).astype(np.uint32), 32)
-    starts = np.concatenate(([0], np.cumsum(lens[rows])[:-1]))
-    mins = np.empty((num_perm, len(rows)), dtype=np.uint32)
-    work = np.empty_like(hv)
-    with np.errstate(over="ignore"):
-        for j in range(num_perm):
-            np.multiply(hv, a[j], out=work)
-            np.add(work, b[j], out=work)
-            np.minimum.reduceat(work, starts, out=mins[j])
-    out[rows] = np.minimum(mins.T, empty)
+    return _minima(hv, lens.astype(np.int64, copy=False), a, b, empty)
+
+
+@njit(cache=True)
+def _minima(hv, lens, a, b, empty):  # type: ignore[no-untyped-def]
+    """Per record (``lens[i]`` values of ``hv`` each, in turn), the minimum of ``a * h + b`` modulo 2**32 per
+    permutation, starting from ``empty``: datasketch's ``affine32`` update, permutations innermost so they
+    vectorise."""
+    out = np.empty((len(lens), len(a)), dtype=np.uint32)
+    o = 0
+    for i in range(len(lens)):
+        row = out[i]
+        row[:] = empty
+        for j in range(o, o + lens[i]):
+            h = hv[j]
+            for p in range(len(a)):
+                v = np.uint32(a[p] * h + b[p])
+                if v < row[p]:
+                    row[p] = v
+        o += lens[i]
     return out
 
 

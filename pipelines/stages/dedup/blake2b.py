@@ -130,9 +130,16 @@ def _shingle_digests(data, bounds, size, start, t0, empty):  # type: ignore[no-u
     Returns (all digests, one text after another; how many each text has).
     """
     n = len(bounds) - 1
-    out = np.empty(len(data) + n, dtype=np.uint64)  # a text has at most one shingle per byte, or one if empty
+    spaces, longest = 0, 0
+    for p in range(len(data)):
+        spaces += data[p] == _SPACE
+    for i in range(n):
+        longest = max(longest, bounds[i + 1] - bounds[i])
+    # A word starts at a text's first byte or just after a space, so a text has at most (its spaces + 1) shingles:
+    # memory in words, not bytes, and within bounds whatever the spacing.
+    out = np.empty(spaces + n, dtype=np.uint64)
     counts = np.zeros(n, dtype=np.int64)
-    starts = np.empty(len(data) + 2, dtype=np.int64)
+    starts = np.empty(longest + 2, dtype=np.int64)  # one text's word starts, then its end + 1
     h = np.empty(8, dtype=np.uint64)
     block = np.zeros(128, dtype=np.uint8)
     o = 0
@@ -143,7 +150,7 @@ def _shingle_digests(data, bounds, size, start, t0, empty):  # type: ignore[no-u
             if p == lo or data[p - 1] == _SPACE:
                 starts[words] = p
                 words += 1
-        starts[words] = hi + 1  # where a next word would start
+        starts[words] = hi + 1
         k = 0
         if words == 0:
             out[o] = empty

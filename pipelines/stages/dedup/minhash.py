@@ -6,8 +6,8 @@ so they are deterministic on every machine. Bands and rows per band come from
 datasketch's own optimiser for the configured threshold.
 
 ``shingle_hashes`` keeps each shingle as a keyed 64-bit hash (BLAKE2b with
-the Datanet's secret salt, computed by ``blake2b.shingle_digests``), so the exact Jaccard similarity of two records
-can be computed later, from the dedup state, without storing their text and
+the Datanet's secret salt, computed by ``blake2b.shingle_digests``), so the
+exact Jaccard similarity of two records can be computed later, from the dedup state, without storing their text and
 without letting anyone who lacks the salt test guesses against it.
 """
 
@@ -100,7 +100,7 @@ def signatures(hashed: list[np.ndarray], num_perm: int, seed: int) -> np.ndarray
     The same values as ``MinHash.bulk(..., hashfunc=low 32 bits)`` (datasketch's
     ``affine32`` scheme: MurmurHash3's 32-bit finaliser, then ``a * h + b``
     modulo 2**32, minimum per permutation), computed for a whole batch at once
-    with NumPy; ``tests/pipelines/test_dedup.py`` checks them against datasketch.
+    (``_signatures``); ``tests/pipelines/test_dedup.py`` checks them against datasketch.
     """
     lens = np.array([len(h) for h in hashed], dtype=np.int64)
     flat = np.concatenate(hashed) if len(hashed) else np.zeros(0, dtype=np.uint64)

@@ -7,8 +7,9 @@ datasketch's own optimiser for the configured threshold.
 
 ``shingle_hashes`` keeps each shingle as a keyed 64-bit hash (BLAKE2b with
 the Datanet's secret salt, computed by ``blake2b.shingle_digests``), so the
-exact Jaccard similarity of two records can be computed later, from the dedup state, without storing their text and
-without letting anyone who lacks the salt test guesses against it.
+exact Jaccard similarity of two records can be computed later, from the
+dedup state, without storing their text and without letting anyone who
+lacks the salt test guesses against it.
 """
 
 from __future__ import annotations

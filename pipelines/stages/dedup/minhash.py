@@ -31,12 +31,7 @@ _BAND_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9
 
 def shingles(text: str, size: int) -> set[bytes]:
     """shingles returns the set of word ``size``-grams of ``text`` (the whole text if shorter), each as the
-    UTF-8 of its words joined by single spaces."""
-    return set(_shingle_list(text, size))
-
-
-def _shingle_list(text: str, size: int) -> list[bytes]:
-    """Every word ``size``-gram of ``text``, in order and repeats kept (``shingles`` is their set).
+    UTF-8 of its words joined by single spaces: the shingles ``shingle_hashes`` hashes.
 
     The words are joined and encoded once, and each shingle is one slice of
     that: no word contains a space, and no byte of a non-ASCII character's
@@ -46,9 +41,9 @@ def _shingle_list(text: str, size: int) -> list[bytes]:
     words = text.split()
     data = " ".join(words).encode("utf-8")
     if len(words) <= size:
-        return [data]
+        return {data}
     starts = [0, *accumulate(len(w) + 1 for w in data.split(b" "))]  # where each word starts; then the end + 1
-    return [data[a : b - 1] for a, b in zip(starts, starts[size:], strict=False)]
+    return {data[a : b - 1] for a, b in zip(starts, starts[size:], strict=False)}
 
 
 def shingle_hashes(text: str, size: int, salt: bytes) -> np.ndarray:

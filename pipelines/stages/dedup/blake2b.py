@@ -56,21 +56,23 @@ DIGEST_SIZE = 8
 
 
 @njit(inline="always")
-def _mix(a, b, c, d, x, y):  # type: ignore[no-untyped-def]
-    """RFC 7693's G: mixes two message words into four state words."""
+def _half(a, b, c, d, x, rd, ld, rb, lb):  # type: ignore[no-untyped-def]
+    """Half of RFC 7693's G: adds message word ``x``, rotates ``d`` right by ``rd`` and ``b`` by ``rb``
+    (``ld`` and ``lb`` are 64 minus those)."""
     a = a + b + x
     d ^= a
-    d = (d >> _S32) | (d << _S32)
+    d = (d >> rd) | (d << ld)
     c = c + d
     b ^= c
-    b = (b >> _S24) | (b << _S40)
-    a = a + b + y
-    d ^= a
-    d = (d >> _S16) | (d << _S48)
-    c = c + d
-    b ^= c
-    b = (b >> _S63) | (b << _S1)
+    b = (b >> rb) | (b << lb)
     return a, b, c, d
+
+
+@njit(inline="always")
+def _mix(a, b, c, d, x, y):  # type: ignore[no-untyped-def]
+    """RFC 7693's G: mixes two message words into four state words (rotations 32, 24, then 16, 63)."""
+    a, b, c, d = _half(a, b, c, d, x, _S32, _S32, _S24, _S40)
+    return _half(a, b, c, d, y, _S16, _S48, _S63, _S1)
 
 
 @njit(inline="always")

@@ -33,24 +33,10 @@ _IV = np.array(
     ],
     dtype=np.uint64,
 )
-_SIGMA = np.array(
-    [
-        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
-        [14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3],
-        [11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4],
-        [7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8],
-        [9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13],
-        [2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9],
-        [12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11],
-        [13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10],
-        [6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5],
-        [10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0],
-    ],
-    dtype=np.intp,
-)
 # Rotation amounts as uint64: Numba turns uint64 mixed with a Python int into a float.
 _S1, _S8, _S16, _S24, _S32, _S40, _S48, _S63 = (np.uint64(s) for s in (1, 8, 16, 24, 32, 40, 48, 63))
 _LAST = np.uint64(0xFFFFFFFFFFFFFFFF)
+_ONE, _S64 = np.uint64(1), np.uint64(64)
 _SPACE = 0x20
 DIGEST_SIZE = 8
 
@@ -75,32 +61,51 @@ def _mix(a, b, c, d, x, y):  # type: ignore[no-untyped-def]
     return _half(a, b, c, d, y, _S16, _S48, _S63, _S1)
 
 
+@njit
+def _round(v, x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15):  # type: ignore[no-untyped-def]
+    """One round of RFC 7693's F over the 16 state words ``v``, with the message words in this round's order.
+
+    Compiled on its own and inlined by LLVM (Numba's own inliner refuses
+    this many arguments); each round's order is a row of RFC 7693's SIGMA.
+    """
+    v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15 = v
+    v0, v4, v8, v12 = _mix(v0, v4, v8, v12, x0, x1)
+    v1, v5, v9, v13 = _mix(v1, v5, v9, v13, x2, x3)
+    v2, v6, v10, v14 = _mix(v2, v6, v10, v14, x4, x5)
+    v3, v7, v11, v15 = _mix(v3, v7, v11, v15, x6, x7)
+    v0, v5, v10, v15 = _mix(v0, v5, v10, v15, x8, x9)
+    v1, v6, v11, v12 = _mix(v1, v6, v11, v12, x10, x11)
+    v2, v7, v8, v13 = _mix(v2, v7, v8, v13, x12, x13)
+    v3, v4, v9, v14 = _mix(v3, v4, v9, v14, x14, x15)
+    return v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15
+
+
 @njit(inline="always")
 def _compress(h, m, t, last):  # type: ignore[no-untyped-def]
-    """RFC 7693's F: compresses the 16 message words ``m`` into state ``h`` at byte count ``t``."""
-    v0, v1, v2, v3, v4, v5, v6, v7 = h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]
-    v8, v9, v10, v11 = _IV[0], _IV[1], _IV[2], _IV[3]
-    v12, v13, v14, v15 = _IV[4] ^ t, _IV[5], _IV[6], _IV[7]
-    if last:
-        v14 = v14 ^ _LAST
-    for r in range(12):
-        s = _SIGMA[r % 10]
-        v0, v4, v8, v12 = _mix(v0, v4, v8, v12, m[s[0]], m[s[1]])
-        v1, v5, v9, v13 = _mix(v1, v5, v9, v13, m[s[2]], m[s[3]])
-        v2, v6, v10, v14 = _mix(v2, v6, v10, v14, m[s[4]], m[s[5]])
-        v3, v7, v11, v15 = _mix(v3, v7, v11, v15, m[s[6]], m[s[7]])
-        v0, v5, v10, v15 = _mix(v0, v5, v10, v15, m[s[8]], m[s[9]])
-        v1, v6, v11, v12 = _mix(v1, v6, v11, v12, m[s[10]], m[s[11]])
-        v2, v7, v8, v13 = _mix(v2, v7, v8, v13, m[s[12]], m[s[13]])
-        v3, v4, v9, v14 = _mix(v3, v4, v9, v14, m[s[14]], m[s[15]])
-    h[0] ^= v0 ^ v8
-    h[1] ^= v1 ^ v9
-    h[2] ^= v2 ^ v10
-    h[3] ^= v3 ^ v11
-    h[4] ^= v4 ^ v12
-    h[5] ^= v5 ^ v13
-    h[6] ^= v6 ^ v14
-    h[7] ^= v7 ^ v15
+    """RFC 7693's F: compresses the 16 message words ``m`` into state ``h`` at byte count ``t``.
+
+    The twelve rounds are written out, each with its row of SIGMA (rows 0-9,
+    then 0 and 1 again), so every message word is a register, not a lookup.
+    """
+    m0, m1, m2, m3, m4, m5, m6, m7 = m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]
+    m8, m9, m10, m11, m12, m13, m14, m15 = m[8], m[9], m[10], m[11], m[12], m[13], m[14], m[15]
+    iv14 = _IV[6] ^ _LAST if last else _IV[6]
+    v = (h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7])
+    v = (*v, _IV[0], _IV[1], _IV[2], _IV[3], _IV[4] ^ t, _IV[5], iv14, _IV[7])
+    v = _round(v, m0, m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11, m12, m13, m14, m15)
+    v = _round(v, m14, m10, m4, m8, m9, m15, m13, m6, m1, m12, m0, m2, m11, m7, m5, m3)
+    v = _round(v, m11, m8, m12, m0, m5, m2, m15, m13, m10, m14, m3, m6, m7, m1, m9, m4)
+    v = _round(v, m7, m9, m3, m1, m13, m12, m11, m14, m2, m6, m5, m10, m4, m0, m15, m8)
+    v = _round(v, m9, m0, m5, m7, m2, m4, m10, m15, m14, m1, m11, m12, m6, m8, m3, m13)
+    v = _round(v, m2, m12, m6, m10, m0, m11, m8, m3, m4, m13, m7, m5, m15, m14, m1, m9)
+    v = _round(v, m12, m5, m1, m15, m14, m13, m4, m10, m0, m7, m6, m3, m9, m2, m8, m11)
+    v = _round(v, m13, m11, m7, m14, m12, m1, m3, m9, m5, m0, m15, m4, m8, m6, m2, m10)
+    v = _round(v, m6, m15, m14, m9, m11, m3, m0, m8, m12, m2, m13, m7, m1, m4, m10, m5)
+    v = _round(v, m10, m2, m8, m4, m7, m6, m1, m5, m15, m11, m9, m14, m3, m12, m13, m0)
+    v = _round(v, m0, m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11, m12, m13, m14, m15)
+    v = _round(v, m14, m10, m4, m8, m9, m15, m13, m6, m1, m12, m0, m2, m11, m7, m5, m3)
+    for i in range(8):
+        h[i] ^= v[i] ^ v[i + 8]
 
 
 @njit(cache=True)
@@ -110,15 +115,33 @@ def _keyed_state(h, key_block):  # type: ignore[no-untyped-def]
 
 
 @njit(inline="always")
-def _digest(data, a, length, start, t0, h, block):  # type: ignore[no-untyped-def]
-    """The first state word after hashing the ``length`` > 0 bytes ``data[a:a+length]`` from state ``start``."""
+def _word(qwords, at):  # type: ignore[no-untyped-def]
+    """The little-endian uint64 at byte ``at`` of ``qwords`` (read as bytes): two aligned loads when unaligned."""
+    i, r = at // 8, np.uint64(8 * (at % 8))
+    if r == 0:
+        return qwords[i]
+    return (qwords[i] >> r) | (qwords[i + 1] << (_S64 - r))
+
+
+@njit(inline="always")
+def _digest(qwords, a, length, start, t0, h, m):  # type: ignore[no-untyped-def]
+    """The first state word after hashing the ``length`` > 0 bytes from byte ``a`` on, from state ``start``.
+
+    Message words are read whole from ``qwords`` (the batch's bytes as
+    uint64, ``padded_words``), the last one masked to the bytes that belong
+    to the block, the rest zero.
+    """
     h[:] = start
-    m = block.view(np.uint64)
     pos = 0
     while True:
         take = min(length - pos, 128)
-        block[:] = 0
-        block[:take] = data[a + pos : a + pos + take]
+        full, tail = take // 8, take % 8
+        for j in range(full):
+            m[j] = _word(qwords, a + pos + 8 * j)
+        for j in range(full, 16):
+            m[j] = 0
+        if tail:
+            m[full] = _word(qwords, a + pos + 8 * full) & ((_ONE << np.uint64(8 * tail)) - _ONE)
         pos += take
         _compress(h, m, np.uint64(t0 + pos), pos == length)
         if pos == length:
@@ -126,7 +149,7 @@ def _digest(data, a, length, start, t0, h, block):  # type: ignore[no-untyped-de
 
 
 @njit(cache=True)
-def _shingle_digests(data, bounds, size, start, t0, empty):  # type: ignore[no-untyped-def]
+def _shingle_digests(data, qwords, bounds, size, start, t0, empty):  # type: ignore[no-untyped-def]
     """Per text ``data[bounds[i]:bounds[i+1]]`` (words joined by one space), its sorted distinct shingle digests.
 
     Returns (all digests, one text after another; how many each text has).
@@ -143,7 +166,7 @@ def _shingle_digests(data, bounds, size, start, t0, empty):  # type: ignore[no-u
     counts = np.zeros(n, dtype=np.int64)
     starts = np.empty(longest + 2, dtype=np.int64)  # one text's word starts, then its end + 1
     h = np.empty(8, dtype=np.uint64)
-    block = np.zeros(128, dtype=np.uint8)
+    m = np.zeros(16, dtype=np.uint64)
     o = 0
     for i in range(n):
         lo, hi = bounds[i], bounds[i + 1]
@@ -158,12 +181,12 @@ def _shingle_digests(data, bounds, size, start, t0, empty):  # type: ignore[no-u
             out[o] = empty
             k = 1
         elif words <= size:
-            out[o] = _digest(data, lo, hi - lo, start, t0, h, block)
+            out[o] = _digest(qwords, lo, hi - lo, start, t0, h, m)
             k = 1
         else:
             for w in range(words - size + 1):
                 a = starts[w]
-                out[o + k] = _digest(data, a, starts[w + size] - 1 - a, start, t0, h, block)
+                out[o + k] = _digest(qwords, a, starts[w + size] - 1 - a, start, t0, h, m)
                 k += 1
         seg = out[o : o + k]
         seg.sort()
@@ -175,6 +198,14 @@ def _shingle_digests(data, bounds, size, start, t0, empty):  # type: ignore[no-u
         counts[i] = kept
         o += kept
     return out[:o], counts
+
+
+def padded_words(data: np.ndarray) -> np.ndarray:
+    """padded_words is ``data`` zero-padded to whole words plus two, as little-endian uint64 (one copy of the
+    batch's bytes): any word the kernel reads, at any offset, is inside it."""
+    padded = np.zeros(8 * (len(data) // 8 + 2), dtype=np.uint8)
+    padded[: len(data)] = data
+    return padded.view("<u8")
 
 
 def _start_state(key: bytes) -> tuple[np.ndarray, int]:
@@ -205,4 +236,4 @@ def shingle_digests(texts: list[str], size: int, key: bytes) -> tuple[np.ndarray
     data = np.frombuffer(b"".join(encoded), dtype=np.uint8)  # read-only, even when empty: one compiled signature
     start, t0 = _start_state(key)
     empty = np.frombuffer(hashlib.blake2b(b"", digest_size=DIGEST_SIZE, key=key).digest(), dtype="<u8")[0]
-    return _shingle_digests(data, bounds, size, start, t0, empty)
+    return _shingle_digests(data, padded_words(data), bounds, size, start, t0, empty)

@@ -36,7 +36,6 @@ the driver deletes with the records' spill.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import struct
 from collections import defaultdict
 from collections.abc import Container, Iterable, Iterator, Sequence
@@ -179,19 +178,47 @@ def read_slices(work_dir: str, refs: Iterable[Ref]) -> Iterator[bytes]:
                 yield data
 
 
-def _runs(cols: list[np.ndarray]) -> Iterator[np.ndarray]:
-    """Sorts rows by the key columns; yields the row indices of each key held by two or more rows."""
-    order = np.lexsort(cols[::-1])
-    if len(order) < 2:
+def _bounds(cut: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) of the runs of ``n`` sorted rows that ``cut`` (True between two different rows) separates."""
+    starts = np.concatenate(([0], np.flatnonzero(cut) + 1))
+    return starts, np.append(starts[1:], n)
+
+
+def _runs(cols: list[np.ndarray], primary: int = 0) -> Iterator[np.ndarray]:
+    """Yields the row indices of each key (a row across ``cols``) held by two or more rows, in input order.
+
+    Rows are sorted by the ``primary`` column alone (one sort of one uint64
+    column; digests and band keys are nearly all distinct there).
+    A run equal in it is a group as it stands unless another column differs
+    inside it (a 64-bit collision, rare); only such runs are sorted by every
+    column. Runs of one row are skipped without a Python step each.
+    """
+    n = len(cols[primary])
+    if n < 2:
         return
-    cut = np.zeros(len(order) - 1, dtype=bool)
-    for c in cols:
-        s = c[order]
-        cut |= s[1:] != s[:-1]
-    starts = np.concatenate(([0], np.flatnonzero(cut) + 1, [len(order)]))
-    for a, b in itertools.pairwise(starts):
-        if b - a >= 2:
-            yield order[a:b]
+    order = np.argsort(cols[primary])  # not stable (several times faster): each run is put back in input order
+    s = cols[primary][order]
+    same = s[1:] == s[:-1]
+    other = np.zeros(n - 1, dtype=bool)
+    for i, c in enumerate(cols):
+        if i != primary:
+            sc = c[order]
+            other |= sc[1:] != sc[:-1]
+    starts, ends = _bounds(~same, n)
+    mixed = np.zeros(len(starts), dtype=bool)
+    mixed[np.searchsorted(starts, np.flatnonzero(same & other) + 1, side="right") - 1] = True
+    for i in np.flatnonzero(ends - starts >= 2).tolist():
+        run = np.sort(order[starts[i] : ends[i]])
+        if not mixed[i]:
+            yield run
+            continue
+        run = run[np.lexsort([c[run] for c in cols[::-1]])]  # stable: equal rows stay in input order
+        cut = np.zeros(len(run) - 1, dtype=bool)
+        for c in cols:
+            cut |= c[run][1:] != c[run][:-1]
+        sub_starts, sub_ends = _bounds(cut, len(run))
+        for j in np.flatnonzero(sub_ends - sub_starts >= 2).tolist():
+            yield run[sub_starts[j] : sub_ends[j]]
 
 
 def exact_groups(kind: str, blobs: Iterable[bytes]) -> Iterator[list[Any]]:
@@ -211,7 +238,7 @@ def exact_groups(kind: str, blobs: Iterable[bytes]) -> Iterator[list[Any]]:
         cols = [rows[:, 0].astype(np.uint64), np.ascontiguousarray(rows[:, 1:9]).view(">u8").ravel()]
     else:
         cols = [np.ascontiguousarray(rows[:, 8 * i : 8 * i + 8]).view(">u8").ravel() for i in range(4)]
-    for idx in _runs(cols):
+    for idx in _runs(cols, primary=1 if band else 0):
         group = []
         for i in idx.tolist():
             e = data[i * width : (i + 1) * width]

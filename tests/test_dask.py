@@ -128,3 +128,15 @@ def test_cluster_housekeeping_runs_seldom(cluster: str) -> None:
     assert len(workers) == 2
     for tick, monitor, memory, profiling in [*workers.values(), scheduler]:
         assert (tick, monitor, memory, profiling) == (0.5, 2.0, 0.5, False)
+
+
+@pytest.mark.slow
+def test_shuffles_are_sized_to_the_cluster(cluster: str) -> None:
+    """Each GroupByKey shuffles into twice as many partitions as the cluster has workers, unless set."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.stages.dask_partitions import cluster_workers, shuffle_partitions
+
+    on = PipelineOptions.from_dictionary({"dask_client_address": cluster})
+    assert cluster_workers(on) == 2 and shuffle_partitions(on, cluster_workers(on)) == 4
+    assert cluster_workers(PipelineOptions.from_dictionary({})) is None

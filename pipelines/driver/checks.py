@@ -198,6 +198,8 @@ def runner_problems(dn: Datanet, overrides: dict[str, Any] | None = None) -> lis
     given = {**dn.config.runner.options, **{k: v for k, v in (overrides or {}).items() if k != "runner"}}
     try:
         import apache_beam.runners.dask.dask_runner  # noqa: F401 - registers the dask_* options
+
+        import pipelines.stages.dask_partitions  # noqa: F401 - registers dask_shuffle_partitions
     except ImportError:
         pass
     known = _beam_option_names()

@@ -32,11 +32,15 @@ outputs: at 300 k records on one worker the largest worker peaked at
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.dask import transform_evaluator as te
 from apache_beam.runners.dask.overrides import _Flatten, _GroupByKeyOnly
+from dask.bag.core import groupby_tasks
+from dask.base import tokenize
 
 
 def _bounded(bag: Any, limit: int | None) -> Any:
@@ -50,11 +54,90 @@ class BoundedFlatten(te.Flatten):
         return _bounded(super().apply(input_bag, side_inputs), self.bag_kwargs.get("npartitions"))
 
 
+class ShuffleOptions(PipelineOptions):
+    """The one pipeline option this module adds: ``dask_shuffle_partitions``."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser: Any) -> None:
+        parser.add_argument(
+            "--dask_shuffle_partitions",
+            type=int,
+            default=None,
+            help="partitions of each GroupByKey on Dask (default: twice the cluster's workers, at most "
+            "dask_npartitions)",
+        )
+
+
+def shuffle_partitions(options: PipelineOptions, workers: int | None) -> int | None:
+    """shuffle_partitions is how many partitions each GroupByKey shuffles into: ``dask_shuffle_partitions`` if
+    set, else twice the cluster's ``workers`` (None: unknown, so ``dask_npartitions``)."""
+    given = options.view_as(ShuffleOptions).dask_shuffle_partitions
+    if given:
+        return int(given)
+    return 2 * workers if workers else None
+
+
+def cluster_workers(options: PipelineOptions) -> int | None:
+    """cluster_workers is how many workers the Dask cluster the options name (``dask_client_address`` or
+    ``dask_scheduler_file``) has now; None when they name none (the runner then starts a local cluster)."""
+    from apache_beam.runners.dask.dask_runner import DaskOptions
+
+    dask = options.view_as(DaskOptions)
+    if not (dask.address or dask.scheduler_file):
+        return None
+    from distributed import Client
+
+    with Client(address=dask.address, scheduler_file=dask.scheduler_file, timeout=30) as client:
+        return len(client.scheduler_info(n_workers=-1)["workers"]) or None
+
+
+_PRIME = 1_000_003
+
+
+def spread(key: Any) -> int:
+    """spread is the integer a GroupByKey's shuffle sends ``key`` by (partition: ``spread(key) % partitions``).
+
+    The same in every process. An int key is itself, so keys 0..n-1 (split
+    indices, node buckets) fill n partitions one each; a tuple of ints and
+    strings folds its parts (a string by CRC-32), last part last, so keys
+    that differ in their last int (``("band", 0)``, ``("band", 1)``…) land
+    in neighbouring partitions. Anything else is hashed as Dask hashes it
+    (``tokenize``). Dask's default hashes every key, which leaves some
+    partitions empty and others with two or three of a few large groups.
+    """
+    if type(key) is int:
+        return key
+    if type(key) is tuple and all(type(k) in (int, str) for k in key):
+        h = 0
+        for k in key:
+            h = h * _PRIME + (k if type(k) is int else zlib.crc32(k.encode("utf-8")))
+        return h
+    return int(tokenize(key), 16)
+
+
+def _key(item: Any) -> Any:
+    return item[0]
+
+
+def _value(item: Any) -> tuple[Any, list[Any]]:
+    """A group as Beam's Dask runner gives it: the key, then its values out of their windowed wrappers."""
+    k, items = item
+    return k, [te.defenestrate(v[1]) for v in items]
+
+
 class BoundedGroupByKey(te.GroupByKey):
-    """GroupByKey as Beam's Dask runner does it, over at most ``npartitions`` partitions."""
+    """GroupByKey as Beam's Dask runner does it (a task-based shuffle), over at most ``shuffle_partitions``
+    partitions (default ``npartitions``), keys spread evenly (``spread``).
+
+    Grouping is by key whatever the partitioning, so what each group holds
+    is unchanged; only which task holds it changes.
+    """
+
+    shuffle_partitions: int | None = None
 
     def apply(self, input_bag: Any, side_inputs: Any = None) -> Any:
-        return super().apply(_bounded(input_bag, self.bag_kwargs.get("npartitions")), side_inputs)
+        limit = self.shuffle_partitions or self.bag_kwargs.get("npartitions")
+        return groupby_tasks(_bounded(input_bag, limit), _key, hash=spread).map(_value)
 
 
 def run_bundle(items: Any, fn: bytes, window_fn: Any, label: str, args: Any, kwargs: Any, sides: Any) -> list[Any]:
@@ -124,8 +207,13 @@ def _task_name(applied: Any) -> str:
     return str(getattr(applied, "full_label", "") or "run_bundle").replace("-", "_")
 
 
-def bound_partitions() -> None:
-    """bound_partitions installs the bounded translations in Beam's Dask runner (this process only)."""
+def bound_partitions(shuffle_partitions: int | None = None) -> None:
+    """bound_partitions installs the bounded translations in Beam's Dask runner (this process only).
+
+    ``shuffle_partitions``: how many partitions each GroupByKey shuffles
+    into (None: ``dask_npartitions``).
+    """
+    BoundedGroupByKey.shuffle_partitions = shuffle_partitions
     te.TRANSLATIONS[_Flatten] = BoundedFlatten
     te.TRANSLATIONS[_GroupByKeyOnly] = BoundedGroupByKey
     te.TRANSLATIONS[beam.ParDo] = FreshParDo

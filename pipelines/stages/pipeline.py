@@ -136,11 +136,12 @@ def pipeline_options(dn: Datanet, overrides: dict[str, Any] | None = None, n_spl
 
 def run_beam(dn: Datanet, inputs: RunInputs, overrides: dict[str, Any] | None = None) -> None:
     """run_beam runs the curation pipeline to completion; raises if the runner reports a failure."""
+    options = pipeline_options(dn, overrides, len(inputs.splits))
     if runner_name(dn, overrides).endswith("DaskRunner"):
-        from pipelines.stages.dask_partitions import bound_partitions
+        from pipelines.stages.dask_partitions import bound_partitions, cluster_workers, shuffle_partitions
 
-        bound_partitions()
-    p = beam.Pipeline(options=pipeline_options(dn, overrides, len(inputs.splits)))
+        bound_partitions(shuffle_partitions(options, cluster_workers(options)))
+    p = beam.Pipeline(options=options)
     _ = p | "Curate" >> CurateContributions(dn, inputs)
     result = p.run()
     try:

@@ -10,6 +10,9 @@ DirectRunner on a real cluster is ``tests/test_dask.py``.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -21,7 +24,14 @@ from apache_beam.runners.dask import transform_evaluator as te
 from apache_beam.runners.dask.dask_runner import DaskOptions, DaskRunner
 from apache_beam.runners.dask.overrides import _Flatten, _GroupByKeyOnly, dask_overrides
 
-from pipelines.stages.dask_partitions import BoundedFlatten, BoundedGroupByKey, FreshParDo, bound_partitions
+from pipelines.stages.dask_partitions import (
+    BoundedFlatten,
+    BoundedGroupByKey,
+    FreshParDo,
+    bound_partitions,
+    shuffle_partitions,
+    spread,
+)
 
 
 @pytest.fixture
@@ -32,6 +42,7 @@ def stock_translations() -> Any:
     yield
     te.TRANSLATIONS.clear()
     te.TRANSLATIONS.update(saved)
+    BoundedGroupByKey.shuffle_partitions = None
 
 
 def _translate(npartitions: int) -> tuple[dict[str, Any], Any]:
@@ -82,6 +93,48 @@ def test_bounded_translation_keeps_every_flatten_and_group_within_npartitions_an
     assert all(b.npartitions <= 4 for label, b in bags.items() if label.startswith(("G1", "G2", "Join")))
     got = dask.compute(last, scheduler="processes", num_workers=2)[0]
     assert sorted((k, sorted(v)) for k, v in got) == _expected()
+
+
+def test_groups_shuffle_into_shuffle_partitions_and_group_the_same(stock_translations: Any) -> None:
+    """With fewer shuffle partitions than ``dask_npartitions``, every GroupByKey has that many partitions and
+    every group is the same."""
+    bound_partitions(shuffle_partitions=2)
+    bags, last = _translate(4)
+    assert bags["G1/GroupByKey"].npartitions == 2 and bags["G2/GroupByKey"].npartitions == 2
+    assert bags["Join"].npartitions == 4
+    got = dask.compute(last, scheduler="processes", num_workers=2)[0]
+    assert sorted((k, sorted(v)) for k, v in got) == _expected()
+
+
+def test_spread_gives_small_int_keys_and_tuples_that_differ_last_a_partition_each() -> None:
+    """Dask's own hash leaves partitions empty for a few keys; ``spread`` puts n such keys in n partitions."""
+    assert sorted(spread(k) % 16 for k in range(16)) == list(range(16))
+    for kind in ("content_key", "record_hash", "band"):
+        assert sorted(spread((kind, b)) % 16 for b in range(16)) == list(range(16))
+    node = (1, 0, "2024-01-01", 0, 3, 17)
+    assert spread(node) != spread((1, 0, "2024-01-01", 0, 3, 18))
+    assert isinstance(spread(("a", 1.5)), int) and isinstance(spread(None), int)
+
+
+def test_spread_is_the_same_in_every_process() -> None:
+    """Each task computes its elements' partitions itself: a per-process hash would split one group in two."""
+    keys = [7, -1, ("band", 3), (1, 0, "x", 2, 3, 4), "a string", ("a", 1.5)]
+    code = f"from pipelines.stages.dask_partitions import spread; print([spread(k) for k in {keys!r}])"
+    runs = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+        for env in ({**os.environ, "PYTHONHASHSEED": seed} for seed in ("1", "2"))
+    ]
+    outs = {r.stdout for r in runs}
+    assert outs == {f"{[spread(k) for k in keys]}\n"}
+
+
+def test_shuffle_partitions_are_the_option_else_twice_the_workers() -> None:
+    def opts(**kw: Any) -> PipelineOptions:
+        return PipelineOptions.from_dictionary({"runner": "DirectRunner", **kw})
+
+    assert shuffle_partitions(opts(), 3) == 6
+    assert shuffle_partitions(opts(dask_shuffle_partitions=5), 3) == 5
+    assert shuffle_partitions(opts(), None) is None
 
 
 def test_stock_runner_hands_one_bundles_outputs_to_the_next_in_one_process(stock_translations: Any) -> None:

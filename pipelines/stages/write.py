@@ -25,7 +25,7 @@ import logging
 import os
 import socket
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -296,20 +296,24 @@ def write_split(spec: WriteSpec, split: int, parts: list[tuple[str, Any]]) -> di
     }
 
 
-def _accepted(kv: tuple[int, tuple[str, Any]]) -> list[tuple[int, int]]:
-    """A split's accepted count, in parts: + each spilled batch's valid count, - 1 per duplicate."""
+def _accepted(kv: tuple[int, tuple[str, Any]]) -> list[tuple[int, tuple[int, int]]]:
+    """A split's accepted count, in parts, all under one key: + each spilled batch's valid count, - 1 per
+    duplicate."""
     tag, value = kv[1]
     if tag == "valid":
-        return [(kv[0], int(value))]
-    return [(kv[0], -1)] if tag == "dup" else []
+        return [(0, (kv[0], int(value)))]
+    return [(0, (kv[0], -1))] if tag == "dup" else []
 
 
-def offsets(counts: list[tuple[int, int]], base: int) -> Iterator[tuple[int, tuple[str, int]]]:
-    """offsets turns (split, accepted count) pairs into each split's first ledger index."""
+def offsets(counts: Iterable[tuple[int, int]], base: int) -> Iterator[tuple[int, tuple[str, int]]]:
+    """offsets turns (split, part of its accepted count) pairs into each split's first ledger index."""
+    per_split: Counter[int] = Counter()
+    for split, n in counts:
+        per_split[split] += n
     at = base
-    for split, n in sorted(counts):
+    for split in sorted(per_split):
         yield split, ("offset", at)
-        at += n
+        at += per_split[split]
 
 
 class WriteSplits(beam.PTransform):
@@ -327,13 +331,12 @@ class WriteSplits(beam.PTransform):
         self.spec, self.base, self.manifest_path = spec, base, manifest_path
 
     def expand(self, tagged: beam.PCollection) -> beam.PCollection:
+        # One shuffle of counts, not two: at most one small tuple per spilled batch and per duplicate.
         counts = (
             tagged
             | "Accepted" >> beam.FlatMap(_accepted)
-            | "PerSplit" >> beam.CombinePerKey(sum)
-            | "One" >> beam.Map(lambda kv: (0, kv))
             | "AllCounts" >> beam.GroupByKey()
-            | "Offsets" >> beam.FlatMap(lambda kv, base: offsets(list(kv[1]), base), self.base)
+            | "Offsets" >> beam.FlatMap(lambda kv, base: offsets(kv[1], base), self.base)
         )
         manifests = (
             (tagged, counts)

@@ -129,10 +129,6 @@ def canonical_json(value: Any) -> bytes:
         raise
 
 
-# A contribution entry's keys, in canonical (sorted) order: ``_contribution_bytes`` lays them out by template.
-_CONTRIBUTION_KEYS = ("contributor_id", "datanet", "kind", "record_hash", "row", "run", "shard", "v")
-
-
 def _contribution_bytes(entry: Mapping[str, Any]) -> bytes | None:
     """The canonical bytes of a plain contribution entry, laid out by template; None for any other entry.
 
@@ -148,8 +144,9 @@ def _contribution_bytes(entry: Mapping[str, Any]) -> bytes | None:
     """
     if type(entry) is not dict or len(entry) - ("v" in entry) != 7:
         return None
-    try:
-        cid, datanet, kind, record_hash, row, run, shard = (entry[k] for k in _CONTRIBUTION_KEYS[:7])
+    try:  # the keys in canonical (sorted) order, written out: a generator over them cost 1.3 µs of 4.6
+        cid, datanet, kind, record_hash = entry["contributor_id"], entry["datanet"], entry["kind"], entry["record_hash"]
+        row, run, shard = entry["row"], entry["run"], entry["shard"]
     except KeyError:
         return None
     v = entry.get("v", ENTRY_VERSION)

@@ -136,6 +136,20 @@ def test_distributed_components_equal_union_find(seed: int, buckets: int, per_li
         assert_that(got, equal_to(sorted(want.items())))
 
 
+def _last_digit(node: Any) -> int:
+    return int(node[5]) % 10
+
+
+def test_grouped_components_are_the_same_pairs_as_lists_one_per_group_and_label_bucket() -> None:
+    """With ``group``, each node's (node, root) arrives in a list under ``group(node)``, once, nothing else."""
+    edges = _graph(random.Random(6), 300)
+    want = components(edges)
+    with TestPipeline() as p:
+        got = p | beam.Create([edges[i : i + 40] for i in range(0, len(edges), 40)]) | ConnectComponents(7, _last_digit)
+        flat = got | beam.FlatMap(lambda gl: [(g, pair) for g, pairs in [gl] for pair in pairs])
+        assert_that(flat, equal_to([(_last_digit(n), (n, r)) for n, r in sorted(want.items())]))
+
+
 def test_packed_keys_round_trip_and_sort_as_the_tuples_do() -> None:
     rng = random.Random(5)
     times = ["~", "2026-01-01T00:00:00Z", "999-01-01T00:00:00Z", "2026-01-01T00:00:01Z"]

@@ -29,7 +29,7 @@ edges for ``E`` edges, never the graph.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
@@ -164,8 +164,10 @@ def resolve(item: tuple[int, Iterable[list[Edge]]], buckets: int) -> Routed:
     return router.lists()
 
 
-def assign(item: tuple[int, Iterable[list[tuple[NodeKey, tuple[str, NodeKey]]]]]) -> Iterator[tuple[NodeKey, NodeKey]]:
-    """``(node, root)`` for every node of one bucket of labels: its label's root, or the label itself."""
+Labelled = tuple[int, Iterable[list[tuple[NodeKey, tuple[str, NodeKey]]]]]
+
+
+def _assigned(item: Labelled) -> Iterator[tuple[NodeKey, NodeKey]]:
     roots: dict[NodeKey, NodeKey] = {}
     nodes: dict[NodeKey, list[NodeKey]] = defaultdict(list)
     for parts in item[1]:
@@ -179,6 +181,22 @@ def assign(item: tuple[int, Iterable[list[tuple[NodeKey, tuple[str, NodeKey]]]]]
         yield from ((v, root) for v in sorted(nodes[label]))
 
 
+def assign(item: Labelled, group: Callable[[NodeKey], Any] | None = None) -> Iterator[Any]:
+    """``(node, root)`` for every node of one bucket of labels: its label's root, or the label itself.
+
+    With ``group``, the same pairs as one list per ``group(node)``:
+    ``(group, [(node, root), ...])``, for a consumer that joins them by
+    that key (one element per bucket, not per node, crosses its shuffle).
+    """
+    if group is None:
+        yield from _assigned(item)
+        return
+    out: dict[Any, list[tuple[NodeKey, NodeKey]]] = defaultdict(list)
+    for v, root in _assigned(item):
+        out[group(v)].append((v, root))
+    yield from sorted(out.items())
+
+
 class ConnectComponents(beam.PTransform):
     """ConnectComponents turns lists of edges ``(a, b)`` of node keys into ``(node, root)`` for every node with an edge.
 
@@ -186,12 +204,14 @@ class ConnectComponents(beam.PTransform):
     lists; a producer that yields many edges at once gives them as one list).
     ``root`` is the least node key of the node's connected component
     (deterministic, whatever the order, grouping or number of edges); the
-    result is the same as ``graph.components`` over the same edges.
+    result is the same as ``graph.components`` over the same edges. With
+    ``group`` (a function of a node key), the pairs come as lists:
+    ``(group(node), [(node, root), ...])`` (``assign``).
     """
 
-    def __init__(self, buckets: int = BUCKETS) -> None:
+    def __init__(self, buckets: int = BUCKETS, group: Callable[[NodeKey], Any] | None = None) -> None:
         super().__init__()
-        self.buckets = buckets
+        self.buckets, self.group = buckets, group
 
     def expand(self, edge_lists: beam.PCollection) -> beam.PCollection:
         n = self.buckets
@@ -215,5 +235,5 @@ class ConnectComponents(beam.PTransform):
             (checked | "Labelled" >> beam.Filter(lambda kv: kv[0] != -1), roots)
             | "LabelParts" >> beam.Flatten()
             | "ByLabel" >> beam.GroupByKey()
-            | "Assign" >> beam.FlatMap(assign)
+            | "Assign" >> beam.FlatMap(assign, self.group)
         )

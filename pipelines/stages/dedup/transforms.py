@@ -15,9 +15,14 @@ grouped (``pipelines.stages.dedup.packed``):
    (``components.ConnectComponents``: star rounds, no step holds the graph);
 4. node references are joined with the component roots and the LSH pairs
    they start, and only nodes that have a root are read back (without
-   MinHash); each component is decided in parallel
-   (``clusters.decide_cluster``); a node in no component is kept and yields
-   nothing, so only duplicates leave as small decisions.
+   MinHash); components are decided in parallel, ``CLUSTER_BUCKETS`` buckets
+   of them by root, each on its own (``clusters.decide_cluster``); a node in
+   no component is kept and yields nothing, so only duplicates leave as
+   small decisions.
+
+Roots, LSH pairs and joined nodes cross their shuffles as one list per pair
+of buckets, not one element per node or pair: a runner pays per element
+(on Dask, a pickled windowed value each).
 
 Every step is a ParDo, Flatten or GroupByKey, with tags carried inside
 elements, so the same graph runs on the DirectRunner and on Dask.
@@ -25,6 +30,7 @@ elements, so the same graph runs on the DirectRunner and on Dask.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
@@ -36,8 +42,8 @@ from pipelines.core.keys import read_salt
 from pipelines.core.progress import Ticker
 from pipelines.core.records import ReadRecord, Record, SketchedRecord, content_key, dedup_text
 from pipelines.stages.dedup.clusters import decide_cluster
-from pipelines.stages.dedup.components import ConnectComponents
-from pipelines.stages.dedup.graph import bucket_pairs, current_key, prior_key, star
+from pipelines.stages.dedup.components import ConnectComponents, bucket_of
+from pipelines.stages.dedup.graph import NodeKey, bucket_pairs, current_key, prior_key, star
 from pipelines.stages.dedup.minhash import band_keys, near_bands, sketches
 from pipelines.stages.dedup.packed import (
     Ref,
@@ -50,6 +56,8 @@ from pipelines.stages.dedup.packed import (
     write_batch,
 )
 from pipelines.stages.read import select
+
+CLUSTER_BUCKETS = 64  # components are decided in this many buckets, by root (``components.bucket_of``)
 
 
 def sketch_batch(
@@ -178,55 +186,83 @@ class _Pack(beam.DoFn):
                 yield "group", ((kind, bucket), ref)
 
 
+def _node_bucket_of(node: NodeKey) -> int:
+    """The node bucket of a node key: where the join finds its packed entry (``packed.node_bucket``)."""
+    return node_bucket(pack_key(node))
+
+
 def _edges(group: tuple[tuple[str, int], list[Ref]], work_dir: str) -> Iterator[tuple[str, Any]]:
     """Candidate edges of one coarse group: a star per exact group, pairs per LSH bucket.
 
-    Yields each LSH pair (``("lsh", pair)``, for the join with the nodes) and
-    the group's component edges as one list (``("component", edges)``).
+    Yields the LSH pairs as one list per node bucket of their first node
+    (``("lsh", (bucket, [(a, (content key a, content key b)), ...]))``, for
+    the join with the nodes) and the group's component edges as one list
+    (``("component", edges)``).
     """
     (kind, _), refs = group
     edges: list[Any] = []
+    lsh: dict[int, list[Any]] = defaultdict(list)
     for members in exact_groups(kind, read_slices(work_dir, refs)):
         if kind == "band":
             for p in bucket_pairs(members):
                 edges.append((p[0], p[2]))
-                yield "lsh", p
+                lsh[_node_bucket_of(p[0])].append((p[0], (p[1], p[3])))
         else:
             edges.extend(star(members))
+    for bucket, pairs in sorted(lsh.items()):
+        yield "lsh", (bucket, pairs)
     if edges:
         yield "component", edges
 
 
-def _membership(item: tuple[int, list[tuple[str, Any]]], work_dir: str) -> Iterator[tuple[Any, tuple[str, Any]]]:
-    """One node bucket: each node that has a component root goes to it, as its packed entry (bytes cross a
-    shuffle far cheaper than a dict), with the LSH pairs it starts; a node in no component is kept and yields
-    nothing (and is never read)."""
+def _membership(item: tuple[int, list[tuple[str, Any]]], work_dir: str) -> Iterator[tuple[int, list[Any]]]:
+    """One node bucket: each node that has a component root goes to its root's cluster bucket, as its packed
+    entry (bytes cross a shuffle far cheaper than a dict), with the LSH pairs it starts; a node in no
+    component is kept and yields nothing (and is never read).
+
+    Yields one list per cluster bucket (``components.bucket_of`` the root):
+    ``(bucket, [("m", root, entry) | ("e", root, (content key, content key)), ...])``.
+    A runner pays per element, so one list per pair of buckets crosses the
+    shuffle, not one element per node and per pair.
+    """
     _, parts = item
-    roots = dict(v for t, v in parts if t == "root")
+    roots = dict(pair for t, v in parts if t == "root" for pair in v)
     if not roots:
         return
+    out: dict[int, list[Any]] = defaultdict(list)
     wanted = {pack_key(k): root for k, root in roots.items()}
     refs = [v for t, v in parts if t == "nodes"]
     for blob in read_slices(work_dir, refs):
-        yield from ((wanted[key], ("m", entry)) for key, entry in node_entries(blob, wanted))
+        for key, entry in node_entries(blob, wanted):
+            root = wanted[key]
+            out[bucket_of(root, CLUSTER_BUCKETS)].append(("m", root, entry))
     for tag, v in parts:
         if tag == "lsh":
-            yield roots[v[0]], ("e", v[1])
+            for a, pair in v:
+                root = roots[a]
+                out[bucket_of(root, CLUSTER_BUCKETS)].append(("e", root, pair))
+    yield from sorted(out.items(), key=lambda kv: kv[0])
 
 
-def _bucketed(tag: str) -> Any:
-    """Keys ``(node, value)`` by the node's bucket, tagged, for the join with packed nodes."""
-    return beam.Map(lambda nv, tag=tag: (node_bucket(pack_key(nv[0])), (tag, nv)))
-
-
-def _decide(item: tuple[Any, list[tuple[str, Any]]], cfg: DedupConfig) -> Iterator[dict[str, Any]]:
-    _, parts = item
-    members = list(unpack_nodes(b"".join(v for t, v in parts if t == "m")))
-    edges = [v for t, v in parts if t == "e"]
+def _decide(item: tuple[int, list[list[tuple[str, Any, Any]]]], cfg: DedupConfig) -> Iterator[dict[str, Any]]:
+    """One cluster bucket: each component (by root) decided on its own (``clusters.decide_cluster``)."""
+    _, lists = item
+    entries: dict[NodeKey, list[bytes]] = defaultdict(list)
+    pairs: dict[NodeKey, list[Any]] = defaultdict(list)
+    for parts in lists:
+        for tag, root, v in parts:
+            (entries if tag == "m" else pairs)[root].append(v)
     threshold = cfg.near.threshold if cfg.near.enabled else 2.0
-    for outcome, m, d in decide_cluster(members, edges, threshold, exact=cfg.exact):
-        if outcome == "duplicate" and d is not None:
-            yield {"split": m["split"], "key": m["key"], **d, "similarity": float(d["similarity"])}
+    for root in sorted(entries):
+        members = list(unpack_nodes(b"".join(entries[root])))
+        for outcome, m, d in decide_cluster(members, pairs[root], threshold, exact=cfg.exact):
+            if outcome == "duplicate" and d is not None:
+                yield {"split": m["split"], "key": m["key"], **d, "similarity": float(d["similarity"])}
+
+
+def _tagged(tag: str) -> Any:
+    """Keys ``(node bucket, value)`` by its bucket, tagged, for the join with packed nodes."""
+    return beam.Map(lambda bv, tag=tag: (bv[0], (tag, bv[1])))
 
 
 class _Ticking(beam.DoFn):
@@ -234,8 +270,8 @@ class _Ticking(beam.DoFn):
 
     def __init__(self, fn: Callable[..., Iterable[Any]], stage: str, progress_dir: str, *args: Any) -> None:
         self.fn, self.stage, self.progress_dir, self.args = fn, stage, progress_dir, args
-        # Coarse groups (48) and node buckets (16) are few and large (seconds each at 10 M records): tick each one.
-        self.every = {"group": 1, "join": 1}.get(stage, 2_000)
+        # Coarse groups (48), node buckets (16) and cluster buckets (64) are few and large: tick each one.
+        self.every = 1
         self.ticker: Ticker | None = None
 
     def start_bundle(self) -> None:
@@ -304,13 +340,13 @@ class DropDuplicates(beam.PTransform):
         roots = (
             edges
             | "ComponentEdges" >> select("component")
-            | "Components" >> ConnectComponents()
-            | "RootTag" >> _bucketed("root")
+            | "Components" >> ConnectComponents(group=_node_bucket_of)
+            | "RootTag" >> _tagged("root")
         )
-        lsh = edges | "Lsh" >> select("lsh") | "LshTag" >> beam.Map(lambda e: (e[0], (e[1], e[3])))
-        nodes = packed | "Nodes" >> select("nodes") | "NodeTag" >> beam.Map(lambda bn: (bn[0], ("nodes", bn[1])))
+        lsh = edges | "Lsh" >> select("lsh") | "LshTag" >> _tagged("lsh")
+        nodes = packed | "Nodes" >> select("nodes") | "NodeTag" >> _tagged("nodes")
         members = (
-            (nodes, roots, lsh | "LshBucket" >> _bucketed("lsh"))
+            (nodes, roots, lsh)
             | "JoinAll" >> beam.Flatten()
             | "ByNode" >> beam.GroupByKey()
             | "Membership" >> beam.ParDo(_Ticking(_membership, "join", self.progress_dir, self.work_dir))

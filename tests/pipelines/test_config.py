@@ -147,6 +147,8 @@ def test_real_runner_options_pass_the_check(project: Path) -> None:
     dn = load_datanet("tiny")
     assert runner_problems(dn) == []
     assert runner_problems(dn, {"runner": "DaskRunner", "dask_client_address": "tcp://127.0.0.1:8786"}) == []
+    assert runner_problems(dn, {"runner": "DaskRunner", "dask_shuffle_partitions": 8}) == []
+    assert runner_problems(dn, {"runner": "DaskRunner", "dask_shuffle_partition": 8}) != []
 
 
 def test_pii_profiles_fill_what_the_yaml_does_not_say() -> None:

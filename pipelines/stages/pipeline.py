@@ -57,8 +57,16 @@ def _split_key(tag: str) -> Any:
     return beam.Map(lambda v, tag=tag: (v["split"], (tag, v)))
 
 
-def _unbatch() -> Any:
-    return beam.FlatMap(lambda batch: batch)
+def _lists_by_split(tag: str) -> Any:
+    """A batch of rows (each with ``split``) as one ``(split, (tag, rows))`` per split it touches."""
+
+    def by_split(batch: list[dict[str, Any]]) -> list[tuple[int, tuple[str, list[dict[str, Any]]]]]:
+        out: dict[int, list[dict[str, Any]]] = {}
+        for row in batch:
+            out.setdefault(row["split"], []).append(row)
+        return [(split, (tag, rows)) for split, rows in sorted(out.items())]
+
+    return beam.FlatMap(by_split)
 
 
 class CurateContributions(beam.PTransform):
@@ -100,8 +108,8 @@ class CurateContributions(beam.PTransform):
         decisions = (packed, sources) | "DropDuplicates" >> dedup
         tagged = (
             curated | "ValidCounts" >> select("valid") | "ValidKey" >> beam.Map(lambda sn: (sn[0], ("valid", sn[1]))),
-            decisions | "DupKey" >> _split_key("dup"),
-            curated | "Rejects" >> select("quarantine") | "Unbatch" >> _unbatch() | "RejKey" >> _split_key("rej"),
+            decisions | "DupKey" >> beam.Map(lambda sd: (sd[0], ("dups", sd[1]))),
+            curated | "Rejects" >> select("quarantine") | "RejKey" >> _lists_by_split("rejs"),
             curated | "Tallies" >> select("tally") | "TallyKey" >> _split_key("tally"),
         ) | "BySplit" >> beam.Flatten()
         return tagged | "WriteSplits" >> WriteSplits(ins.write, ins.base, ins.manifest_path)

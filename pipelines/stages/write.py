@@ -218,7 +218,7 @@ def _kept_and_dups(spec: WriteSpec, split: int, parts: list[tuple[str, Any]]) ->
     """Join a split's spill with its duplicate decisions: (kept records' spill columns, duplicate rows), both in
     source order. Only the order column is read into Python for every record; a duplicate's row is built from
     its own spill row."""
-    decisions = {tuple(d["key"]): d for t, d in parts if t == "dup"}
+    decisions = {tuple(d["key"]): d for t, ds in parts if t == "dups" for d in ds}
     valid = sum(int(n) for t, n in parts if t == "valid")
     spilled = spill_table(spec.spill_dir, split) if valid else None
     if spilled is None:
@@ -246,15 +246,17 @@ def _kept_and_dups(spec: WriteSpec, split: int, parts: list[tuple[str, Any]]) ->
 def write_split(spec: WriteSpec, split: int, parts: list[tuple[str, Any]]) -> dict[str, Any]:
     """write_split joins one split's spill with its decisions, writes its outputs and returns its manifest.
 
-    ``parts``: ``("valid", count)`` per spilled batch, ``("dup", decision)``
-    per duplicate (``pipelines.stages.dedup.transforms.DropDuplicates``),
-    ``("rej", row)``, ``("tally", counts)`` and ``("offset", first index)``.
+    ``parts``: ``("valid", count)`` per spilled batch, ``("dups", [decision,
+    ...])`` lists (``pipelines.stages.dedup.transforms.DropDuplicates``),
+    ``("rejs", [row, ...])`` lists, ``("tally", counts)`` and ``("offset",
+    first index)``.
     Raises ``SpillMismatchError`` unless the spill holds exactly the counted
     records and every decision names one of them.
     """
     acc, dups = _kept_and_dups(spec, split, parts)
     rej = sorted(
-        (v for t, v in parts if t == "rej"), key=lambda q: (q["file"], q["line"], q["stage"], q["reason"], q["detail"])
+        (q for t, qs in parts if t == "rejs" for q in qs),
+        key=lambda q: (q["file"], q["line"], q["stage"], q["reason"], q["detail"]),
     )
     tallies = [v for t, v in parts if t == "tally"]
     base = next((v for t, v in parts if t == "offset"), 0)
@@ -297,12 +299,12 @@ def write_split(spec: WriteSpec, split: int, parts: list[tuple[str, Any]]) -> di
 
 
 def _accepted(kv: tuple[int, tuple[str, Any]]) -> list[tuple[int, tuple[int, int]]]:
-    """A split's accepted count, in parts, all under one key: + each spilled batch's valid count, - 1 per
-    duplicate."""
+    """A split's accepted count, in parts, all under one key: + each spilled batch's valid count, - each list
+    of duplicate decisions' length."""
     tag, value = kv[1]
     if tag == "valid":
         return [(0, (kv[0], int(value)))]
-    return [(0, (kv[0], -1))] if tag == "dup" else []
+    return [(0, (kv[0], -len(value)))] if tag == "dups" else []
 
 
 def offsets(counts: Iterable[tuple[int, int]], base: int) -> Iterator[tuple[int, tuple[str, int]]]:
@@ -320,7 +322,7 @@ class WriteSplits(beam.PTransform):
     """WriteSplits writes every split's outputs and then the run manifest ``manifest_path``.
 
     Input: ``(split, (tag, value))`` with tags ``valid`` (a spilled batch's
-    count), ``dup`` (duplicate decisions), ``rej`` (rejections) and ``tally``
+    count), ``dups`` (lists of duplicate decisions), ``rejs`` (lists of rejections) and ``tally``
     (the reader's count); kept records are read back from ``spec.spill_dir``.
     ``base`` is the ledger size the run starts at. Output: a PCollection
     holding the manifest path once written.

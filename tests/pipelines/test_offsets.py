@@ -18,7 +18,7 @@ def test_offsets_are_the_running_sum_of_each_splits_valid_count_less_its_duplica
     parts: list[tuple[int, int]] = []
     for split, valid, dups in splits:
         counts[split] = counts.get(split, 0) + valid - dups
-        tagged = [(split, ("valid", valid))] + [(split, ("dup", {}))] * dups + [(split, ("rej", {}))]
+        tagged = [(split, ("valid", valid)), (split, ("dups", [{}] * dups)), (split, ("rejs", [{}]))]
         parts += [kv[1] for t in tagged for kv in _accepted(t)]
     random.Random(base).shuffle(parts)
     want, at = [], base

@@ -82,7 +82,8 @@ def test_drop_duplicates_matches_the_local_decision(tmp_path: Path, cuts: list[i
         out = (batches, sources) | DropDuplicates(
             ["text"], DedupConfig(), str(tmp_path / "salt"), str(tmp_path / "work")
         )
-        dups = out | "DupRows" >> beam.Map(lambda d: (d["key"][5], d["kind"], d["duplicate_of"], d["similarity"]))
+        decisions = out | "Unlist" >> beam.FlatMap(lambda sd: [d for d in sd[1] if d["split"] == sd[0]])
+        dups = decisions | "DupRows" >> beam.Map(lambda d: (d["key"][5], d["kind"], d["duplicate_of"], d["similarity"]))
         assert_that(
             dups,
             equal_to([(d["line"], d["kind"], d["duplicate_of"], d["similarity"]) for d in want_dups]),

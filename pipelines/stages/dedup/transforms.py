@@ -244,8 +244,11 @@ def _membership(item: tuple[int, list[tuple[str, Any]]], work_dir: str) -> Itera
     yield from sorted(out.items(), key=lambda kv: kv[0])
 
 
-def _decide(item: tuple[int, list[list[tuple[str, Any, Any]]]], cfg: DedupConfig) -> Iterator[dict[str, Any]]:
-    """One cluster bucket: each component (by root) decided on its own (``clusters.decide_cluster``)."""
+def _decide(
+    item: tuple[int, list[list[tuple[str, Any, Any]]]], cfg: DedupConfig
+) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """One cluster bucket: each component (by root) decided on its own (``clusters.decide_cluster``); the
+    duplicates' decisions as one list per split."""
     _, lists = item
     entries: dict[NodeKey, list[bytes]] = defaultdict(list)
     pairs: dict[NodeKey, list[Any]] = defaultdict(list)
@@ -253,11 +256,14 @@ def _decide(item: tuple[int, list[list[tuple[str, Any, Any]]]], cfg: DedupConfig
         for tag, root, v in parts:
             (entries if tag == "m" else pairs)[root].append(v)
     threshold = cfg.near.threshold if cfg.near.enabled else 2.0
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for root in sorted(entries):
         members = list(unpack_nodes(b"".join(entries[root])))
         for outcome, m, d in decide_cluster(members, pairs[root], threshold, exact=cfg.exact):
             if outcome == "duplicate" and d is not None:
-                yield {"split": m["split"], "key": m["key"], **d, "similarity": float(d["similarity"])}
+                decision = {"split": m["split"], "key": m["key"], **d, "similarity": float(d["similarity"])}
+                out[m["split"]].append(decision)
+    yield from sorted(out.items(), key=lambda kv: kv[0])
 
 
 def _tagged(tag: str) -> Any:
@@ -294,11 +300,12 @@ class DropDuplicates(beam.PTransform):
     ``content_key``, ``record_hash``, ``minhash``, ``shingles``, ``split``;
     any record that has these keys will do), or with ``packed=True`` what
     ``pack_fn`` yields for them (references to batch files), and a PCollection of
-    ``("state" | "shards", path)`` sources of earlier runs. Output: one
-    decision per duplicate, ``{"split", "key", "kind", "duplicate_of",
-    "similarity"}``; a node with no decision is kept. No record payload
-    crosses any shuffle. See ``pipelines.stages.dedup.clusters`` for the
-    guarantees.
+    ``("state" | "shards", path)`` sources of earlier runs. Output: the
+    duplicates' decisions, ``{"split", "key", "kind", "duplicate_of",
+    "similarity"}``, as ``(split, [decision, ...])`` lists (at most one per
+    split and cluster bucket); a node with no decision is kept. No record
+    payload crosses any shuffle. See ``pipelines.stages.dedup.clusters`` for
+    the guarantees.
     """
 
     def __init__(

@@ -1,4 +1,4 @@
-"""Beam's Dask runner with bounded partitions: no GroupByKey or Flatten yields more than ``dask_npartitions``.
+"""Beam's Dask runner with bounded partitions: Flatten within ``dask_npartitions``, GroupByKey ``shuffle_partitions``.
 
 Beam's Dask runner (apache-beam 2.77, ``runners/dask/transform_evaluator.py``)
 translates a Flatten into ``dask.bag.concat``, so partition counts add up, and a
@@ -10,14 +10,16 @@ and joins PCollections nine times, so a 100 k-record run on 8 splits reached
 not the workers, set the pace (``docs/benchmarks.md``).
 
 ``bound_partitions`` replaces the two translations in the runner's own table:
-a Flatten's result, and a GroupByKey's input, are repartitioned down to the
-run's ``dask_npartitions`` (``Bag.repartition``, which concatenates
-neighbouring partitions and moves no element between keys). Which elements
-are grouped together is unchanged (a GroupByKey groups by key whatever the
-partitioning), so outputs stay byte-identical (``tests/test_dask.py``).
-It only changes how the runner builds its graph, in the driver process;
-workers run the same tasks. Idempotent; applied by ``run_beam`` before a
-Dask pipeline is built.
+a Flatten's result is repartitioned down to the run's ``dask_npartitions``
+(``Bag.repartition``, which concatenates neighbouring partitions and moves
+no element between keys), and a GroupByKey's input down to
+``shuffle_partitions`` (twice the cluster's workers unless
+``dask_shuffle_partitions`` says otherwise: after the read every shuffle
+carries references, counts and decisions, not records), shuffled with keys
+spread evenly (``spread``). Which elements are grouped together is
+unchanged (a GroupByKey groups by key whatever the partitioning), so
+outputs stay byte-identical (``tests/test_dask.py``). Idempotent; applied
+by ``run_beam`` before a Dask pipeline is built.
 
 ``FreshParDo`` replaces the ParDo translation so each bundle runs through
 ``run_bundle`` with a DoFn, receiver and context of its own: the runner

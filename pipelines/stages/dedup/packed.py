@@ -178,10 +178,21 @@ def read_slices(work_dir: str, refs: Iterable[Ref]) -> Iterator[bytes]:
                 yield data
 
 
-def _bounds(cut: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(starts, ends) of the runs of ``n`` sorted rows that ``cut`` (True between two different rows) separates."""
+def _changes(cols: list[np.ndarray], order: np.ndarray) -> np.ndarray:
+    """True between two consecutive rows of ``order`` that differ in any of ``cols`` (one flag fewer than rows)."""
+    cut = np.zeros(len(order) - 1, dtype=bool)
+    for c in cols:
+        s = c[order]
+        cut |= s[1:] != s[:-1]
+    return cut
+
+
+def _spans(cut: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) of the runs of two or more of ``n`` sorted rows that ``cut`` (``_changes``) separates."""
     starts = np.concatenate(([0], np.flatnonzero(cut) + 1))
-    return starts, np.append(starts[1:], n)
+    ends = np.append(starts[1:], n)
+    keep = ends - starts >= 2
+    return starts[keep], ends[keep]
 
 
 def _runs(cols: list[np.ndarray], primary: int = 0) -> Iterator[np.ndarray]:
@@ -197,28 +208,19 @@ def _runs(cols: list[np.ndarray], primary: int = 0) -> Iterator[np.ndarray]:
     if n < 2:
         return
     order = np.argsort(cols[primary])  # not stable (several times faster): each run is put back in input order
-    s = cols[primary][order]
-    same = s[1:] == s[:-1]
-    other = np.zeros(n - 1, dtype=bool)
-    for i, c in enumerate(cols):
-        if i != primary:
-            sc = c[order]
-            other |= sc[1:] != sc[:-1]
-    starts, ends = _bounds(~same, n)
-    mixed = np.zeros(len(starts), dtype=bool)
-    mixed[np.searchsorted(starts, np.flatnonzero(same & other) + 1, side="right") - 1] = True
-    for i in np.flatnonzero(ends - starts >= 2).tolist():
-        run = np.sort(order[starts[i] : ends[i]])
-        if not mixed[i]:
+    new_key = _changes([cols[primary]], order)
+    other = _changes([c for i, c in enumerate(cols) if i != primary], order)
+    inside = np.concatenate(([0], np.cumsum(other & ~new_key)))  # differences within a run, counted up to each row
+    starts, ends = _spans(new_key, n)
+    mixed = inside[ends - 1] > inside[starts]
+    for a, b, m in zip(starts.tolist(), ends.tolist(), mixed.tolist(), strict=True):
+        run = np.sort(order[a:b])
+        if not m:
             yield run
             continue
         run = run[np.lexsort([c[run] for c in cols[::-1]])]  # stable: equal rows stay in input order
-        cut = np.zeros(len(run) - 1, dtype=bool)
-        for c in cols:
-            cut |= c[run][1:] != c[run][:-1]
-        sub_starts, sub_ends = _bounds(cut, len(run))
-        for j in np.flatnonzero(sub_ends - sub_starts >= 2).tolist():
-            yield run[sub_starts[j] : sub_ends[j]]
+        for a2, b2 in zip(*(x.tolist() for x in _spans(_changes(cols, run), len(run))), strict=True):
+            yield run[a2:b2]
 
 
 def exact_groups(kind: str, blobs: Iterable[bytes]) -> Iterator[list[Any]]:

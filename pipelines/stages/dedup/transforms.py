@@ -272,16 +272,15 @@ def _tagged(tag: str) -> Any:
 
 
 class _Ticking(beam.DoFn):
-    """Applies a FlatMap function and ticks progress every so many elements (``pipelines.core.progress.Ticker``)."""
+    """Applies a FlatMap function and ticks progress after each element (``pipelines.core.progress.Ticker``)."""
 
     def __init__(self, fn: Callable[..., Iterable[Any]], stage: str, progress_dir: str, *args: Any) -> None:
         self.fn, self.stage, self.progress_dir, self.args = fn, stage, progress_dir, args
-        # Coarse groups (48), node buckets (16) and cluster buckets (64) are few and large: tick each one.
-        self.every = 1
         self.ticker: Ticker | None = None
 
     def start_bundle(self) -> None:
-        self.ticker = Ticker(self.progress_dir, self.stage, self.every)
+        # Coarse groups (48), node buckets (16) and cluster buckets (64) are few and large: tick each one.
+        self.ticker = Ticker(self.progress_dir, self.stage, every=1)
 
     def process(self, element: Any) -> Iterator[Any]:
         yield from self.fn(element, *self.args)
